@@ -1,0 +1,198 @@
+package dev.kiln.ext4;
+
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * How to lay out a new image. Defaults match {@code mkfs.ext4} on a modern distro (4 KiB blocks,
+ * 256-byte inodes, one inode per 16 KiB, flex_bg of 16, journal, metadata_csum), except that
+ * every value that would otherwise be random or the clock is deterministic.
+ */
+public final class Ext4Options {
+    final long sizeBytes;
+    final int blockSize;
+    final long inodeRatio;
+    final long inodeCount;
+    final int reservedPercent;
+    final byte[] uuid;
+    final byte[] hashSeed;
+    final String label;
+    final Instant timestamp;
+    final Instant clampTimes;
+    final boolean journal;
+    final boolean metadataCsum;
+    final boolean inlineData;
+    final boolean sparseFiles;
+    final long journalBlocks;
+
+    private Ext4Options(Builder b) {
+        this.sizeBytes = b.sizeBytes;
+        this.blockSize = b.blockSize;
+        this.inodeRatio = b.inodeRatio;
+        this.inodeCount = b.inodeCount;
+        this.reservedPercent = b.reservedPercent;
+        this.uuid = b.uuid == null ? null : b.uuid.clone();
+        this.hashSeed = b.hashSeed == null ? null : b.hashSeed.clone();
+        this.label = b.label;
+        this.timestamp = b.timestamp;
+        this.clampTimes = b.clampTimes;
+        this.journal = b.journal;
+        this.metadataCsum = b.metadataCsum;
+        this.inlineData = b.inlineData;
+        this.sparseFiles = b.sparseFiles;
+        this.journalBlocks = b.journalBlocks;
+    }
+
+    public static Builder builder(long sizeBytes) {
+        return new Builder(sizeBytes);
+    }
+
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public static final class Builder {
+        private final long sizeBytes;
+        private int blockSize = 4096;
+        private long inodeRatio = 16384;
+        private long inodeCount;
+        private int reservedPercent = 5;
+        private byte[] uuid;
+        private byte[] hashSeed;
+        private String label = "";
+        private Instant timestamp = Instant.EPOCH;
+        private Instant clampTimes;
+        private boolean journal = true;
+        private boolean metadataCsum = true;
+        private boolean inlineData;
+        private boolean sparseFiles = true;
+        private long journalBlocks = -1;
+
+        private Builder(long sizeBytes) {
+            if (sizeBytes <= 0) {
+                throw new IllegalArgumentException("image size must be positive: " + sizeBytes);
+            }
+            this.sizeBytes = sizeBytes;
+        }
+
+        /** 1024, 2048 or 4096. */
+        public Builder blockSize(int v) {
+            if (v != 1024 && v != 2048 && v != 4096) {
+                throw new IllegalArgumentException("block size must be 1024, 2048 or 4096: " + v);
+            }
+            this.blockSize = v;
+            return this;
+        }
+
+        /** Bytes per inode (mkfs -i); ignored when {@link #inodeCount} is set. */
+        public Builder inodeRatio(long v) {
+            if (v < 1024 || v > 67108864) {
+                throw new IllegalArgumentException("bytes-per-inode must be in 1024..64Mi: " + v);
+            }
+            this.inodeRatio = v;
+            return this;
+        }
+
+        /** An explicit number of inodes (mkfs -N); rounded up to fill inode table blocks. */
+        public Builder inodeCount(long v) {
+            if (v < 0) {
+                throw new IllegalArgumentException("inode count must not be negative: " + v);
+            }
+            this.inodeCount = v;
+            return this;
+        }
+
+        /** Blocks reserved for root, in percent (mkfs -m); default 5. */
+        public Builder reservedPercent(int v) {
+            if (v < 0 || v > 50) {
+                throw new IllegalArgumentException("reserved percentage must be 0..50: " + v);
+            }
+            this.reservedPercent = v;
+            return this;
+        }
+
+        /** File system UUID (16 bytes); by default derived from the image's content. */
+        public Builder uuid(byte[] v) {
+            if (v != null && v.length != 16) {
+                throw new IllegalArgumentException("UUID must be 16 bytes");
+            }
+            this.uuid = v == null ? null : v.clone();
+            return this;
+        }
+
+        /** htree hash seed (16 bytes); by default derived from the UUID. */
+        public Builder hashSeed(byte[] v) {
+            if (v != null && v.length != 16) {
+                throw new IllegalArgumentException("hash seed must be 16 bytes");
+            }
+            this.hashSeed = v == null ? null : v.clone();
+            return this;
+        }
+
+        public Builder label(String v) {
+            Objects.requireNonNull(v, "label");
+            if (v.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 16) {
+                throw new IllegalArgumentException("label longer than 16 bytes: " + v);
+            }
+            this.label = v;
+            return this;
+        }
+
+        /**
+         * The time recorded in the superblock (mkfs/write/check times) and given to directories
+         * the writer creates implicitly and to lost+found. Default: the epoch.
+         */
+        public Builder timestamp(Instant v) {
+            this.timestamp = Objects.requireNonNull(v, "timestamp");
+            return this;
+        }
+
+        /** When set, inode times later than this are clamped to it (SOURCE_DATE_EPOCH). */
+        public Builder clampTimes(Instant v) {
+            this.clampTimes = v;
+            return this;
+        }
+
+        public Builder journal(boolean v) {
+            this.journal = v;
+            return this;
+        }
+
+        /** Journal size in blocks; default: as mke2fs sizes it for the file system. */
+        public Builder journalBlocks(long v) {
+            this.journalBlocks = v;
+            return this;
+        }
+
+        public Builder metadataCsum(boolean v) {
+            this.metadataCsum = v;
+            return this;
+        }
+
+        public Builder inlineData(boolean v) {
+            this.inlineData = v;
+            return this;
+        }
+
+        /** Leave all-zero blocks of regular files unallocated (holes). Default true. */
+        public Builder sparseFiles(boolean v) {
+            this.sparseFiles = v;
+            return this;
+        }
+
+        public Ext4Options build() {
+            return new Ext4Options(this);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Ext4Options[size=" + sizeBytes + ", blockSize=" + blockSize + ", uuid="
+                + Arrays.toString(uuid) + "]";
+    }
+}

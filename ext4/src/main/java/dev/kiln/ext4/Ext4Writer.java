@@ -1,0 +1,1134 @@
+package dev.kiln.ext4;
+
+import java.io.Closeable;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.zip.CRC32C;
+
+/**
+ * Writes an ext4 file system image from a stream of entries, without root, mount or mkfs.
+ *
+ * <p>File content is streamed straight into data blocks as it arrives (all-zero blocks become
+ * holes); the writer keeps only the tree of inodes and their extents in memory. Directories,
+ * extent tree blocks, xattr blocks, inode tables, bitmaps, group descriptors, the journal and
+ * the superblocks are laid out by {@link #close()}.
+ *
+ * <p>Entry semantics follow tar extraction and OCI layer application: missing parents are
+ * created and fixed up when their own entry arrives; a later entry for a path replaces the
+ * earlier one and frees its blocks; {@link #remove} deletes recursively.
+ *
+ * <p>Output is deterministic: the same calls with the same options give the same bytes. The
+ * UUID and hash seed, unless set, are derived from a digest of the entries.
+ */
+public final class Ext4Writer implements Closeable {
+    public static final int ROOT_INO = 2;
+    public static final int RESIZE_INO = 7;
+    public static final int JOURNAL_INO = 8;
+    public static final int FIRST_INO = 11;
+    private static final int LINK_MAX = 65000;
+    private static final int FAST_SYMLINK_MAX = 59;
+    private static final int CHUNK_BYTES = 1 << 20;
+
+    private final FileChannel out;
+    private final Ext4Options opts;
+    private final Layout layout;
+    private final BlockAllocator alloc;
+    private final int bs;
+    private final boolean csum;
+    private final Node root;
+    private final MessageDigest digest;
+    private final byte[] chunk;
+    private final byte[] zeroBlock;
+    private final long journalStart;
+    private final int journalBlocks;
+    private final long resizeDind;
+    private boolean overflow;
+    private long overflowBlocks;
+    private boolean closed;
+    private Summary summary;
+
+    /** Counts taken at close. */
+    public record Summary(long blocksCount, long freeBlocks, long inodesCount, long freeInodes,
+            int blockSize, byte[] uuid, long files, long directories, long symlinks, long devices,
+            long others) {}
+
+    private Ext4Writer(FileChannel out, Ext4Options opts) {
+        this.out = out;
+        this.opts = opts;
+        this.bs = opts.blockSize;
+        this.csum = opts.metadataCsum;
+        this.layout = new Layout(opts.blockSize, opts.sizeBytes, opts.inodeRatio, opts.inodeCount, 256, 16, true);
+        this.alloc = new BlockAllocator(layout.fixed, layout.blocksCount);
+        this.chunk = new byte[Math.max(CHUNK_BYTES, bs)];
+        this.zeroBlock = new byte[bs];
+        try {
+            this.digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        // The resize inode's double-indirect block, then the journal, come first after the
+        // group tables, as mke2fs places them on a small file system.
+        this.resizeDind = layout.reservedGdtBlocks > 0 ? alloc.allocateOne() : 0;
+        int jb = 0;
+        long js = 0;
+        if (opts.journal) {
+            jb = (int) (opts.journalBlocks >= 0 ? opts.journalBlocks : Layout.defaultJournalBlocks(layout.blocksCount));
+            if (jb > 0) {
+                if (jb < 1024) {
+                    throw new IllegalArgumentException("journal must have at least 1024 blocks: " + jb);
+                }
+                long goal = 0;
+                if (layout.groupCount > layout.flexSize) {
+                    int g = layout.groupOf((layout.blocksCount - layout.firstDataBlock) / 2) & ~(layout.flexSize - 1);
+                    goal = layout.groupFirstBlock(g);
+                }
+                js = alloc.allocateContiguous(goal, jb);
+                if (js < 0) {
+                    js = alloc.allocateContiguous(0, jb);
+                }
+                if (js < 0) {
+                    throw new CapacityExceededException("image too small for a journal of " + jb
+                            + " blocks", jb, 0, alloc.freeCount(), 0);
+                }
+            }
+        }
+        this.journalBlocks = jb;
+        this.journalStart = js;
+        Instant t = opts.timestamp;
+        this.root = new Node(Inode.S_IFDIR, Metadata.of(0755, t));
+        this.root.refs = 1;
+    }
+
+    /** Creates (or truncates) {@code path} and returns a writer for it. */
+    public static Ext4Writer create(Path path, Ext4Options opts) throws IOException {
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.READ);
+        try {
+            return new Ext4Writer(ch, opts);
+        } catch (RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    // ---------------------------------------------------------------- tree
+
+    static final class Node {
+        final int type;
+        Metadata md;
+        boolean explicit;
+        TreeMap<String, Node> children;
+        long size;
+        long[] extents = EMPTY;
+        int extentCount;
+        byte[] target;
+        int major;
+        int minor;
+        int refs;
+        long ino;
+        int minDirBlocks;
+
+        static final long[] EMPTY = new long[0];
+
+        Node(int type, Metadata md) {
+            this.type = type;
+            this.md = md;
+            if (type == Inode.S_IFDIR) {
+                children = new TreeMap<>();
+            }
+        }
+
+        boolean isDir() {
+            return type == Inode.S_IFDIR;
+        }
+
+        void addExtent(long logical, long physical, long len) {
+            if (extentCount > 0) {
+                int i = (extentCount - 1) * 3;
+                long l = extents[i];
+                long p = extents[i + 1];
+                long n = extents[i + 2];
+                if (l + n == logical && p + n == physical && n + len <= Layout.MAX_EXTENT_LEN) {
+                    extents[i + 2] = n + len;
+                    return;
+                }
+            }
+            if ((extentCount + 1) * 3 > extents.length) {
+                extents = Arrays.copyOf(extents, Math.max(6, extents.length * 2));
+            }
+            int i = extentCount * 3;
+            extents[i] = logical;
+            extents[i + 1] = physical;
+            extents[i + 2] = len;
+            extentCount++;
+        }
+
+        long dataBlocks() {
+            long n = 0;
+            for (int i = 0; i < extentCount; i++) {
+                n += extents[i * 3 + 2];
+            }
+            return n;
+        }
+    }
+
+    private static List<String> split(String path) {
+        if (path == null || path.isEmpty()) {
+            throw new EntryException(String.valueOf(path), "empty path");
+        }
+        List<String> parts = new ArrayList<>();
+        for (String p : path.split("/")) {
+            if (p.isEmpty() || p.equals(".")) {
+                continue;
+            }
+            if (p.equals("..")) {
+                if (parts.isEmpty()) {
+                    throw new EntryException(path, "path escapes the image root with '..'");
+                }
+                parts.remove(parts.size() - 1);
+                continue;
+            }
+            if (p.indexOf('\0') >= 0) {
+                throw new EntryException(path, "path contains a NUL byte");
+            }
+            if (p.getBytes(StandardCharsets.UTF_8).length > 255) {
+                throw new EntryException(path, "name longer than 255 bytes");
+            }
+            parts.add(p);
+        }
+        return parts;
+    }
+
+    private Node parentOf(String path, List<String> parts) {
+        Node dir = root;
+        for (int i = 0; i < parts.size() - 1; i++) {
+            String name = parts.get(i);
+            Node child = dir.children.get(name);
+            if (child == null) {
+                child = new Node(Inode.S_IFDIR, Metadata.of(0755, opts.timestamp));
+                child.refs = 1;
+                dir.children.put(name, child);
+            } else if (!child.isDir()) {
+                throw new EntryException(path, "parent '" + String.join("/", parts.subList(0, i + 1))
+                        + "' is not a directory");
+            }
+            dir = child;
+        }
+        return dir;
+    }
+
+    private Node lookup(String path) {
+        Node n = root;
+        for (String p : split(path)) {
+            if (n.children == null) {
+                return null;
+            }
+            n = n.children.get(p);
+            if (n == null) {
+                return null;
+            }
+        }
+        return n;
+    }
+
+    /** Whether an entry exists at {@code path}. */
+    public boolean exists(String path) {
+        return lookup(path) != null;
+    }
+
+    /** Whether {@code path} is a directory in the image. */
+    public boolean isDirectory(String path) {
+        Node n = lookup(path);
+        return n != null && n.isDir();
+    }
+
+    /** The names in directory {@code path}, sorted; empty when it is not a directory. */
+    public List<String> list(String path) {
+        Node n = lookup(path);
+        return n == null || !n.isDir() ? List.of() : new ArrayList<>(n.children.keySet());
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("writer is closed");
+        }
+    }
+
+    /** Attaches {@code node} at {@code path}, replacing whatever was there. */
+    private void put(String path, Node node) {
+        ensureOpen();
+        List<String> parts = split(path);
+        if (parts.isEmpty()) {
+            throw new EntryException(path, "only a directory can be the root");
+        }
+        Node parent = parentOf(path, parts);
+        String name = parts.get(parts.size() - 1);
+        Node old = parent.children.get(name);
+        if (old != null && old != node) {
+            if (old.isDir() && !old.children.isEmpty()) {
+                throw new EntryException(path, "cannot replace a non-empty directory with a "
+                        + kind(node.type) + "; remove it first");
+            }
+            parent.children.remove(name);
+            unref(old);
+        }
+        if (old != node) {
+            parent.children.put(name, node);
+            node.refs++;
+        }
+        record(path, node);
+    }
+
+    private void unref(Node n) {
+        if (--n.refs > 0) {
+            return;
+        }
+        for (int i = 0; i < n.extentCount; i++) {
+            alloc.free(n.extents[i * 3 + 1], n.extents[i * 3 + 2]);
+        }
+        n.extentCount = 0;
+        if (n.isDir()) {
+            for (Node c : n.children.values()) {
+                unref(c);
+            }
+            n.children.clear();
+        }
+    }
+
+    private Metadata clamp(Metadata md) {
+        Instant c = opts.clampTimes;
+        if (c == null) {
+            return md;
+        }
+        return new Metadata(md.mode(), md.uid(), md.gid(), min(md.atime(), c), min(md.mtime(), c),
+                min(md.ctime(), c), min(md.crtime(), c), md.xattrs());
+    }
+
+    private static Instant min(Instant a, Instant b) {
+        return a.isAfter(b) ? b : a;
+    }
+
+    private static void validateXattrs(String path, Metadata md) {
+        for (String name : md.xattrs().keySet()) {
+            try {
+                Xattr.split(name);
+            } catch (IllegalArgumentException e) {
+                throw new EntryException(path, e.getMessage());
+            }
+        }
+    }
+
+    /** A directory; an existing directory at the path keeps its children and takes this metadata. */
+    public void directory(String path, Metadata md) {
+        ensureOpen();
+        validateXattrs(path, md);
+        List<String> parts = split(path);
+        if (parts.isEmpty()) {
+            root.md = clamp(md);
+            root.explicit = true;
+            record(path, root);
+            return;
+        }
+        Node parent = parentOf(path, parts);
+        Node old = parent.children.get(parts.get(parts.size() - 1));
+        if (old != null && old.isDir()) {
+            old.md = clamp(md);
+            old.explicit = true;
+            record(path, old);
+            return;
+        }
+        Node n = new Node(Inode.S_IFDIR, clamp(md));
+        n.explicit = true;
+        put(path, n);
+    }
+
+    /**
+     * A regular file of {@code size} bytes read from {@code content} (exactly that many bytes
+     * are read). All-zero blocks are left as holes unless sparse files are turned off.
+     */
+    public void file(String path, Metadata md, long size, InputStream content) throws IOException {
+        ensureOpen();
+        validateXattrs(path, md);
+        if (size < 0) {
+            throw new EntryException(path, "negative size " + size);
+        }
+        List<String> parts = split(path);
+        if (parts.isEmpty()) {
+            throw new EntryException(path, "only a directory can be the root");
+        }
+        // Free what the path held before writing, so its blocks can be reused right away.
+        Node parent = parentOf(path, parts);
+        Node old = parent.children.get(parts.get(parts.size() - 1));
+        if (old != null) {
+            if (old.isDir() && !old.children.isEmpty()) {
+                throw new EntryException(path, "cannot replace a non-empty directory with a file; remove it first");
+            }
+            parent.children.remove(parts.get(parts.size() - 1));
+            unref(old);
+        }
+        Node n = new Node(Inode.S_IFREG, clamp(md));
+        n.size = size;
+        long crc = writeContent(path, n, size, content);
+        digest.update(longBytes(crc));
+        put(path, n);
+    }
+
+    /** A symbolic link; targets up to 59 bytes live in the inode, longer ones in a block. */
+    public void symlink(String path, Metadata md, String target) {
+        validateXattrs(path, md);
+        byte[] t = target.getBytes(StandardCharsets.UTF_8);
+        if (t.length == 0) {
+            throw new EntryException(path, "empty symlink target");
+        }
+        if (t.length >= bs) {
+            throw new EntryException(path, "symlink target of " + t.length + " bytes is longer than a block");
+        }
+        Node n = new Node(Inode.S_IFLNK, clamp(md));
+        n.target = t;
+        n.size = t.length;
+        put(path, n);
+    }
+
+    /** Another name for the existing non-directory at {@code target}. */
+    public void hardLink(String path, String target) {
+        ensureOpen();
+        Node t = lookup(target);
+        if (t == null) {
+            throw new EntryException(path, "hard link target '" + target + "' does not exist");
+        }
+        if (t.isDir()) {
+            throw new EntryException(path, "hard link target '" + target + "' is a directory");
+        }
+        put(path, t);
+    }
+
+    public void charDevice(String path, Metadata md, int major, int minor) {
+        device(path, md, Inode.S_IFCHR, major, minor);
+    }
+
+    public void blockDevice(String path, Metadata md, int major, int minor) {
+        device(path, md, Inode.S_IFBLK, major, minor);
+    }
+
+    private void device(String path, Metadata md, int type, int major, int minor) {
+        validateXattrs(path, md);
+        if (major < 0 || major > 0xFFF || minor < 0 || minor > 0xFFFFF) {
+            throw new EntryException(path, "device number " + major + ":" + minor + " out of range");
+        }
+        Node n = new Node(type, clamp(md));
+        n.major = major;
+        n.minor = minor;
+        put(path, n);
+    }
+
+    public void fifo(String path, Metadata md) {
+        validateXattrs(path, md);
+        put(path, new Node(Inode.S_IFIFO, clamp(md)));
+    }
+
+    public void socket(String path, Metadata md) {
+        validateXattrs(path, md);
+        put(path, new Node(Inode.S_IFSOCK, clamp(md)));
+    }
+
+    /** Removes {@code path} (recursively for a directory); returns whether it existed. */
+    public boolean remove(String path) {
+        ensureOpen();
+        List<String> parts = split(path);
+        if (parts.isEmpty()) {
+            throw new EntryException(path, "cannot remove the root directory");
+        }
+        Node dir = root;
+        for (int i = 0; i < parts.size() - 1; i++) {
+            dir = dir.children.get(parts.get(i));
+            if (dir == null || !dir.isDir()) {
+                return false;
+            }
+        }
+        Node n = dir.children.remove(parts.get(parts.size() - 1));
+        digest.update(("rm\0" + path + "\0").getBytes(StandardCharsets.UTF_8));
+        if (n == null) {
+            return false;
+        }
+        unref(n);
+        return true;
+    }
+
+    /** Removes everything inside directory {@code path} but keeps the directory itself. */
+    public void clearDirectory(String path) {
+        Node n = lookup(path);
+        if (n == null || !n.isDir()) {
+            return;
+        }
+        for (Node c : n.children.values()) {
+            unref(c);
+        }
+        n.children.clear();
+        digest.update(("clear\0" + path + "\0").getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void record(String path, Node n) {
+        StringBuilder sb = new StringBuilder(64);
+        Metadata m = n.md;
+        sb.append(path).append('\0').append(n.type).append(' ').append(m.mode()).append(' ')
+                .append(m.uid()).append(' ').append(m.gid()).append(' ').append(m.mtime()).append(' ')
+                .append(m.atime()).append(' ').append(m.ctime()).append(' ').append(m.crtime())
+                .append(' ').append(n.size).append(' ').append(n.major).append(':').append(n.minor);
+        digest.update(sb.toString().getBytes(StandardCharsets.UTF_8));
+        if (n.target != null) {
+            digest.update(n.target);
+        }
+        for (Map.Entry<String, byte[]> x : m.xattrs().entrySet()) {
+            digest.update(x.getKey().getBytes(StandardCharsets.UTF_8));
+            digest.update(x.getValue());
+        }
+    }
+
+    private static byte[] longBytes(long v) {
+        byte[] b = new byte[8];
+        Le.put64(b, 0, v);
+        return b;
+    }
+
+    private long writeContent(String path, Node n, long size, InputStream in) throws IOException {
+        CRC32C crc = new CRC32C();
+        long blocks = Layout.ceilDiv(size, bs);
+        int chunkBlocks = chunk.length / bs;
+        long logical = 0;
+        while (logical < blocks) {
+            int nb = (int) Math.min(chunkBlocks, blocks - logical);
+            int bytes = (int) Math.min((long) nb * bs, size - logical * bs);
+            readFully(path, in, chunk, bytes, logical * bs, size);
+            crc.update(chunk, 0, bytes);
+            if (bytes < nb * bs) {
+                Arrays.fill(chunk, bytes, nb * bs, (byte) 0);
+            }
+            int i = 0;
+            while (i < nb) {
+                if (opts.sparseFiles && isZero(chunk, i)) {
+                    i++;
+                    continue;
+                }
+                int j = i + 1;
+                while (j < nb && !(opts.sparseFiles && isZero(chunk, j))) {
+                    j++;
+                }
+                int k = i;
+                while (k < j) {
+                    long[] run = overflow ? null : alloc.allocateRun(j - k);
+                    if (run == null) {
+                        overflow = true;
+                        overflowBlocks += j - k;
+                        break;
+                    }
+                    writeFully(chunk, k * bs, (int) run[1] * bs, run[0] * bs);
+                    n.addExtent(logical + k, run[0], run[1]);
+                    k += (int) run[1];
+                }
+                i = j;
+            }
+            logical += nb;
+        }
+        return crc.getValue();
+    }
+
+    private boolean isZero(byte[] b, int blockIndex) {
+        int off = blockIndex * bs;
+        return Arrays.mismatch(b, off, off + bs, zeroBlock, 0, bs) < 0;
+    }
+
+    private static void readFully(String path, InputStream in, byte[] buf, int len, long done, long size)
+            throws IOException {
+        int off = 0;
+        while (off < len) {
+            int r = in.read(buf, off, len - off);
+            if (r < 0) {
+                throw new EOFException(path + ": content ended after " + (done + off) + " of " + size + " bytes");
+            }
+            off += r;
+        }
+    }
+
+    private void writeFully(byte[] b, int off, int len, long pos) throws IOException {
+        ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+        long p = pos;
+        while (buf.hasRemaining()) {
+            p += out.write(buf, p);
+        }
+    }
+
+    private void writeBlock(long block, byte[] data) throws IOException {
+        writeFully(data, 0, data.length, block * bs);
+    }
+
+    private static String kind(int type) {
+        return switch (type) {
+            case Inode.S_IFREG -> "file";
+            case Inode.S_IFDIR -> "directory";
+            case Inode.S_IFLNK -> "symlink";
+            case Inode.S_IFCHR -> "character device";
+            case Inode.S_IFBLK -> "block device";
+            case Inode.S_IFIFO -> "fifo";
+            default -> "socket";
+        };
+    }
+
+    // ---------------------------------------------------------------- close
+
+    /** The counts of the finished image; available after {@link #close()}. */
+    public Summary summary() {
+        if (summary == null) {
+            throw new IllegalStateException("summary is available after close()");
+        }
+        return summary;
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            finish();
+        } finally {
+            out.close();
+        }
+    }
+
+    private void finish() throws IOException {
+        byte[] uuid = opts.uuid != null ? opts.uuid.clone() : derivedUuid();
+        byte[] seedBytes = opts.hashSeed != null ? opts.hashSeed.clone() : derivedSeed(uuid);
+        int[] seed = new int[4];
+        for (int i = 0; i < 4; i++) {
+            seed[i] = (int) Le.get32(seedBytes, i * 4);
+        }
+        final int hashVersion = DxHash.HALF_MD4;
+
+        // lost+found, as mkfs makes it: 16 KiB (at least two blocks) of empty directory.
+        Node lpf = root.children.get("lost+found");
+        if (lpf == null) {
+            lpf = new Node(Inode.S_IFDIR, Metadata.of(0700, opts.timestamp));
+            lpf.refs = 1;
+            root.children.put("lost+found", lpf);
+        }
+        if (lpf.isDir() && lpf.children.isEmpty()) {
+            lpf.minDirBlocks = Math.max(2, 16384 / bs);
+        }
+
+        // Inode numbers in depth-first name order: stable, and keeps a directory's files close.
+        List<Node> nodes = new ArrayList<>();
+        root.ino = ROOT_INO;
+        nodes.add(root);
+        long next = FIRST_INO;
+        if (lpf.isDir()) {
+            lpf.ino = FIRST_INO;
+            next++;
+        }
+        List<Node> order = new ArrayList<>();
+        if (lpf.isDir()) {
+            order.add(lpf);
+        }
+        long[] counter = {next};
+        assign(root, order, counter);
+        nodes.addAll(order);
+        long usedInodes = counter[0] - 1;
+        if (usedInodes > layout.inodesCount || overflow) {
+            long need = overflow ? alloc.freeCount() >= 0 ? layout.blocksCount - alloc.freeCount() + overflowBlocks : 0 : 0;
+            throw new CapacityExceededException(String.format(
+                    "content does not fit: needs %s%s, image has %d blocks of %d bytes and %d inodes",
+                    overflow ? "about " + need + " blocks" : "",
+                    usedInodes > layout.inodesCount ? (overflow ? " and " : "") + usedInodes + " inodes" : "",
+                    layout.blocksCount, bs, layout.inodesCount),
+                    need, usedInodes, layout.blocksCount, layout.inodesCount);
+        }
+
+        // Parent of each directory, for "..".
+        TreeMap<Long, Long> parentOf = new TreeMap<>();
+        parentOf.put((long) ROOT_INO, (long) ROOT_INO);
+        for (Node n : nodes) {
+            if (n.isDir()) {
+                for (Node c : n.children.values()) {
+                    if (c.isDir()) {
+                        parentOf.put(c.ino, n.ino);
+                    }
+                }
+            }
+        }
+
+        Inode[] inodes = new Inode[(int) (counter[0])];
+        long dirs = 0;
+        long files = 0;
+        long symlinks = 0;
+        long devices = 0;
+        long others = 0;
+        for (Node n : nodes) {
+            Inode in = baseInode(n);
+            inodes[(int) n.ino] = in;
+            switch (n.type) {
+                case Inode.S_IFDIR -> {
+                    dirs++;
+                    writeDirectory(n, in, parentOf.get(n.ino), hashVersion, seed, uuid);
+                }
+                case Inode.S_IFREG -> {
+                    files++;
+                    in.size = n.size;
+                    in.flags |= Inode.FLAG_EXTENTS;
+                    mapExtents(n, in, uuid);
+                }
+                case Inode.S_IFLNK -> {
+                    symlinks++;
+                    in.size = n.target.length;
+                    if (n.target.length <= FAST_SYMLINK_MAX) {
+                        System.arraycopy(n.target, 0, in.block, 0, n.target.length);
+                    } else {
+                        long b = allocMeta();
+                        byte[] data = new byte[bs];
+                        System.arraycopy(n.target, 0, data, 0, n.target.length);
+                        writeBlock(b, data);
+                        n.addExtent(0, b, 1);
+                        in.flags |= Inode.FLAG_EXTENTS;
+                        mapExtents(n, in, uuid);
+                    }
+                }
+                case Inode.S_IFCHR, Inode.S_IFBLK -> {
+                    devices++;
+                    if (n.major < 256 && n.minor < 256) {
+                        Le.put32(in.block, 0, (n.major << 8) | n.minor);
+                    } else {
+                        Le.put32(in.block, 4, (n.minor & 0xFF) | (n.major << 8) | ((long) (n.minor & ~0xFF) << 12));
+                    }
+                }
+                default -> others++;
+            }
+            writeXattrs(n, in, uuid);
+        }
+
+        Instant t = opts.timestamp;
+        if (layout.reservedGdtBlocks > 0) {
+            inodes[RESIZE_INO] = resizeInode(t);
+        }
+        if (journalBlocks > 0) {
+            inodes[JOURNAL_INO] = journalInode(t, uuid);
+        }
+
+        writeInodeTables(inodes, uuid);
+        writeGroupMetadata(inodes, nodes, uuid, seedBytes, hashVersion);
+        out.truncate(layout.blocksCount * bs);
+        if (out.size() < layout.blocksCount * bs) {
+            // Extend sparsely: one zero byte at the very end.
+            out.write(ByteBuffer.wrap(new byte[1]), layout.blocksCount * bs - 1);
+        }
+        out.force(false);
+        summary = new Summary(layout.blocksCount, alloc.freeCount(), layout.inodesCount,
+                layout.inodesCount - usedInodes, bs, uuid, files, dirs, symlinks, devices, others);
+    }
+
+    private void assign(Node dir, List<Node> order, long[] next) {
+        for (Node c : dir.children.values()) {
+            if (c.ino == 0) {
+                c.ino = next[0]++;
+                order.add(c);
+                if (c.isDir()) {
+                    assign(c, order, next);
+                }
+            }
+        }
+    }
+
+    private long allocMeta() {
+        long b = alloc.allocateOne();
+        if (b < 0) {
+            throw new CapacityExceededException("image is full: no block left for metadata",
+                    layout.blocksCount + 1, 0, layout.blocksCount, layout.inodesCount);
+        }
+        return b;
+    }
+
+    private Inode baseInode(Node n) {
+        Inode in = new Inode();
+        Metadata m = n.md;
+        in.mode = n.type | m.mode();
+        in.uid = m.uid();
+        in.gid = m.gid();
+        in.atime = m.atime().getEpochSecond();
+        in.atimeNs = m.atime().getNano();
+        in.mtime = m.mtime().getEpochSecond();
+        in.mtimeNs = m.mtime().getNano();
+        in.ctime = m.ctime().getEpochSecond();
+        in.ctimeNs = m.ctime().getNano();
+        in.crtime = m.crtime().getEpochSecond();
+        in.crtimeNs = m.crtime().getNano();
+        if (n.isDir()) {
+            int sub = 0;
+            for (Node c : n.children.values()) {
+                if (c.isDir()) {
+                    sub++;
+                }
+            }
+            int links = 2 + sub;
+            in.links = links > LINK_MAX ? 1 : links;
+        } else {
+            in.links = n.refs;
+        }
+        return in;
+    }
+
+    private void writeDirectory(Node n, Inode in, long parentIno, int hashVersion, int[] seed, byte[] uuid)
+            throws IOException {
+        List<Directory.Entry> entries = new ArrayList<>(n.children.size());
+        for (Map.Entry<String, Node> e : n.children.entrySet()) {
+            entries.add(new Directory.Entry(e.getKey().getBytes(StandardCharsets.UTF_8), e.getValue().ino,
+                    fileType(e.getValue().type)));
+        }
+        Directory.Blocks blocks = Directory.build(entries, n.ino, parentIno, bs, csum, true, hashVersion,
+                seed, uuid, n.minDirBlocks);
+        List<byte[]> list = blocks.blocks();
+        int i = 0;
+        while (i < list.size()) {
+            long[] run = alloc.allocateRun(list.size() - i);
+            if (run == null) {
+                throw new CapacityExceededException("image is full: no room for directory blocks",
+                        layout.blocksCount + list.size() - i, 0, layout.blocksCount, layout.inodesCount);
+            }
+            for (int k = 0; k < run[1]; k++) {
+                writeBlock(run[0] + k, list.get(i + k));
+            }
+            n.addExtent(i, run[0], run[1]);
+            i += (int) run[1];
+        }
+        in.size = (long) list.size() * bs;
+        in.flags |= Inode.FLAG_EXTENTS | (blocks.indexed() ? Inode.FLAG_INDEX : 0);
+        mapExtents(n, in, uuid);
+    }
+
+    private static int fileType(int type) {
+        return switch (type) {
+            case Inode.S_IFREG -> Directory.TYPE_REG;
+            case Inode.S_IFDIR -> Directory.TYPE_DIR;
+            case Inode.S_IFLNK -> Directory.TYPE_SYMLINK;
+            case Inode.S_IFCHR -> Directory.TYPE_CHR;
+            case Inode.S_IFBLK -> Directory.TYPE_BLK;
+            case Inode.S_IFIFO -> Directory.TYPE_FIFO;
+            default -> Directory.TYPE_SOCK;
+        };
+    }
+
+    /** Builds the extent tree (writing any tree blocks) and counts i_blocks. */
+    private void mapExtents(Node n, Inode in, byte[] uuid) throws IOException {
+        List<long[]> ext = new ArrayList<>(n.extentCount);
+        for (int i = 0; i < n.extentCount; i++) {
+            ext.add(new long[] {n.extents[i * 3], n.extents[i * 3 + 1], n.extents[i * 3 + 2]});
+        }
+        List<ExtentTree.NodeBlock> tree = ExtentTree.build(ext, in.block, bs, this::allocMeta, n.ino, uuid, csum);
+        for (ExtentTree.NodeBlock nb : tree) {
+            writeBlock(nb.block(), nb.data());
+        }
+        in.blocks512 += (n.dataBlocks() + tree.size()) * (bs / 512);
+    }
+
+    private void writeXattrs(Node n, Inode in, byte[] uuid) throws IOException {
+        if (n.md.xattrs().isEmpty()) {
+            return;
+        }
+        List<Xattr.Attr> attrs;
+        try {
+            attrs = Xattr.sorted(n.md.xattrs());
+        } catch (IllegalArgumentException e) {
+            throw new EntryException("inode " + n.ino, e.getMessage());
+        }
+        int space = 256 - Inode.GOOD_OLD_SIZE - Inode.EXTRA_ISIZE;
+        List<Xattr.Attr> inInode = new ArrayList<>();
+        List<Xattr.Attr> inBlock = new ArrayList<>();
+        int used = 4 + 4; // magic and end marker
+        for (Xattr.Attr a : attrs) {
+            int need = a.entrySize() + a.valueSize();
+            if (inBlock.isEmpty() && used + need <= space) {
+                inInode.add(a);
+                used += need;
+            } else {
+                inBlock.add(a);
+            }
+        }
+        if (!inInode.isEmpty()) {
+            in.inlineXattrs = Xattr.encodeInInode(inInode, space);
+        }
+        if (!inBlock.isEmpty()) {
+            if (Xattr.areaSize(inBlock) + Xattr.BLOCK_HEADER > bs) {
+                throw new EntryException("inode " + n.ino, "extended attributes need more than one block ("
+                        + (Xattr.areaSize(inBlock) + Xattr.BLOCK_HEADER) + " bytes)");
+            }
+            long b = allocMeta();
+            writeBlock(b, Xattr.encodeBlock(inBlock, bs, b, uuid, csum));
+            in.fileAcl = b;
+            in.blocks512 += bs / 512;
+        }
+    }
+
+    private Inode resizeInode(Instant t) throws IOException {
+        int apb = bs / 4;
+        byte[] dind = new byte[bs];
+        long blocks = 1;
+        for (int r = 0; r < layout.reservedGdtBlocks; r++) {
+            long gdtBlk = layout.firstDataBlock + 1 + layout.descBlocks + r;
+            Le.put32(dind, ((layout.descBlocks + r) % apb) * 4, gdtBlk);
+            blocks++;
+            byte[] ind = new byte[bs];
+            int last = 0;
+            for (int g = 1; g < layout.groupCount; g++) {
+                if (Layout.hasSuper(g)) {
+                    Le.put32(ind, last * 4, gdtBlk + (long) g * layout.blocksPerGroup);
+                    last++;
+                    blocks++;
+                }
+            }
+            writeBlock(gdtBlk, ind);
+        }
+        writeBlock(resizeDind, dind);
+        Inode in = new Inode();
+        in.mode = Inode.S_IFREG | 0600;
+        in.links = 1;
+        in.atime = in.mtime = in.ctime = in.crtime = t.getEpochSecond();
+        Le.put32(in.block, 13 * 4, resizeDind);
+        in.size = ((long) apb * apb + apb + 12) * bs;
+        in.blocks512 = blocks * (bs / 512);
+        return in;
+    }
+
+    private Inode journalInode(Instant t, byte[] uuid) throws IOException {
+        writeBlock(journalStart, pad(JournalSuperblock.encode(bs, journalBlocks, uuid, csum)));
+        Node j = new Node(Inode.S_IFREG, Metadata.of(0600, t));
+        j.ino = JOURNAL_INO;
+        for (long done = 0; done < journalBlocks; ) {
+            long len = Math.min(Layout.MAX_EXTENT_LEN, journalBlocks - done);
+            j.addExtent(done, journalStart + done, len);
+            done += len;
+        }
+        Inode in = baseInode(j);
+        in.links = 1;
+        in.size = (long) journalBlocks * bs;
+        in.flags = Inode.FLAG_EXTENTS;
+        mapExtents(j, in, uuid);
+        return in;
+    }
+
+    private byte[] pad(byte[] b) {
+        return b.length == bs ? b : Arrays.copyOf(b, bs);
+    }
+
+    private void writeInodeTables(Inode[] inodes, byte[] uuid) throws IOException {
+        int isz = layout.inodeSize;
+        int perBlock = bs / isz;
+        long ipg = layout.inodesPerGroup;
+        // Reserved inodes get a valid (empty) body and checksum, as mke2fs writes them.
+        for (int ino = 1; ino < FIRST_INO; ino++) {
+            if (inodes[ino] == null) {
+                inodes[ino] = new Inode();
+            }
+        }
+        byte[] buf = new byte[bs];
+        long currentBlock = -1;
+        boolean dirty = false;
+        for (int ino = 1; ino < inodes.length; ino++) {
+            Inode in = inodes[ino];
+            if (in == null) {
+                continue;
+            }
+            int g = (int) ((ino - 1) / ipg);
+            long index = (ino - 1) % ipg;
+            long blk = layout.inodeTable[g] + index / perBlock;
+            if (blk != currentBlock) {
+                if (dirty) {
+                    writeBlock(currentBlock, buf);
+                }
+                buf = new byte[bs];
+                currentBlock = blk;
+                dirty = false;
+            }
+            byte[] enc = in.encode(isz, ino, uuid, csum);
+            System.arraycopy(enc, 0, buf, (int) (index % perBlock) * isz, isz);
+            dirty = true;
+        }
+        if (dirty) {
+            writeBlock(currentBlock, buf);
+        }
+    }
+
+    private void writeGroupMetadata(Inode[] inodes, List<Node> nodes, byte[] uuid, byte[] seedBytes,
+            int hashVersion) throws IOException {
+        int groups = layout.groupCount;
+        long ipg = layout.inodesPerGroup;
+        GroupDescriptor[] gds = new GroupDescriptor[groups];
+        long[] usedDirs = new long[groups];
+        for (Node n : nodes) {
+            if (n.isDir()) {
+                usedDirs[(int) ((n.ino - 1) / ipg)]++;
+            }
+        }
+        BitSet used = alloc.bitmap();
+        long totalFreeBlocks = 0;
+        long totalFreeInodes = 0;
+        for (int g = 0; g < groups; g++) {
+            GroupDescriptor gd = new GroupDescriptor();
+            gds[g] = gd;
+            gd.blockBitmap = layout.blockBitmap[g];
+            gd.inodeBitmap = layout.inodeBitmap[g];
+            gd.inodeTable = layout.inodeTable[g];
+            gd.flags = GroupDescriptor.FLAG_ITABLE_ZEROED;
+            gd.usedDirs = usedDirs[g];
+
+            byte[] bb = new byte[bs];
+            long first = layout.groupFirstBlock(g);
+            int n = layout.groupBlocks(g);
+            int free = 0;
+            for (int i = 0; i < n; i++) {
+                if (used.get((int) (first + i))) {
+                    bb[i >>> 3] |= (byte) (1 << (i & 7));
+                } else {
+                    free++;
+                }
+            }
+            for (int i = n; i < bs * 8; i++) {
+                bb[i >>> 3] |= (byte) (1 << (i & 7));
+            }
+            gd.freeBlocks = free;
+            totalFreeBlocks += free;
+            writeBlock(gd.blockBitmap, bb);
+            if (csum) {
+                gd.blockBitmapCsum = Crc32c.seeded(uuid).update(bb, 0, bs).raw();
+            }
+
+            byte[] ib = new byte[bs];
+            int freeInodes = 0;
+            long lastUsed = 0;
+            for (int i = 0; i < ipg; i++) {
+                long ino = (long) g * ipg + i + 1;
+                if (ino < inodes.length && inodes[(int) ino] != null) {
+                    ib[i >>> 3] |= (byte) (1 << (i & 7));
+                    lastUsed = i + 1;
+                } else {
+                    freeInodes++;
+                }
+            }
+            for (int i = (int) ipg; i < bs * 8; i++) {
+                ib[i >>> 3] |= (byte) (1 << (i & 7));
+            }
+            gd.freeInodes = freeInodes;
+            gd.itableUnused = ipg - lastUsed;
+            totalFreeInodes += freeInodes;
+            writeBlock(gd.inodeBitmap, ib);
+            if (csum) {
+                gd.inodeBitmapCsum = Crc32c.seeded(uuid).update(ib, 0, (int) (ipg / 8)).raw();
+            }
+        }
+
+        byte[] gdt = new byte[layout.descBlocks * bs];
+        for (int g = 0; g < groups; g++) {
+            gds[g].encode(gdt, g * GroupDescriptor.SIZE, g, uuid, csum);
+        }
+
+        Superblock sb = new Superblock();
+        sb.inodesCount = layout.inodesCount;
+        sb.blocksCount = layout.blocksCount;
+        sb.reservedBlocksCount = layout.blocksCount * opts.reservedPercent / 100;
+        sb.freeBlocksCount = totalFreeBlocks;
+        sb.freeInodesCount = totalFreeInodes;
+        sb.firstDataBlock = layout.firstDataBlock;
+        sb.logBlockSize = Integer.numberOfTrailingZeros(bs) - 10;
+        sb.blocksPerGroup = layout.blocksPerGroup;
+        sb.inodesPerGroup = ipg;
+        long time = opts.timestamp.getEpochSecond();
+        sb.mtime = 0;
+        sb.wtime = time;
+        sb.mkfsTime = time;
+        sb.lastCheck = time;
+        sb.inodeSize = layout.inodeSize;
+        sb.featureCompat = Features.COMPAT_EXT_ATTR | Features.COMPAT_DIR_INDEX
+                | (layout.reservedGdtBlocks > 0 ? Features.COMPAT_RESIZE_INODE : 0)
+                | (journalBlocks > 0 ? Features.COMPAT_HAS_JOURNAL : 0);
+        sb.featureIncompat = Features.INCOMPAT_FILETYPE | Features.INCOMPAT_EXTENTS | Features.INCOMPAT_64BIT
+                | Features.INCOMPAT_FLEX_BG;
+        sb.featureRoCompat = Features.RO_COMPAT_SPARSE_SUPER | Features.RO_COMPAT_LARGE_FILE
+                | Features.RO_COMPAT_HUGE_FILE | Features.RO_COMPAT_DIR_NLINK | Features.RO_COMPAT_EXTRA_ISIZE
+                | (csum ? Features.RO_COMPAT_METADATA_CSUM : 0);
+        sb.uuid = uuid;
+        byte[] label = opts.label.getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(label, 0, sb.volumeName, 0, label.length);
+        sb.reservedGdtBlocks = layout.reservedGdtBlocks;
+        sb.journalInum = journalBlocks > 0 ? JOURNAL_INO : 0;
+        sb.hashSeed = seedBytes;
+        sb.defHashVersion = hashVersion;
+        sb.descSize = GroupDescriptor.SIZE;
+        sb.defaultMountOpts = 0x0004 | 0x0008; // user_xattr, acl
+        sb.minExtraIsize = Inode.EXTRA_ISIZE;
+        sb.wantExtraIsize = Inode.EXTRA_ISIZE;
+        sb.flags = 0x1; // signed directory hash, as mkfs sets it on x86
+        sb.logGroupsPerFlex = layout.logGroupsPerFlex;
+        sb.checksumType = csum ? 1 : 0;
+        if (journalBlocks > 0) {
+            Inode j = inodes[JOURNAL_INO];
+            sb.jnlBackupType = 1;
+            for (int i = 0; i < 15; i++) {
+                sb.jnlBlocks[i] = Le.get32(j.block, i * 4);
+            }
+            sb.jnlBlocks[15] = j.size >>> 32;
+            sb.jnlBlocks[16] = j.size & 0xFFFFFFFFL;
+        }
+
+        for (int g = 0; g < groups; g++) {
+            if (!Layout.hasSuper(g)) {
+                continue;
+            }
+            sb.blockGroupNr = g;
+            byte[] enc = sb.encode();
+            long first = layout.groupFirstBlock(g);
+            if (g == 0) {
+                byte[] b0 = new byte[bs];
+                int off = bs == 1024 ? 0 : Superblock.OFFSET;
+                System.arraycopy(enc, 0, b0, off, Superblock.SIZE);
+                writeBlock(bs == 1024 ? 1 : 0, b0);
+            } else {
+                writeBlock(first, pad(enc));
+            }
+            writeFully(gdt, 0, gdt.length, (first + 1) * bs);
+        }
+    }
+
+    private byte[] derivedUuid() {
+        byte[] h = digest.digest();
+        byte[] u = Arrays.copyOf(h, 16);
+        u[6] = (byte) ((u[6] & 0x0F) | 0x50);
+        u[8] = (byte) ((u[8] & 0x3F) | 0x80);
+        return u;
+    }
+
+    private static byte[] derivedSeed(byte[] uuid) {
+        try {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            d.update("kiln htree seed".getBytes(StandardCharsets.US_ASCII));
+            d.update(uuid);
+            byte[] s = Arrays.copyOf(d.digest(), 16);
+            s[6] = (byte) ((s[6] & 0x0F) | 0x50);
+            s[8] = (byte) ((s[8] & 0x3F) | 0x80);
+            return s;
+        } catch (NoSuchAlgorithmException e) {
+            throw new UncheckedIOException(new IOException(e));
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package dev.kiln.ext4;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * Runs e2fsprogs and other host tools for integration tests. A missing tool skips the test
+ * with the reason, except under {@code CI=true}, where it fails: CI installs every tool.
+ */
+public final class ExternalTools {
+    private ExternalTools() {}
+
+    public record Result(int exit, String out) {}
+
+    public static Path require(String tool) {
+        for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",
+                "/usr/local/sbin"}) {
+            Path p = Path.of(dir, tool);
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        String reason = tool + " is not installed (apt-get install e2fsprogs); integration test skipped";
+        if ("true".equals(System.getenv("CI"))) {
+            fail(reason + " — but CI=true, so every tool must be present");
+        }
+        Assumptions.abort(reason);
+        return null;
+    }
+
+    public static boolean isRoot() {
+        return "root".equals(System.getProperty("user.name"));
+    }
+
+    public static Result run(List<String> cmd) throws IOException, InterruptedException {
+        List<String> full = new ArrayList<>(cmd);
+        full.set(0, require(cmd.get(0)).toString());
+        ProcessBuilder pb = new ProcessBuilder(full).redirectErrorStream(true);
+        pb.environment().put("LC_ALL", "C");
+        pb.environment().put("E2FSPROGS_FAKE_TIME", "");
+        Process p = pb.start();
+        p.getOutputStream().close();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            fail("timed out: " + cmd);
+        }
+        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+    }
+
+    /** Asserts that {@code e2fsck -fn} finds nothing to fix. */
+    public static void assertFsckClean(Path image) throws IOException, InterruptedException {
+        Result r = run(List.of("e2fsck", "-fn", image.toString()));
+        if (r.exit != 0 || r.out.contains("WARNING") || r.out.contains("Fix?") || r.out.contains("Clear?")) {
+            fail("e2fsck -fn " + image + " exited " + r.exit + ":\n" + r.out);
+        }
+    }
+
+    /** Runs a debugfs request read-only and returns its output. */
+    public static String debugfs(Path image, String request) throws IOException, InterruptedException {
+        Result r = run(List.of("debugfs", "-R", request, image.toString()));
+        assertEquals(0, r.exit, r.out);
+        return r.out;
+    }
+}
