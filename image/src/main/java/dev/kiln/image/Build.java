@@ -1,0 +1,170 @@
+package dev.kiln.image;
+
+import dev.kiln.ext4.Ext4Options;
+import dev.kiln.ext4.Ext4Writer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.zip.Deflater;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * One build: sources applied in order into a new image, written atomically to the output
+ * (temporary file, then rename), gzip-compressed when the name ends in {@code .gz}, with a
+ * {@code sha256sum -c} compatible {@code .sha256} file beside it. A failed build leaves neither.
+ */
+public final class Build {
+    private final List<Source> sources;
+    private final Ext4Options options;
+    private final Path output;
+    private final boolean checksumFile;
+
+    /** What the build produced. */
+    public record Result(Path output, String sha256, long bytes, Ext4Writer.Summary summary) {}
+
+    private Build(Builder b) {
+        this.sources = List.copyOf(b.sources);
+        this.options = Objects.requireNonNull(b.options, "options");
+        this.output = Objects.requireNonNull(b.output, "output");
+        this.checksumFile = b.checksumFile;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public static final class Builder {
+        private final List<Source> sources = new ArrayList<>();
+        private Ext4Options options;
+        private Path output;
+        private boolean checksumFile = true;
+
+        public Builder source(Source s) {
+            sources.add(Objects.requireNonNull(s));
+            return this;
+        }
+
+        public Builder options(Ext4Options o) {
+            this.options = o;
+            return this;
+        }
+
+        public Builder output(Path p) {
+            this.output = p;
+            return this;
+        }
+
+        public Builder checksumFile(boolean v) {
+            this.checksumFile = v;
+            return this;
+        }
+
+        public Build build() {
+            return new Build(this);
+        }
+    }
+
+    public Result run() throws IOException {
+        Path abs = output.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (dir != null && !Files.isDirectory(dir)) {
+            throw new InvalidSourceException(dir + ": output directory does not exist; create it first");
+        }
+        String name = abs.getFileName().toString();
+        boolean gz = name.endsWith(".gz");
+        Path tmpImage = Files.createTempFile(dir, "." + name + ".", ".tmp");
+        Path tmpGz = null;
+        Path tmpSum = null;
+        boolean done = false;
+        try {
+            Ext4Writer.Summary summary;
+            Ext4Writer w = Ext4Writer.create(tmpImage, options);
+            try {
+                for (Source s : sources) {
+                    s.applyTo(w);
+                }
+            } catch (IOException | RuntimeException e) {
+                try {
+                    w.close();
+                } catch (IOException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+            w.close();
+            summary = w.summary();
+            Path result = tmpImage;
+            if (gz) {
+                tmpGz = Files.createTempFile(dir, "." + name + ".", ".gz.tmp");
+                gzip(tmpImage, tmpGz);
+                Files.delete(tmpImage);
+                result = tmpGz;
+            }
+            String sha = sha256(result);
+            long bytes = Files.size(result);
+            if (checksumFile) {
+                tmpSum = Files.createTempFile(dir, "." + name + ".", ".sha256.tmp");
+                Files.writeString(tmpSum, sha + "  " + name + "\n");
+            }
+            move(result, abs);
+            if (tmpSum != null) {
+                move(tmpSum, abs.resolveSibling(name + ".sha256"));
+            }
+            done = true;
+            return new Result(abs, sha, bytes, summary);
+        } finally {
+            if (!done) {
+                Files.deleteIfExists(tmpImage);
+                if (tmpGz != null) {
+                    Files.deleteIfExists(tmpGz);
+                }
+                if (tmpSum != null) {
+                    Files.deleteIfExists(tmpSum);
+                }
+            }
+        }
+    }
+
+    private static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** gzip with a fixed header (no name, mtime 0), so the same image gives the same bytes. */
+    static void gzip(Path in, Path out) throws IOException {
+        try (InputStream is = Files.newInputStream(in);
+                OutputStream os = new GZIPOutputStream(Files.newOutputStream(out), 1 << 16) {
+                    {
+                        def.setLevel(Deflater.DEFAULT_COMPRESSION);
+                    }
+                }) {
+            is.transferTo(os);
+        }
+    }
+
+    public static String sha256(Path p) throws IOException {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            try (InputStream in = new DigestInputStream(Files.newInputStream(p), md)) {
+                in.transferTo(OutputStream.nullOutputStream());
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package dev.kiln.image;
+
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
+import org.apache.commons.compress.compressors.xz.XZCompressorInputStream;
+import org.apache.commons.compress.compressors.zstandard.ZstdCompressorInputStream;
+
+/** Recognises a compressed stream by its first bytes, never by its name. */
+public final class Compression {
+    private Compression() {}
+
+    /** Wraps {@code in} in a decompressor if its magic bytes say it is compressed. */
+    public static InputStream decompress(InputStream raw) throws IOException {
+        BufferedInputStream in = raw instanceof BufferedInputStream b ? b : new BufferedInputStream(raw, 1 << 16);
+        in.mark(8);
+        byte[] m = in.readNBytes(6);
+        in.reset();
+        if (m.length >= 2 && (m[0] & 0xFF) == 0x1F && (m[1] & 0xFF) == 0x8B) {
+            return new BufferedInputStream(new GzipCompressorInputStream(in, true), 1 << 16);
+        }
+        if (m.length >= 6 && (m[0] & 0xFF) == 0xFD && m[1] == '7' && m[2] == 'z' && m[3] == 'X' && m[4] == 'Z' && m[5] == 0) {
+            return new BufferedInputStream(new XZCompressorInputStream(in, true), 1 << 16);
+        }
+        if (m.length >= 4 && (m[0] & 0xFF) == 0x28 && (m[1] & 0xFF) == 0xB5 && (m[2] & 0xFF) == 0x2F && (m[3] & 0xFF) == 0xFD) {
+            return new BufferedInputStream(new ZstdCompressorInputStream(in), 1 << 16);
+        }
+        if (m.length >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') {
+            return new BufferedInputStream(new BZip2CompressorInputStream(in, true), 1 << 16);
+        }
+        return in;
+    }
+}

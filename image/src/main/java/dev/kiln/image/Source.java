@@ -1,0 +1,18 @@
+package dev.kiln.image;
+
+import dev.kiln.ext4.Ext4Writer;
+import java.io.IOException;
+
+/** Where a build's entries come from: applied to a writer in one streaming pass. */
+public interface Source {
+    /** Streams every entry of this source into {@code writer}. */
+    void applyTo(Ext4Writer writer) throws IOException;
+
+    /** A short description for messages, e.g. {@code tar:/tmp/rootfs.tar.gz}. */
+    String describe();
+
+    /** An upper estimate of the bytes of content and the number of entries, for --size auto. */
+    default long[] estimate() throws IOException {
+        return new long[] {0, 0};
+    }
+}

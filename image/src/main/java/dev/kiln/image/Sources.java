@@ -1,0 +1,60 @@
+package dev.kiln.image;
+
+import dev.kiln.ext4.Ext4Writer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Parses {@code --image} references into sources. */
+public final class Sources {
+    private Sources() {}
+
+    /** The empty source: an image with nothing but what the writer creates itself. */
+    public static final Source SCRATCH = new Source() {
+        @Override
+        public void applyTo(Ext4Writer writer) {}
+
+        @Override
+        public String describe() {
+            return "scratch";
+        }
+    };
+
+    public static Source parse(String ref) {
+        if (ref == null || ref.isBlank()) {
+            throw new InvalidSourceException("empty image reference; use tar:FILE, dir:PATH or scratch");
+        }
+        if (ref.equals("scratch")) {
+            return SCRATCH;
+        }
+        int colon = ref.indexOf(':');
+        String scheme = colon > 0 ? ref.substring(0, colon) : "";
+        String rest = colon > 0 ? ref.substring(colon + 1) : ref;
+        switch (scheme) {
+            case "tar":
+                return new TarSource(existing(rest, ref, false));
+            case "dir":
+                return new DirSource(existing(rest, ref, true));
+            default:
+                throw new InvalidSourceException(ref + ": unsupported image reference; use tar:FILE, dir:PATH or scratch"
+                        + " (oci:, oci-archive:, docker-archive:, ext4: and registry references are not supported yet)");
+        }
+    }
+
+    private static Path existing(String p, String ref, boolean dir) {
+        if (p.isEmpty()) {
+            throw new InvalidSourceException(ref + ": missing path after the prefix");
+        }
+        Path path = Path.of(p);
+        if (!Files.exists(path)) {
+            throw new InvalidSourceException(p + ": no such " + (dir ? "directory" : "file")
+                    + "; check the path given to --image");
+        }
+        if (dir && !Files.isDirectory(path)) {
+            throw new InvalidSourceException(p + ": not a directory; use tar:" + p + " for an archive");
+        }
+        if (!dir && Files.isDirectory(path)) {
+            throw new InvalidSourceException(p + ": is a directory; use dir:" + p);
+        }
+        return path;
+    }
+}

@@ -1,0 +1,116 @@
+package dev.kiln.image;
+
+import dev.kiln.ext4.EntryException;
+import dev.kiln.ext4.Ext4Writer;
+import dev.kiln.ext4.Metadata;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+
+/**
+ * A tar archive (plain, gzip, xz, zstd or bzip2; ustar, GNU or PAX) applied entry by entry.
+ * Numeric owners are kept; names are never resolved on the host.
+ */
+public final class TarSource implements Source {
+    private final Path file;
+
+    public TarSource(Path file) {
+        this.file = file;
+    }
+
+    @Override
+    public String describe() {
+        return "tar:" + file;
+    }
+
+    @Override
+    public void applyTo(Ext4Writer writer) throws IOException {
+        try (InputStream raw = Files.newInputStream(file)) {
+            apply(Compression.decompress(raw), writer, describe(), null);
+        }
+    }
+
+    /**
+     * Applies the tar stream {@code in} to the writer. When {@code layer} is non-null, OCI
+     * whiteouts are interpreted through it instead of being written.
+     */
+    static void apply(InputStream in, Ext4Writer writer, String what, LayerRules layer) throws IOException {
+        TarArchiveInputStream tar = new TarArchiveInputStream(in, StandardCharsets.UTF_8.name());
+        TarArchiveEntry e;
+        while (true) {
+            try {
+                e = tar.getNextEntry();
+            } catch (IOException | IllegalArgumentException ex) {
+                throw new InvalidSourceException(what + ": not a readable tar archive (" + ex.getMessage()
+                        + "); check that the file is a tar, optionally gzip/xz/zstd/bzip2-compressed", ex);
+            }
+            if (e == null) {
+                break;
+            }
+            String name = e.getName();
+            if (layer != null && layer.handle(name, writer)) {
+                continue;
+            }
+            Metadata md = metadata(e);
+            try {
+                if (e.isDirectory()) {
+                    writer.directory(name, md);
+                } else if (e.isSymbolicLink()) {
+                    writer.symlink(name, md, e.getLinkName());
+                } else if (e.isLink()) {
+                    writer.hardLink(name, e.getLinkName());
+                } else if (e.isCharacterDevice()) {
+                    writer.charDevice(name, md, e.getDevMajor(), e.getDevMinor());
+                } else if (e.isBlockDevice()) {
+                    writer.blockDevice(name, md, e.getDevMajor(), e.getDevMinor());
+                } else if (e.isFIFO()) {
+                    writer.fifo(name, md);
+                } else if (e.isFile() || e.isSparse()) {
+                    long size = e.isSparse() ? e.getRealSize() : e.getSize();
+                    writer.file(name, md, size, tar);
+                }
+                // Other types (volume labels, multi-volume continuations) carry no file.
+            } catch (EntryException ex) {
+                throw new InvalidSourceException(what + ": " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    static Metadata metadata(TarArchiveEntry e) {
+        Instant mtime = instant(e.getLastModifiedTime(), Instant.EPOCH);
+        Instant atime = instant(e.getLastAccessTime(), mtime);
+        Instant ctime = instant(e.getStatusChangeTime(), mtime);
+        Instant crtime = instant(e.getCreationTime(), mtime);
+        Map<String, byte[]> xattrs = new TreeMap<>();
+        for (Map.Entry<String, String> h : e.getExtraPaxHeaders().entrySet()) {
+            String k = h.getKey();
+            if (k.startsWith("SCHILY.xattr.")) {
+                xattrs.put(k.substring("SCHILY.xattr.".length()), h.getValue().getBytes(StandardCharsets.UTF_8));
+            } else if (k.startsWith("LIBARCHIVE.xattr.")) {
+                String n = java.net.URLDecoder.decode(k.substring("LIBARCHIVE.xattr.".length()), StandardCharsets.UTF_8);
+                xattrs.put(n, Base64.getDecoder().decode(h.getValue().trim()));
+            }
+        }
+        return new Metadata(e.getMode() & 07777, e.getLongUserId(), e.getLongGroupId(), atime, mtime, ctime,
+                crtime, xattrs);
+    }
+
+    private static Instant instant(FileTime t, Instant fallback) {
+        return t == null ? fallback : t.toInstant();
+    }
+
+    /** OCI layer semantics (whiteouts), supplied by the layer applier. */
+    interface LayerRules {
+        /** Returns true when the entry was a whiteout and has been handled. */
+        boolean handle(String name, Ext4Writer writer);
+    }
+}
