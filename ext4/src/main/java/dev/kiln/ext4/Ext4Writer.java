@@ -324,14 +324,38 @@ public final class Ext4Writer implements Closeable {
         return a.isAfter(b) ? b : a;
     }
 
-    private static void validateXattrs(String path, Metadata md) {
-        for (String name : md.xattrs().keySet()) {
-            try {
-                Xattr.split(name);
-            } catch (IllegalArgumentException e) {
-                throw new EntryException(path, e.getMessage());
+    private void validateXattrs(String path, Metadata md) {
+        if (md.xattrs().isEmpty()) {
+            return;
+        }
+        try {
+            List<List<Xattr.Attr>> split = splitXattrs(Xattr.sorted(md.xattrs()));
+            int blockBytes = Xattr.areaSize(split.get(1)) + Xattr.BLOCK_HEADER;
+            if (!split.get(1).isEmpty() && blockBytes > bs) {
+                throw new EntryException(path, "extended attributes need " + blockBytes
+                        + " bytes, more than one " + bs + "-byte block holds");
+            }
+        } catch (IllegalArgumentException e) {
+            throw new EntryException(path, e.getMessage());
+        }
+    }
+
+    /** Splits sorted attributes into those that fit in the inode and those for the xattr block. */
+    private static List<List<Xattr.Attr>> splitXattrs(List<Xattr.Attr> attrs) {
+        int space = 256 - Inode.GOOD_OLD_SIZE - Inode.EXTRA_ISIZE;
+        List<Xattr.Attr> inInode = new ArrayList<>();
+        List<Xattr.Attr> inBlock = new ArrayList<>();
+        int used = 4 + 4; // magic and end marker
+        for (Xattr.Attr a : attrs) {
+            int need = a.entrySize() + a.valueSize();
+            if (inBlock.isEmpty() && used + need <= space) {
+                inInode.add(a);
+                used += need;
+            } else {
+                inBlock.add(a);
             }
         }
+        return List.of(inInode, inBlock);
     }
 
     /** A directory; an existing directory at the path keeps its children and takes this metadata. */
@@ -767,18 +791,22 @@ public final class Ext4Writer implements Closeable {
         in.mode = n.type | m.mode();
         in.uid = m.uid();
         in.gid = m.gid();
-        in.atime = m.atime().getEpochSecond();
-        in.atimeNs = m.atime().getNano();
-        in.mtime = m.mtime().getEpochSecond();
-        in.mtimeNs = m.mtime().getNano();
-        in.ctime = m.ctime().getEpochSecond();
-        in.ctimeNs = m.ctime().getNano();
-        in.crtime = m.crtime().getEpochSecond();
-        in.crtimeNs = m.crtime().getNano();
+        Instant a = representable(m.atime());
+        Instant mt = representable(m.mtime());
+        Instant c = representable(m.ctime());
+        Instant cr = representable(m.crtime());
+        in.atime = a.getEpochSecond();
+        in.atimeNs = a.getNano();
+        in.mtime = mt.getEpochSecond();
+        in.mtimeNs = mt.getNano();
+        in.ctime = c.getEpochSecond();
+        in.ctimeNs = c.getNano();
+        in.crtime = cr.getEpochSecond();
+        in.crtimeNs = cr.getNano();
         if (n.isDir()) {
             int sub = 0;
-            for (Node c : n.children.values()) {
-                if (c.isDir()) {
+            for (Node child : n.children.values()) {
+                if (child.isDir()) {
                     sub++;
                 }
             }
@@ -788,6 +816,17 @@ public final class Ext4Writer implements Closeable {
             in.links = n.refs;
         }
         return in;
+    }
+
+    /** ext4 times span 1901-12-13 to 2446-05-10 (32 signed bits plus two epoch bits). */
+    static final Instant MIN_TIME = Instant.ofEpochSecond(Integer.MIN_VALUE);
+    static final Instant MAX_TIME = Instant.ofEpochSecond(Integer.MAX_VALUE + (3L << 32), 999_999_999);
+
+    static Instant representable(Instant t) {
+        if (t.isBefore(MIN_TIME)) {
+            return MIN_TIME;
+        }
+        return t.isAfter(MAX_TIME) ? MAX_TIME : t;
     }
 
     private void writeDirectory(Node n, Inode in, long parentIno, int hashVersion, int[] seed, byte[] uuid)
@@ -847,33 +886,14 @@ public final class Ext4Writer implements Closeable {
         if (n.md.xattrs().isEmpty()) {
             return;
         }
-        List<Xattr.Attr> attrs;
-        try {
-            attrs = Xattr.sorted(n.md.xattrs());
-        } catch (IllegalArgumentException e) {
-            throw new EntryException("inode " + n.ino, e.getMessage());
-        }
+        List<List<Xattr.Attr>> split = splitXattrs(Xattr.sorted(n.md.xattrs()));
+        List<Xattr.Attr> inInode = split.get(0);
+        List<Xattr.Attr> inBlock = split.get(1);
         int space = 256 - Inode.GOOD_OLD_SIZE - Inode.EXTRA_ISIZE;
-        List<Xattr.Attr> inInode = new ArrayList<>();
-        List<Xattr.Attr> inBlock = new ArrayList<>();
-        int used = 4 + 4; // magic and end marker
-        for (Xattr.Attr a : attrs) {
-            int need = a.entrySize() + a.valueSize();
-            if (inBlock.isEmpty() && used + need <= space) {
-                inInode.add(a);
-                used += need;
-            } else {
-                inBlock.add(a);
-            }
-        }
         if (!inInode.isEmpty()) {
             in.inlineXattrs = Xattr.encodeInInode(inInode, space);
         }
         if (!inBlock.isEmpty()) {
-            if (Xattr.areaSize(inBlock) + Xattr.BLOCK_HEADER > bs) {
-                throw new EntryException("inode " + n.ino, "extended attributes need more than one block ("
-                        + (Xattr.areaSize(inBlock) + Xattr.BLOCK_HEADER) + " bytes)");
-            }
             long b = allocMeta();
             writeBlock(b, Xattr.encodeBlock(inBlock, bs, b, uuid, csum));
             in.fileAcl = b;

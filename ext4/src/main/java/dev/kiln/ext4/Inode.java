@@ -94,6 +94,92 @@ final class Inode {
         return b;
     }
 
+    long generation;
+    int extraIsize;
+    long version;
+    /** Raw bytes as read, for xattr and checksum checks. */
+    byte[] raw;
+
+    /** Decodes an inode without validating its checksum (see {@link #checksumOk}). */
+    static Inode decode(byte[] b, int off, int inodeSize) {
+        Inode in = new Inode();
+        in.raw = java.util.Arrays.copyOfRange(b, off, off + inodeSize);
+        byte[] r = in.raw;
+        in.mode = Le.get16(r, 0x00);
+        in.uid = Le.get16(r, 0x02) | (long) Le.get16(r, 0x78) << 16;
+        in.size = Le.get32(r, 0x04) | Le.get32(r, 0x6C) << 32;
+        in.gid = Le.get16(r, 0x18) | (long) Le.get16(r, 0x7A) << 16;
+        in.links = Le.get16(r, 0x1A);
+        in.blocks512 = Le.get32(r, 0x1C) | (long) Le.get16(r, 0x74) << 32;
+        in.flags = Le.get32(r, 0x20);
+        System.arraycopy(r, 0x28, in.block, 0, 60);
+        in.generation = Le.get32(r, 0x64);
+        in.fileAcl = Le.get32(r, 0x68) | (long) Le.get16(r, 0x76) << 32;
+        long atime = Le.get32(r, 0x08);
+        long ctime = Le.get32(r, 0x0C);
+        long mtime = Le.get32(r, 0x10);
+        long atimeX = 0;
+        long ctimeX = 0;
+        long mtimeX = 0;
+        long crtime = 0;
+        long crtimeX = 0;
+        if (inodeSize > GOOD_OLD_SIZE) {
+            in.extraIsize = Le.get16(r, 0x80);
+            if (in.extraIsize > inodeSize - GOOD_OLD_SIZE || (in.extraIsize & 3) != 0) {
+                in.extraIsize = 0;
+            }
+            int e = in.extraIsize;
+            if (e >= 8) {
+                ctimeX = Le.get32(r, 0x84);
+            }
+            if (e >= 12) {
+                mtimeX = Le.get32(r, 0x88);
+            }
+            if (e >= 16) {
+                atimeX = Le.get32(r, 0x8C);
+            }
+            if (e >= 24) {
+                crtime = Le.get32(r, 0x90);
+                crtimeX = Le.get32(r, 0x94);
+            }
+        }
+        in.atime = seconds(atime, atimeX);
+        in.atimeNs = nanos(atimeX);
+        in.ctime = seconds(ctime, ctimeX);
+        in.ctimeNs = nanos(ctimeX);
+        in.mtime = seconds(mtime, mtimeX);
+        in.mtimeNs = nanos(mtimeX);
+        in.crtime = inodeSize > GOOD_OLD_SIZE && in.extraIsize >= 24 ? seconds(crtime, crtimeX) : 0;
+        in.crtimeNs = nanos(crtimeX);
+        return in;
+    }
+
+    /** Whether the stored checksum matches (always true for an all-zero inode). */
+    boolean checksumOk(long ino, byte[] uuid) {
+        byte[] r = raw.clone();
+        boolean zero = true;
+        for (byte x : r) {
+            if (x != 0) {
+                zero = false;
+                break;
+            }
+        }
+        if (zero) {
+            return true;
+        }
+        long stored = Le.get16(r, 0x7C);
+        r[0x7C] = 0;
+        r[0x7D] = 0;
+        boolean hi = r.length > GOOD_OLD_SIZE && extraIsize >= 4;
+        if (hi) {
+            stored |= (long) Le.get16(r, 0x82) << 16;
+            r[0x82] = 0;
+            r[0x83] = 0;
+        }
+        long c = Crc32c.inodeSeeded(uuid, ino, generation).update(r, 0, r.length).raw();
+        return hi ? c == stored : (c & 0xFFFF) == stored;
+    }
+
     /** The extra time field: epoch bits from the seconds beyond 32 bits, then nanoseconds. */
     static long extra(long seconds, int nanos) {
         long epoch = ((seconds - (int) seconds) >> 32) & 3;

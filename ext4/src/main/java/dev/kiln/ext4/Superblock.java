@@ -41,6 +41,7 @@ public final class Superblock {
     int jnlBackupType;
     int descSize;
     long defaultMountOpts;
+    long firstMetaBg;
     long mkfsTime;
     long[] jnlBlocks = new long[17];
     int minExtraIsize;
@@ -95,6 +96,7 @@ public final class Superblock {
         Le.put8(b, 0xFD, jnlBackupType);
         Le.put16(b, 0xFE, descSize);
         Le.put32(b, 0x100, defaultMountOpts);
+        Le.put32(b, 0x104, firstMetaBg);
         Le.put32(b, 0x108, mkfsTime);
         for (int i = 0; i < 17; i++) {
             Le.put32(b, 0x10C + 4 * i, jnlBlocks[i]);
@@ -160,6 +162,7 @@ public final class Superblock {
         s.jnlBackupType = Le.get8(b, off + 0xFD);
         s.descSize = Le.get16(b, off + 0xFE);
         s.defaultMountOpts = Le.get32(b, off + 0x100);
+        s.firstMetaBg = Le.get32(b, off + 0x104);
         s.mkfsTime = Le.get32(b, off + 0x108);
         for (int i = 0; i < 17; i++) {
             s.jnlBlocks[i] = Le.get32(b, off + 0x10C + 4 * i);

@@ -21,6 +21,11 @@ public final class ExternalTools {
 
     public record Result(int exit, String out) {}
 
+    private static final java.util.Map<String, String> PACKAGES = java.util.Map.of(
+            "getfattr", "attr", "setfattr", "attr", "e2fsck", "e2fsprogs", "debugfs", "e2fsprogs",
+            "dumpe2fs", "e2fsprogs", "resize2fs", "e2fsprogs", "mkfs.ext4", "e2fsprogs", "mount", "mount",
+            "zstd", "zstd", "xz", "xz-utils");
+
     public static Path require(String tool) {
         for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",
                 "/usr/local/sbin"}) {
@@ -29,7 +34,8 @@ public final class ExternalTools {
                 return p;
             }
         }
-        String reason = tool + " is not installed (apt-get install e2fsprogs); integration test skipped";
+        String reason = tool + " is not installed (apt-get install " + PACKAGES.getOrDefault(tool, tool)
+                + "); integration test skipped";
         if ("true".equals(System.getenv("CI"))) {
             fail(reason + " — but CI=true, so every tool must be present");
         }

@@ -1,0 +1,702 @@
+package dev.kiln.ext4;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Reads ext2, ext3 and ext4 images without mounting them: 1/2/4 KiB (up to 64 KiB) blocks,
+ * 32- and 64-bit descriptors, extent-mapped and block-mapped files, inline data, linear and
+ * htree directories, in-inode and block xattrs.
+ *
+ * <p>Images are treated as hostile: every block number, count and depth is checked before it
+ * is used, path resolution has a symlink limit, and problems are {@link CorruptImageException}s
+ * that name the inode and what was wrong.
+ */
+public final class Ext4Reader implements Closeable {
+    /** Incompatible features this reader understands; any other one makes it refuse the image. */
+    static final long KNOWN_INCOMPAT = Features.INCOMPAT_FILETYPE | Features.INCOMPAT_RECOVER
+            | Features.INCOMPAT_META_BG | Features.INCOMPAT_EXTENTS | Features.INCOMPAT_64BIT
+            | Features.INCOMPAT_MMP | Features.INCOMPAT_FLEX_BG | Features.INCOMPAT_CSUM_SEED
+            | Features.INCOMPAT_LARGEDIR | Features.INCOMPAT_INLINE_DATA | Features.INCOMPAT_CASEFOLD;
+    private static final int MAX_SYMLINKS = 40;
+
+    private final FileChannel ch;
+    private final Path path;
+    final Superblock sb;
+    final int blockSize;
+    final long blocksCount;
+    final int inodeSize;
+    final long inodesPerGroup;
+    final int groupCount;
+    final int descSize;
+    final boolean csum;
+    final byte[] csumUuid;
+    final GroupDescriptor[] groups;
+    final long[] gdtBlocks;
+
+    private Ext4Reader(FileChannel ch, Path path) throws IOException {
+        this.ch = ch;
+        this.path = path;
+        byte[] sbBytes = new byte[Superblock.SIZE];
+        if (ch.size() < Superblock.OFFSET + Superblock.SIZE) {
+            throw new CorruptImageException(path + ": too small to be an ext2/3/4 image (" + ch.size() + " bytes)");
+        }
+        readFully(ByteBuffer.wrap(sbBytes), Superblock.OFFSET);
+        try {
+            sb = Superblock.decode(sbBytes, 0);
+        } catch (CorruptImageException e) {
+            throw new CorruptImageException(path + ": " + e.getMessage());
+        }
+        long unknown = sb.featureIncompat & ~KNOWN_INCOMPAT;
+        if (unknown != 0) {
+            throw new CorruptImageException(path + ": unsupported incompatible feature(s) "
+                    + String.join(",", Features.names(0, unknown, 0)) + "; kiln cannot read this image");
+        }
+        if (sb.logBlockSize < 0 || sb.logBlockSize > 6) {
+            throw new CorruptImageException(path + ": bad block size exponent " + sb.logBlockSize);
+        }
+        blockSize = 1024 << sb.logBlockSize;
+        blocksCount = (sb.featureIncompat & Features.INCOMPAT_64BIT) != 0 ? sb.blocksCount : sb.blocksCount & 0xFFFFFFFFL;
+        inodeSize = sb.inodeSize == 0 ? Inode.GOOD_OLD_SIZE : sb.inodeSize;
+        if (inodeSize < Inode.GOOD_OLD_SIZE || inodeSize > blockSize || Integer.bitCount(inodeSize) != 1) {
+            throw new CorruptImageException(path + ": bad inode size " + inodeSize);
+        }
+        if (sb.blocksPerGroup == 0 || sb.blocksPerGroup > 8L * blockSize || sb.inodesPerGroup == 0
+                || sb.inodesPerGroup > 8L * blockSize) {
+            throw new CorruptImageException(path + ": bad blocks or inodes per group (" + sb.blocksPerGroup + ", "
+                    + sb.inodesPerGroup + ")");
+        }
+        inodesPerGroup = sb.inodesPerGroup;
+        if (blocksCount <= sb.firstDataBlock) {
+            throw new CorruptImageException(path + ": bad block count " + blocksCount);
+        }
+        long gc = Layout.ceilDiv(blocksCount - sb.firstDataBlock, sb.blocksPerGroup);
+        if (gc > 1 << 24 || gc * inodesPerGroup != sb.inodesCount && gc * inodesPerGroup < sb.inodesCount) {
+            throw new CorruptImageException(path + ": inconsistent group count " + gc + " for " + sb.inodesCount
+                    + " inodes");
+        }
+        groupCount = (int) gc;
+        descSize = (sb.featureIncompat & Features.INCOMPAT_64BIT) != 0 ? Math.max(32, sb.descSize) : 32;
+        if (descSize > 1024 || Integer.bitCount(descSize) != 1) {
+            throw new CorruptImageException(path + ": bad group descriptor size " + descSize);
+        }
+        csum = (sb.featureRoCompat & Features.RO_COMPAT_METADATA_CSUM) != 0;
+        csumUuid = sb.uuid.clone();
+        if ((sb.featureIncompat & Features.INCOMPAT_CSUM_SEED) != 0) {
+            throw new CorruptImageException(path + ": metadata_csum_seed images are not supported yet");
+        }
+        groups = new GroupDescriptor[groupCount];
+        int perBlock = blockSize / descSize;
+        int descBlocks = (int) Layout.ceilDiv(groupCount, perBlock);
+        gdtBlocks = new long[descBlocks];
+        for (int i = 0; i < descBlocks; i++) {
+            long blk;
+            if ((sb.featureIncompat & Features.INCOMPAT_META_BG) != 0 && i >= firstMetaBg()) {
+                long g = (long) i * perBlock;
+                blk = sb.firstDataBlock + g * sb.blocksPerGroup + (hasSuperBackup((int) g) ? 1 : 0);
+            } else {
+                blk = sb.firstDataBlock + 1 + i;
+            }
+            gdtBlocks[i] = blk;
+            byte[] b = readBlock(blk);
+            for (int k = 0; k < perBlock && i * perBlock + k < groupCount; k++) {
+                groups[i * perBlock + k] = GroupDescriptor.decode(b, k * descSize, descSize);
+            }
+        }
+    }
+
+    private long firstMetaBg() {
+        return sb.firstMetaBg;
+    }
+
+    boolean hasSuperBackup(int g) {
+        if ((sb.featureRoCompat & Features.RO_COMPAT_SPARSE_SUPER) == 0) {
+            return true;
+        }
+        return Layout.hasSuper(g);
+    }
+
+    /** Opens an image read-only and validates its superblock and group descriptors. */
+    public static Ext4Reader open(Path image) throws IOException {
+        FileChannel ch = FileChannel.open(image, StandardOpenOption.READ);
+        try {
+            return new Ext4Reader(ch, image);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        ch.close();
+    }
+
+    public Superblock superblock() {
+        return sb;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public long blocksCount() {
+        return blocksCount;
+    }
+
+    public int groupCount() {
+        return groupCount;
+    }
+
+    public String label() {
+        int n = 0;
+        while (n < 16 && sb.volumeName[n] != 0) {
+            n++;
+        }
+        return new String(sb.volumeName, 0, n, StandardCharsets.UTF_8);
+    }
+
+    public List<String> features() {
+        return sb.featureNames();
+    }
+
+    public long journalInode() {
+        return (sb.featureCompat & Features.COMPAT_HAS_JOURNAL) != 0 ? sb.journalInum : 0;
+    }
+
+    // ------------------------------------------------------------------ low level
+
+    private void readFully(ByteBuffer buf, long pos) throws IOException {
+        long p = pos;
+        while (buf.hasRemaining()) {
+            int r = ch.read(buf, p);
+            if (r < 0) {
+                throw new CorruptImageException(path + ": image ends at byte " + p + " (truncated?)");
+            }
+            p += r;
+        }
+    }
+
+    byte[] readBlock(long blk) throws IOException {
+        checkBlock(blk, "block");
+        byte[] b = new byte[blockSize];
+        long pos = blk * blockSize;
+        if (pos + blockSize > ch.size()) {
+            // A sparse image shorter than its block count: the missing tail reads as zeros.
+            if (pos < ch.size()) {
+                ByteBuffer bb = ByteBuffer.wrap(b, 0, (int) (ch.size() - pos));
+                readFully(bb, pos);
+            }
+            return b;
+        }
+        readFully(ByteBuffer.wrap(b), pos);
+        return b;
+    }
+
+    void readBlocks(long blk, byte[] dst, int off, int count) throws IOException {
+        checkBlock(blk, "block");
+        checkBlock(blk + count - 1, "block");
+        long pos = blk * blockSize;
+        int len = count * blockSize;
+        long avail = Math.max(0, Math.min(len, ch.size() - pos));
+        Arrays.fill(dst, off + (int) avail, off + len, (byte) 0);
+        if (avail > 0) {
+            readFully(ByteBuffer.wrap(dst, off, (int) avail), pos);
+        }
+    }
+
+    void checkBlock(long blk, String what) {
+        if (blk < 0 || blk >= blocksCount) {
+            throw new CorruptImageException(path + ": " + what + " number " + blk + " is outside the file system (0.."
+                    + (blocksCount - 1) + ")");
+        }
+    }
+
+    Inode readInode(long ino) throws IOException {
+        if (ino < 1 || ino > sb.inodesCount) {
+            throw new CorruptImageException(path + ": inode number " + ino + " out of range (1.." + sb.inodesCount + ")");
+        }
+        int g = (int) ((ino - 1) / inodesPerGroup);
+        long index = (ino - 1) % inodesPerGroup;
+        long table = groups[g].inodeTable;
+        long byteOff = index * inodeSize;
+        long blk = table + byteOff / blockSize;
+        checkBlock(blk, "inode table block of inode " + ino);
+        byte[] b = new byte[inodeSize];
+        long pos = blk * blockSize + byteOff % blockSize;
+        if (pos + inodeSize <= ch.size()) {
+            readFully(ByteBuffer.wrap(b), pos);
+        }
+        return Inode.decode(b, 0, inodeSize);
+    }
+
+    // ------------------------------------------------------------------ stat
+
+    public FileStat stat(long ino) throws IOException {
+        return toStat(ino, readInode(ino));
+    }
+
+    FileStat toStat(long ino, Inode in) {
+        FileType t = FileType.ofMode(in.mode);
+        int major = 0;
+        int minor = 0;
+        if (t == FileType.CHAR_DEVICE || t == FileType.BLOCK_DEVICE) {
+            long old = Le.get32(in.block, 0);
+            if (old != 0) {
+                major = (int) ((old >>> 8) & 0xFF);
+                minor = (int) (old & 0xFF);
+            } else {
+                long nw = Le.get32(in.block, 4);
+                major = (int) ((nw & 0xFFF00) >>> 8);
+                minor = (int) ((nw & 0xFF) | ((nw >>> 12) & 0xFFF00));
+            }
+        }
+        return new FileStat(ino, t, in.mode & 07777, in.uid, in.gid, in.size, in.links,
+                Instant.ofEpochSecond(in.atime, in.atimeNs), Instant.ofEpochSecond(in.mtime, in.mtimeNs),
+                Instant.ofEpochSecond(in.ctime, in.ctimeNs), Instant.ofEpochSecond(in.crtime, in.crtimeNs),
+                major, minor, in.flags, in.blocks512);
+    }
+
+    /** Stats a path; symlinks in the middle are followed, the last one only when asked. */
+    public FileStat stat(String path, boolean followLast) throws IOException {
+        return stat(resolve(path, followLast));
+    }
+
+    // ------------------------------------------------------------------ paths
+
+    /** Resolves a path to an inode number inside the image root; throws if it does not exist. */
+    public long resolve(String p, boolean followLast) throws IOException {
+        long ino = lookupPath(p, followLast);
+        if (ino == 0) {
+            throw new java.nio.file.NoSuchFileException(p, null, "no such file or directory in the image");
+        }
+        return ino;
+    }
+
+    /** Like {@link #resolve} but returns 0 when the path does not exist. */
+    public long lookupPath(String p, boolean followLast) throws IOException {
+        List<String> todo = new ArrayList<>();
+        for (String s : p.split("/")) {
+            if (!s.isEmpty() && !s.equals(".")) {
+                todo.add(s);
+            }
+        }
+        List<Long> stack = new ArrayList<>();
+        stack.add((long) Ext4Writer.ROOT_INO);
+        int symlinks = 0;
+        int i = 0;
+        while (i < todo.size()) {
+            String name = todo.get(i);
+            long dir = stack.get(stack.size() - 1);
+            if (name.equals("..")) {
+                if (stack.size() > 1) {
+                    stack.remove(stack.size() - 1);
+                }
+                i++;
+                continue;
+            }
+            Inode din = readInode(dir);
+            if (FileType.ofMode(din.mode) != FileType.DIRECTORY) {
+                return 0;
+            }
+            long child = find(dir, din, name);
+            if (child == 0) {
+                return 0;
+            }
+            boolean last = i == todo.size() - 1;
+            Inode cin = readInode(child);
+            if (FileType.ofMode(cin.mode) == FileType.SYMLINK && (!last || followLast)) {
+                if (++symlinks > MAX_SYMLINKS) {
+                    throw new CorruptImageException(path + ": too many levels of symbolic links resolving " + p);
+                }
+                String target = readLink(child, cin);
+                List<String> rest = new ArrayList<>();
+                for (String s : target.split("/")) {
+                    if (!s.isEmpty() && !s.equals(".")) {
+                        rest.add(s);
+                    }
+                }
+                rest.addAll(todo.subList(i + 1, todo.size()));
+                todo = rest;
+                i = 0;
+                if (target.startsWith("/")) {
+                    stack.clear();
+                    stack.add((long) Ext4Writer.ROOT_INO);
+                }
+                continue;
+            }
+            stack.add(child);
+            i++;
+        }
+        return stack.get(stack.size() - 1);
+    }
+
+    private long find(long dir, Inode din, String name) throws IOException {
+        for (DirEntry e : list(dir, din)) {
+            if (e.name().equals(name)) {
+                return e.ino();
+            }
+        }
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ directories
+
+    /** One name in a directory. */
+    public record DirEntry(String name, long ino, FileType type) {}
+
+    /** The entries of a directory, without "." and "..", in on-disk order. */
+    public List<DirEntry> list(long ino) throws IOException {
+        return list(ino, readInode(ino));
+    }
+
+    public List<DirEntry> list(String p) throws IOException {
+        return list(resolve(p, true));
+    }
+
+    List<DirEntry> list(long ino, Inode in) throws IOException {
+        if (FileType.ofMode(in.mode) != FileType.DIRECTORY) {
+            throw new CorruptImageException(path + ": inode " + ino + " is not a directory");
+        }
+        List<DirEntry> out = new ArrayList<>();
+        boolean ftype = (sb.featureIncompat & Features.INCOMPAT_FILETYPE) != 0;
+        if ((in.flags & Inode.FLAG_INLINE_DATA) != 0) {
+            byte[] data = inlineData(ino, in);
+            // The first four bytes are the parent's inode number; entries follow.
+            parseEntries(ino, data, 4, Math.min(60, data.length), ftype, out, 0);
+            if (data.length > 60) {
+                parseEntries(ino, data, 60, data.length, ftype, out, 60);
+            }
+            return out;
+        }
+        if (in.size > (long) Integer.MAX_VALUE * 16) {
+            throw new CorruptImageException(path + ": directory inode " + ino + " has absurd size " + in.size);
+        }
+        BlockMap map = blockMap(ino, in);
+        long blocks = Layout.ceilDiv(in.size, blockSize);
+        for (long lb = 0; lb < blocks; lb++) {
+            long pb = map.physical(lb);
+            if (pb <= 0) {
+                continue;
+            }
+            byte[] b = readBlock(pb);
+            parseEntries(ino, b, 0, blockSize, ftype, out, lb * blockSize);
+        }
+        return out;
+    }
+
+    private void parseEntries(long ino, byte[] b, int start, int end, boolean ftype, List<DirEntry> out, long base)
+            throws IOException {
+        int p = start;
+        while (p + 8 <= end) {
+            long child = Le.get32(b, p);
+            int recLen = Le.get16(b, p + 4);
+            if (blockSize >= 65536 && recLen == 65535) {
+                recLen = 65536;
+            }
+            int nameLen = Le.get8(b, p + 6);
+            int type = Le.get8(b, p + 7);
+            if (!ftype) {
+                nameLen |= type << 8;
+                type = 0;
+            }
+            if (recLen < 8 || (recLen & 3) != 0 || p + recLen > end || 8 + nameLen > recLen) {
+                throw new CorruptImageException(String.format("%s: directory inode %d: bad entry at offset %d "
+                        + "(rec_len %d, name_len %d)", path, ino, base + p, recLen, nameLen));
+            }
+            if (child != 0 && nameLen > 0) {
+                String name = new String(b, p + 8, nameLen, StandardCharsets.UTF_8);
+                if (!name.equals(".") && !name.equals("..")) {
+                    if (child > sb.inodesCount) {
+                        throw new CorruptImageException(String.format("%s: directory inode %d: entry '%s' points to "
+                                + "inode %d beyond the inode count", path, ino, name, child));
+                    }
+                    FileType t = type != 0 ? FileType.ofDirEntry(type) : FileType.ofMode(readInode(child).mode);
+                    out.add(new DirEntry(name, child, t));
+                }
+            }
+            p += recLen;
+        }
+    }
+
+    // ------------------------------------------------------------------ content
+
+    /** Maps logical to physical blocks; 0 means a hole or an unwritten extent. */
+    interface BlockMap {
+        long physical(long logical) throws IOException;
+
+        /** Blocks that hold the map itself (extent tree nodes, indirect blocks). */
+        default List<Long> metadataBlocks() {
+            return List.of();
+        }
+    }
+
+    BlockMap blockMap(long ino, Inode in) throws IOException {
+        if ((in.flags & Inode.FLAG_EXTENTS) != 0) {
+            return ExtentMap.load(this, ino, in);
+        }
+        return new IndirectMap(this, ino, in);
+    }
+
+    /** The content of a regular file (or a slow symlink) as a stream. */
+    public InputStream open(long ino) throws IOException {
+        Inode in = readInode(ino);
+        FileType t = FileType.ofMode(in.mode);
+        if (t != FileType.REGULAR && t != FileType.SYMLINK) {
+            throw new CorruptImageException(path + ": inode " + ino + " is a " + t + ", not a file");
+        }
+        if ((in.flags & Inode.FLAG_INLINE_DATA) != 0) {
+            byte[] data = inlineData(ino, in);
+            return new java.io.ByteArrayInputStream(data, 0, (int) Math.min(data.length, in.size));
+        }
+        return new ContentStream(blockMap(ino, in), in.size);
+    }
+
+    public InputStream open(String p) throws IOException {
+        return open(resolve(p, true));
+    }
+
+    private final class ContentStream extends InputStream {
+        private final BlockMap map;
+        private final long size;
+        private long pos;
+        private final byte[] buf;
+        private long bufBlock = -1;
+
+        ContentStream(BlockMap map, long size) {
+            this.map = map;
+            this.size = size;
+            this.buf = new byte[blockSize];
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (pos >= size) {
+                return -1;
+            }
+            if (len == 0) {
+                return 0;
+            }
+            long lb = pos / blockSize;
+            int inBlock = (int) (pos % blockSize);
+            int n = (int) Math.min(len, size - pos);
+            // Read whole aligned blocks directly when possible.
+            if (inBlock == 0 && n >= blockSize) {
+                long pb = map.physical(lb);
+                int count = 1;
+                int maxCount = n / blockSize;
+                if (pb > 0) {
+                    while (count < maxCount && map.physical(lb + count) == pb + count) {
+                        count++;
+                    }
+                    readBlocks(pb, b, off, count);
+                } else {
+                    while (count < maxCount && map.physical(lb + count) <= 0) {
+                        count++;
+                    }
+                    Arrays.fill(b, off, off + count * blockSize, (byte) 0);
+                }
+                pos += (long) count * blockSize;
+                return count * blockSize;
+            }
+            if (bufBlock != lb) {
+                long pb = map.physical(lb);
+                if (pb > 0) {
+                    readBlocks(pb, buf, 0, 1);
+                } else {
+                    Arrays.fill(buf, (byte) 0);
+                }
+                bufBlock = lb;
+            }
+            int k = Math.min(n, blockSize - inBlock);
+            System.arraycopy(buf, inBlock, b, off, k);
+            pos += k;
+            return k;
+        }
+
+        @Override
+        public long skip(long n) {
+            long k = Math.max(0, Math.min(n, size - pos));
+            pos += k;
+            return k;
+        }
+    }
+
+    /** The target of a symbolic link. */
+    public String readLink(long ino) throws IOException {
+        return readLink(ino, readInode(ino));
+    }
+
+    String readLink(long ino, Inode in) throws IOException {
+        if (FileType.ofMode(in.mode) != FileType.SYMLINK) {
+            throw new CorruptImageException(path + ": inode " + ino + " is not a symlink");
+        }
+        if (in.size > 65536) {
+            throw new CorruptImageException(path + ": symlink inode " + ino + " has absurd size " + in.size);
+        }
+        int len = (int) in.size;
+        if ((in.flags & Inode.FLAG_INLINE_DATA) != 0) {
+            byte[] d = inlineData(ino, in);
+            return new String(d, 0, Math.min(len, d.length), StandardCharsets.UTF_8);
+        }
+        if (isFastSymlink(in)) {
+            return new String(in.block, 0, Math.min(len, 60), StandardCharsets.UTF_8);
+        }
+        try (InputStream s = open(ino)) {
+            return new String(s.readNBytes(len), StandardCharsets.UTF_8);
+        }
+    }
+
+    boolean isFastSymlink(Inode in) {
+        if ((in.flags & (Inode.FLAG_EXTENTS | Inode.FLAG_INLINE_DATA)) != 0) {
+            return false;
+        }
+        long eaBlocks = in.fileAcl != 0 ? blockSize / 512 : 0;
+        return in.size < 60 && in.blocks512 - eaBlocks == 0;
+    }
+
+    /** inline_data: the first 60 bytes live in i_block, the rest in the "system.data" xattr. */
+    byte[] inlineData(long ino, Inode in) throws IOException {
+        byte[] extra = xattrs(ino, in, true).get("system.data");
+        byte[] out = new byte[60 + (extra == null ? 0 : extra.length)];
+        System.arraycopy(in.block, 0, out, 0, 60);
+        if (extra != null) {
+            System.arraycopy(extra, 0, out, 60, extra.length);
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ xattrs
+
+    /** Extended attributes by full name; POSIX ACLs are returned in the VFS (getxattr) format. */
+    public Map<String, byte[]> xattrs(long ino) throws IOException {
+        Map<String, byte[]> x = xattrs(ino, readInode(ino), false);
+        return x;
+    }
+
+    Map<String, byte[]> xattrs(long ino, Inode in, boolean includeData) throws IOException {
+        Map<String, byte[]> out = new TreeMap<>();
+        int start = Inode.GOOD_OLD_SIZE + in.extraIsize;
+        if (inodeSize > Inode.GOOD_OLD_SIZE && start + 4 <= inodeSize && Le.get32(in.raw, start) == Xattr.MAGIC) {
+            parseXattrs(ino, in.raw, start + 4, inodeSize, start + 4, out, "in-inode");
+        }
+        if (in.fileAcl != 0) {
+            checkBlock(in.fileAcl, "xattr block of inode " + ino);
+            byte[] b = readBlock(in.fileAcl);
+            if (Le.get32(b, 0) != Xattr.MAGIC) {
+                throw new CorruptImageException(String.format("%s: inode %d: xattr block %d has bad magic 0x%08X",
+                        path, ino, in.fileAcl, Le.get32(b, 0)));
+            }
+            parseXattrs(ino, b, Xattr.BLOCK_HEADER, blockSize, 0, out, "block " + in.fileAcl);
+        }
+        if (!includeData) {
+            out.remove("system.data");
+        }
+        return out;
+    }
+
+    private static final String[] PREFIX = {"", "user.", "system.posix_acl_access", "system.posix_acl_default",
+        "trusted.", "", "security.", "system.", "system.richacl"};
+
+    private void parseXattrs(long ino, byte[] b, int start, int end, int valueBase, Map<String, byte[]> out,
+            String where) {
+        int p = start;
+        int count = 0;
+        while (p + 4 <= end && Le.get32(b, p) != 0) {
+            if (p + Xattr.ENTRY_HEADER > end || ++count > 4096) {
+                throw new CorruptImageException(path + ": inode " + ino + ": xattr entries overrun the " + where + " area");
+            }
+            int nameLen = Le.get8(b, p);
+            int index = Le.get8(b, p + 1);
+            int valueOffs = Le.get16(b, p + 2);
+            long valueInum = Le.get32(b, p + 4);
+            long valueSize = Le.get32(b, p + 8);
+            if (p + Xattr.ENTRY_HEADER + nameLen > end) {
+                throw new CorruptImageException(path + ": inode " + ino + ": xattr name overruns the " + where + " area");
+            }
+            String suffix = new String(b, p + Xattr.ENTRY_HEADER, nameLen, StandardCharsets.UTF_8);
+            String name = (index < PREFIX.length ? PREFIX[index] : "") + suffix;
+            if (index == 0 || index == 5 || index >= PREFIX.length) {
+                name = "unknown" + index + "." + suffix;
+            }
+            if (valueInum != 0) {
+                throw new CorruptImageException(path + ": inode " + ino + ": xattr " + name
+                        + " is stored in an inode (ea_inode), which kiln does not read");
+            }
+            long vStart = valueBase + (long) valueOffs;
+            if (valueSize > end || vStart + valueSize > end) {
+                throw new CorruptImageException(String.format("%s: inode %d: xattr %s value (offset %d, size %d) "
+                        + "overruns the %s area", path, ino, name, valueOffs, valueSize, where));
+            }
+            byte[] v = Arrays.copyOfRange(b, (int) vStart, (int) (vStart + valueSize));
+            if (index == 2 || index == 3) {
+                try {
+                    v = PosixAcl.fromDisk(v);
+                } catch (CorruptImageException e) {
+                    throw new CorruptImageException(path + ": inode " + ino + ": " + e.getMessage());
+                }
+            }
+            out.put(name, v);
+            p += (Xattr.ENTRY_HEADER + nameLen + 3) & ~3;
+        }
+    }
+
+    // ------------------------------------------------------------------ walking
+
+    /** Visits every path below the root, depth first, names in sorted order. */
+    public interface Visitor {
+        void visit(String path, FileStat stat) throws IOException;
+    }
+
+    public void walk(Visitor v) throws IOException {
+        FileStat root = stat(Ext4Writer.ROOT_INO);
+        v.visit("/", root);
+        Set<Long> onPath = new HashSet<>();
+        onPath.add((long) Ext4Writer.ROOT_INO);
+        walk("", Ext4Writer.ROOT_INO, v, onPath, 0);
+    }
+
+    private void walk(String prefix, long dir, Visitor v, Set<Long> onPath, int depth) throws IOException {
+        if (depth > 4096) {
+            throw new CorruptImageException(path + ": directory tree deeper than 4096 levels at " + prefix);
+        }
+        List<DirEntry> entries = new ArrayList<>(list(dir));
+        entries.sort((a, b) -> a.name().compareTo(b.name()));
+        for (DirEntry e : entries) {
+            String p = prefix + "/" + e.name();
+            FileStat st = stat(e.ino());
+            v.visit(p, st);
+            if (st.isDirectory()) {
+                if (!onPath.add(e.ino())) {
+                    throw new CorruptImageException(path + ": directory cycle at " + p + " (inode " + e.ino() + ")");
+                }
+                walk(p, e.ino(), v, onPath, depth + 1);
+                onPath.remove(e.ino());
+            }
+        }
+    }
+
+    Path path() {
+        return path;
+    }
+}

@@ -1,0 +1,46 @@
+package dev.kiln.ext4;
+
+/** The kind of an inode, from the type bits of its mode. */
+public enum FileType {
+    REGULAR, DIRECTORY, SYMLINK, CHAR_DEVICE, BLOCK_DEVICE, FIFO, SOCKET, UNKNOWN;
+
+    static FileType ofMode(int mode) {
+        return switch (mode & Inode.S_IFMT) {
+            case Inode.S_IFREG -> REGULAR;
+            case Inode.S_IFDIR -> DIRECTORY;
+            case Inode.S_IFLNK -> SYMLINK;
+            case Inode.S_IFCHR -> CHAR_DEVICE;
+            case Inode.S_IFBLK -> BLOCK_DEVICE;
+            case Inode.S_IFIFO -> FIFO;
+            case Inode.S_IFSOCK -> SOCKET;
+            default -> UNKNOWN;
+        };
+    }
+
+    static FileType ofDirEntry(int t) {
+        return switch (t) {
+            case Directory.TYPE_REG -> REGULAR;
+            case Directory.TYPE_DIR -> DIRECTORY;
+            case Directory.TYPE_SYMLINK -> SYMLINK;
+            case Directory.TYPE_CHR -> CHAR_DEVICE;
+            case Directory.TYPE_BLK -> BLOCK_DEVICE;
+            case Directory.TYPE_FIFO -> FIFO;
+            case Directory.TYPE_SOCK -> SOCKET;
+            default -> UNKNOWN;
+        };
+    }
+
+    /** The character {@code ls -l} shows for this type. */
+    public char lsChar() {
+        return switch (this) {
+            case REGULAR -> '-';
+            case DIRECTORY -> 'd';
+            case SYMLINK -> 'l';
+            case CHAR_DEVICE -> 'c';
+            case BLOCK_DEVICE -> 'b';
+            case FIFO -> 'p';
+            case SOCKET -> 's';
+            default -> '?';
+        };
+    }
+}

@@ -1,0 +1,45 @@
+package dev.kiln.ext4;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+class InodeTest {
+    @Test
+    void timesBeyond2038UseEpochBits() {
+        long[] seconds = {0, 1, 1700000000L, 0x7FFFFFFFL, 0x80000000L, 0xFFFFFFFFL, 0x100000000L, 15000000000L, -1, -1000000};
+        for (long s : seconds) {
+            long extra = Inode.extra(s, 999_999_999);
+            assertEquals(s, Inode.seconds(s & 0xFFFFFFFFL, extra), "seconds " + s);
+            assertEquals(999_999_999, Inode.nanos(extra));
+        }
+    }
+
+    @Test
+    void layoutAndChecksum() {
+        Inode in = new Inode();
+        in.mode = Inode.S_IFREG | 0644;
+        in.uid = 0x12345678L;
+        in.gid = 0x9ABCDEF0L;
+        in.size = 5L << 32 | 7;
+        in.links = 3;
+        in.blocks512 = 1L << 33;
+        in.mtime = 1700000000L;
+        in.mtimeNs = 5;
+        byte[] uuid = new byte[16];
+        byte[] b = in.encode(256, 12, uuid, true);
+        assertEquals(Inode.S_IFREG | 0644, Le.get16(b, 0));
+        assertEquals(0x5678, Le.get16(b, 2));
+        assertEquals(0x1234, Le.get16(b, 0x78));
+        assertEquals(0xDEF0, Le.get16(b, 0x18));
+        assertEquals(0x9ABC, Le.get16(b, 0x7A));
+        assertEquals(7, Le.get32(b, 4));
+        assertEquals(5, Le.get32(b, 0x6C));
+        assertEquals(2, Le.get16(b, 0x74));
+        assertEquals(32, Le.get16(b, 0x80));
+        assertEquals(5 << 2, Le.get32(b, 0x88));
+        long stored = Le.get16(b, 0x7C) | (long) Le.get16(b, 0x82) << 16;
+        b[0x7C] = b[0x7D] = b[0x82] = b[0x83] = 0;
+        assertEquals(Crc32c.inodeSeeded(uuid, 12, 0).update(b).raw(), stored);
+    }
+}

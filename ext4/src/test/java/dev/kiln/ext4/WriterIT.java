@@ -1,0 +1,259 @@
+package dev.kiln.ext4;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Images checked by e2fsck, debugfs and (as root) the kernel. */
+class WriterIT {
+    @TempDir Path tmp;
+
+    private Path write(TestTree tree, Ext4Options opts) throws Exception {
+        Path img = tmp.resolve("image-" + opts.blockSize() + ".ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, opts)) {
+            tree.writeTo(w);
+        }
+        return img;
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 2048, 4096})
+    void everyEntryTypeRoundTrips(int blockSize) throws Exception {
+        TestTree tree = TestTree.everything();
+        Path img = write(tree, Ext4Options.builder(64L << 20).blockSize(blockSize).build());
+        ExternalTools.assertFsckClean(img);
+        ImageCheck.withDebugfs(img, tree, Files.createDirectories(tmp.resolve("dbg")));
+        ImageCheck.withMount(img, tree, tmp);
+    }
+
+    @Test
+    void defaultFeaturesAreExactlyMkfsExt4s() throws Exception {
+        Path img = write(new TestTree(), Ext4Options.builder(150L << 20).build());
+        String out = ExternalTools.run(List.of("dumpe2fs", "-h", img.toString())).out();
+        String features = out.lines().filter(l -> l.startsWith("Filesystem features:")).findFirst().orElseThrow();
+        assertEquals("has_journal ext_attr resize_inode dir_index filetype extent 64bit flex_bg sparse_super "
+                + "large_file huge_file dir_nlink extra_isize metadata_csum",
+                features.substring("Filesystem features:".length()).trim());
+        assertTrue(out.contains("Journal checksum type:    crc32c"), out);
+        assertTrue(out.contains("Filesystem state:         clean"), out);
+        assertTrue(out.contains("Total journal blocks:     4096"), out);
+        assertTrue(out.contains("Reserved GDT blocks:      18"), out);
+        ExternalTools.assertFsckClean(img);
+        String lpf = ExternalTools.debugfs(img, "stat /lost+found");
+        assertTrue(lpf.contains("Mode:  0700") && lpf.contains("Size: 16384"), lpf);
+    }
+
+    @Test
+    void outputIsSparse() throws Exception {
+        Path img = write(TestTree.everything(), Ext4Options.builder(1L << 30).build());
+        long allocated = (Long) Files.getAttribute(img, "unix:size");
+        assertEquals(1L << 30, allocated);
+        var du = ExternalTools.run(List.of("du", "-k", "--apparent-size", img.toString()));
+        var real = ExternalTools.run(List.of("du", "-k", img.toString()));
+        long realKb = Long.parseLong(real.out().split("\\s+")[0]);
+        assertTrue(realKb < 64 * 1024, "a 1 GiB image with little content uses " + realKb + " KiB: " + du.out());
+    }
+
+    @Test
+    void sameEntriesGiveSameBytes() throws Exception {
+        Path a = tmp.resolve("a.ext4");
+        Path b = tmp.resolve("b.ext4");
+        for (Path p : List.of(a, b)) {
+            try (Ext4Writer w = Ext4Writer.create(p, Ext4Options.builder(64L << 20).build())) {
+                TestTree.everything().writeTo(w);
+            }
+        }
+        assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+        // A different tree gives a different UUID (derived from the content).
+        Path c = tmp.resolve("c.ext4");
+        try (Ext4Writer w = Ext4Writer.create(c, Ext4Options.builder(64L << 20).build())) {
+            TestTree.everything().writeTo(w);
+            w.remove("/etc/passwd");
+        }
+        String ua = ExternalTools.run(List.of("dumpe2fs", "-h", a.toString())).out();
+        String uc = ExternalTools.run(List.of("dumpe2fs", "-h", c.toString())).out();
+        assertTrue(!uuid(ua).equals(uuid(uc)), "UUIDs should differ");
+    }
+
+    private static String uuid(String dumpe2fs) {
+        return dumpe2fs.lines().filter(l -> l.startsWith("Filesystem UUID")).findFirst().orElseThrow();
+    }
+
+    @Test
+    void fileLargerThan4GiBWithHoles() throws Exception {
+        Path img = tmp.resolve("big.ext4");
+        long size = (5L << 30) + 12345;
+        Instant t = Instant.ofEpochSecond(1_700_000_000L);
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(256L << 20).build())) {
+            // 5 GiB of zeros with a little data at the start, in the middle and at the end.
+            w.file("/big", Metadata.of(0644, t), size, new SparseStream(size));
+        }
+        ExternalTools.assertFsckClean(img);
+        String stat = ExternalTools.debugfs(img, "stat /big");
+        assertTrue(stat.contains("Size: " + size), stat);
+        Path out = tmp.resolve("big.out");
+        ExternalTools.debugfs(img, "dump /big " + out);
+        assertEquals(size, Files.size(out));
+        try (var ch = java.nio.channels.FileChannel.open(out)) {
+            for (long pos : SparseStream.MARKS) {
+                java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocate(1);
+                ch.read(bb, Math.min(pos, size - 1));
+                assertEquals((byte) 0x5A, bb.get(0), "byte at " + pos);
+            }
+        }
+    }
+
+    /** Zeros, except one 0x5A byte at each mark. */
+    static final class SparseStream extends InputStream {
+        static final long[] MARKS = {0, 3L << 30, (5L << 30) + 12344};
+        private final long size;
+        private long pos;
+
+        SparseStream(long size) {
+            this.size = size;
+        }
+
+        @Override
+        public int read() {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            if (pos >= size) {
+                return -1;
+            }
+            int n = (int) Math.min(len, size - pos);
+            java.util.Arrays.fill(b, off, off + n, (byte) 0);
+            for (long m : MARKS) {
+                if (m >= pos && m < pos + n) {
+                    b[off + (int) (m - pos)] = 0x5A;
+                }
+            }
+            pos += n;
+            return n;
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 4096})
+    void manyExtentsNeedADeeperTree(int blockSize) throws Exception {
+        // Alternate data and hole blocks: one extent per data block.
+        int blocks = blockSize == 1024 ? 2 * 1500 : 2 * 1500;
+        byte[] data = new byte[blocks * blockSize];
+        for (int i = 0; i < blocks; i += 2) {
+            data[i * blockSize] = (byte) (i | 1);
+        }
+        Path img = tmp.resolve("frag.ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).blockSize(blockSize).build())) {
+            w.file("/frag", Metadata.of(0644, Instant.EPOCH), data.length, new ByteArrayInputStream(data));
+        }
+        ExternalTools.assertFsckClean(img);
+        String stat = ExternalTools.debugfs(img, "ex /frag");
+        assertTrue(stat.contains(" 2/ 2 ") || stat.contains("2/ 2"), "depth-2 tree expected:\n" + stat.substring(0, Math.min(600, stat.length())));
+        Path out = tmp.resolve("frag.out");
+        ExternalTools.debugfs(img, "dump /frag " + out);
+        assertArrayEquals(data, Files.readAllBytes(out));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 4096})
+    void directoryWith50000Entries(int blockSize) throws Exception {
+        TestTree tree = new TestTree();
+        Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
+        Path img = tmp.resolve("wide.ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(256L << 20).blockSize(blockSize).inodeCount(60_000).build())) {
+            for (int i = 0; i < 50_000; i++) {
+                w.file("/wide/entry-number-" + i, md, 0, InputStream.nullInputStream());
+            }
+        }
+        ExternalTools.assertFsckClean(img);
+        String stat = ExternalTools.debugfs(img, "stat /wide");
+        assertTrue(stat.contains("Flags: 0x81000"), "indexed directory expected:\n" + stat);
+        String htree = ExternalTools.debugfs(img, "htree /wide");
+        assertTrue(htree.contains("Indirect levels: " + (blockSize == 1024 ? 1 : 0)), htree.substring(0, 400));
+        if (ExternalTools.isRoot()) {
+            Path mnt = Files.createDirectories(tmp.resolve("mnt"));
+            var r = ExternalTools.run(List.of("mount", "-o", "ro,loop", img.toString(), mnt.toString()));
+            assertEquals(0, r.exit(), r.out());
+            try {
+                for (int i = 0; i < 50_000; i += 997) {
+                    assertTrue(Files.exists(mnt.resolve("wide/entry-number-" + i)), "lookup " + i);
+                }
+                assertTrue(!Files.exists(mnt.resolve("wide/entry-number-50000")));
+                try (var s = Files.list(mnt.resolve("wide"))) {
+                    assertEquals(50_000, s.count());
+                }
+            } finally {
+                ImageCheck.unmount(mnt);
+            }
+        }
+        tree.nodes();
+    }
+
+    @Test
+    void moreThan65000Subdirectories() throws Exception {
+        Path img = tmp.resolve("nlink.ext4");
+        Metadata md = Metadata.of(0755, Instant.EPOCH);
+        try (Ext4Writer w = Ext4Writer.create(img,
+                Ext4Options.builder(400L << 20).blockSize(1024).inodeCount(70_000).build())) {
+            for (int i = 0; i < 65_010; i++) {
+                w.directory("/d/" + i, md);
+            }
+        }
+        ExternalTools.assertFsckClean(img);
+        String stat = ExternalTools.debugfs(img, "stat /d");
+        assertTrue(stat.contains("Links: 1 "), stat);
+    }
+
+    @Test
+    void growsWithResize2fsAndStaysClean() throws Exception {
+        Path img = write(TestTree.everything(), Ext4Options.builder(150L << 20).build());
+        var t = ExternalTools.run(List.of("truncate", "-s", "+512M", img.toString()));
+        assertEquals(0, t.exit(), t.out());
+        var r = ExternalTools.run(List.of("resize2fs", img.toString()));
+        assertEquals(0, r.exit(), r.out());
+        ExternalTools.assertFsckClean(img);
+        String out = ExternalTools.run(List.of("dumpe2fs", "-h", img.toString())).out();
+        assertTrue(out.contains("Block count:              169472"), out);
+    }
+
+    @Test
+    void mountedReadWriteWrittenAndUnmountedStaysClean() throws Exception {
+        if (!ExternalTools.isRoot()) {
+            org.junit.jupiter.api.Assumptions.abort("needs root for a read-write loop mount");
+        }
+        Path img = write(TestTree.everything(), Ext4Options.builder(150L << 20).build());
+        Path mnt = Files.createDirectories(tmp.resolve("rw"));
+        var r = ExternalTools.run(List.of("mount", "-o", "loop", img.toString(), mnt.toString()));
+        assertEquals(0, r.exit(), r.out());
+        try {
+            Files.writeString(mnt.resolve("etc/new-file"), "written by the kernel\n");
+            Files.createDirectories(mnt.resolve("home/nex/more/dirs"));
+            for (int i = 0; i < 300; i++) {
+                Files.writeString(mnt.resolve("home/nex/more/f" + i), "x".repeat(i));
+            }
+            Files.delete(mnt.resolve("usr/lib/libc.so.6"));
+            Files.write(mnt.resolve("home/nex/sparse"), new byte[100_000], java.nio.file.StandardOpenOption.APPEND);
+            Files.createDirectories(mnt.resolve("wide"));
+            for (int i = 0; i < 2000; i++) {
+                Files.createFile(mnt.resolve("wide/n" + i));
+            }
+        } finally {
+            var u = ExternalTools.run(List.of("umount", mnt.toString()));
+            assertEquals(0, u.exit(), u.out());
+        }
+        ExternalTools.assertFsckClean(img);
+    }
+}
