@@ -44,11 +44,19 @@ public final class TarSource implements Source {
      * whiteouts are interpreted through it instead of being written.
      */
     static void apply(InputStream in, Ext4Writer writer, String what, LayerRules layer) throws IOException {
-        TarArchiveInputStream tar = new TarArchiveInputStream(in, StandardCharsets.UTF_8.name());
-        TarArchiveEntry e;
+        PaxRecords.Recorder rec = new PaxRecords.Recorder(in);
+        TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.UTF_8.name());
+        TarArchiveEntry e = null;
         while (true) {
+            Map<String, byte[]> rawXattrs;
             try {
+                // Finish the previous entry so that only this entry's headers are recorded.
+                if (e != null) {
+                    tar.transferTo(java.io.OutputStream.nullOutputStream());
+                }
+                rec.start();
                 e = tar.getNextEntry();
+                rawXattrs = PaxRecords.xattrs(rec.stop(), rec.startOffset());
             } catch (IOException | IllegalArgumentException ex) {
                 throw new InvalidSourceException(what + ": not a readable tar archive (" + ex.getMessage()
                         + "); check that the file is a tar, optionally gzip/xz/zstd/bzip2-compressed", ex);
@@ -60,7 +68,7 @@ public final class TarSource implements Source {
             if (layer != null && layer.handle(name, writer)) {
                 continue;
             }
-            Metadata md = metadata(e);
+            Metadata md = metadata(e, rawXattrs);
             try {
                 if (e.isDirectory()) {
                     writer.directory(name, md);
@@ -76,7 +84,7 @@ public final class TarSource implements Source {
                     writer.fifo(name, md);
                 } else if (e.isFile() || e.isSparse()) {
                     long size = e.isSparse() ? e.getRealSize() : e.getSize();
-                    writer.file(name, md, size, tar);
+                    writer.file(name, md, size, new Guarded(tar, what, name));
                 }
                 // Other types (volume labels, multi-volume continuations) carry no file.
             } catch (EntryException ex) {
@@ -85,7 +93,7 @@ public final class TarSource implements Source {
         }
     }
 
-    static Metadata metadata(TarArchiveEntry e) {
+    static Metadata metadata(TarArchiveEntry e, Map<String, byte[]> rawXattrs) {
         Instant mtime = instant(e.getLastModifiedTime(), Instant.EPOCH);
         Instant atime = instant(e.getLastAccessTime(), mtime);
         Instant ctime = instant(e.getStatusChangeTime(), mtime);
@@ -94,18 +102,54 @@ public final class TarSource implements Source {
         for (Map.Entry<String, String> h : e.getExtraPaxHeaders().entrySet()) {
             String k = h.getKey();
             if (k.startsWith("SCHILY.xattr.")) {
-                xattrs.put(k.substring("SCHILY.xattr.".length()), h.getValue().getBytes(StandardCharsets.UTF_8));
+                String n = k.substring("SCHILY.xattr.".length());
+                byte[] raw = rawXattrs.get(n);
+                xattrs.put(n, raw != null ? raw : h.getValue().getBytes(StandardCharsets.UTF_8));
             } else if (k.startsWith("LIBARCHIVE.xattr.")) {
                 String n = java.net.URLDecoder.decode(k.substring("LIBARCHIVE.xattr.".length()), StandardCharsets.UTF_8);
                 xattrs.put(n, Base64.getDecoder().decode(h.getValue().trim()));
             }
         }
-        return new Metadata(e.getMode() & 07777, e.getLongUserId(), e.getLongGroupId(), atime, mtime, ctime,
+        return new Metadata(e.getMode() & 07777, e.getLongUserId() & 0xFFFFFFFFL, e.getLongGroupId() & 0xFFFFFFFFL,
+                atime, mtime, ctime,
                 crtime, xattrs);
     }
 
     private static Instant instant(FileTime t, Instant fallback) {
         return t == null ? fallback : t.toInstant();
+    }
+
+    /** Entry content whose read errors are the archive's fault, not the image's. */
+    private static final class Guarded extends java.io.FilterInputStream {
+        private final String what;
+        private final String name;
+
+        Guarded(InputStream in, String what, String name) {
+            super(in);
+            this.what = what;
+            this.name = name;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            try {
+                return in.read(b, off, len);
+            } catch (IOException ex) {
+                throw new InvalidSourceException(what + ": " + name + ": " + ex.getMessage()
+                        + "; the archive is truncated or corrupt", ex);
+            }
+        }
+
+        @Override
+        public int read() {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override
+        public void close() {
+            // The tar stream stays open for the next entry.
+        }
     }
 
     /** OCI layer semantics (whiteouts), supplied by the layer applier. */

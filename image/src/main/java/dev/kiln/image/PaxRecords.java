@@ -1,0 +1,184 @@
+package dev.kiln.image;
+
+import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Binary-safe PAX extended-header values.
+ *
+ * <p>commons-compress decodes every PAX value as UTF-8 text, which corrupts binary xattr values
+ * ({@code SCHILY.xattr.security.capability} holds raw bytes). The tar stream is therefore read
+ * through a {@link Recorder}; the bytes consumed while commons-compress reads one entry's headers
+ * are parsed again here, and the raw {@code SCHILY.xattr.*} values replace the decoded ones.
+ * Headers start at 512-byte boundaries of the archive, so they are found by position.
+ */
+final class PaxRecords {
+    private static final int RECORD = 512;
+    private static final int MAX_RECORDED = 64 << 20;
+
+    private PaxRecords() {}
+
+    /** Records what is read while recording is on, and counts every byte read. */
+    static final class Recorder extends FilterInputStream {
+        private long pos;
+        private long start;
+        private boolean on;
+        private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
+
+        Recorder(InputStream in) {
+            super(in);
+        }
+
+        void start() {
+            buf.reset();
+            start = pos;
+            on = true;
+        }
+
+        byte[] stop() {
+            on = false;
+            return buf.toByteArray();
+        }
+
+        long startOffset() {
+            return start;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int c = in.read();
+            if (c >= 0) {
+                if (on && buf.size() < MAX_RECORDED) {
+                    buf.write(c);
+                }
+                pos++;
+            }
+            return c;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            if (n > 0) {
+                if (on && buf.size() < MAX_RECORDED) {
+                    buf.write(b, off, n);
+                }
+                pos += n;
+            }
+            return n;
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            byte[] tmp = new byte[(int) Math.min(n, 8192)];
+            long done = 0;
+            while (done < n) {
+                int r = read(tmp, 0, (int) Math.min(tmp.length, n - done));
+                if (r < 0) {
+                    break;
+                }
+                done += r;
+            }
+            return done;
+        }
+
+        @Override
+        public boolean markSupported() {
+            return false;
+        }
+    }
+
+    /** The SCHILY.xattr values (raw bytes) of the PAX headers found in {@code raw}. */
+    static Map<String, byte[]> xattrs(byte[] raw, long startOffset) {
+        Map<String, byte[]> out = new TreeMap<>();
+        int off = (int) ((RECORD - startOffset % RECORD) % RECORD);
+        while (off + RECORD <= raw.length) {
+            byte[] h = Arrays.copyOfRange(raw, off, off + RECORD);
+            boolean zero = true;
+            for (byte x : h) {
+                if (x != 0) {
+                    zero = false;
+                    break;
+                }
+            }
+            if (zero) {
+                off += RECORD;
+                continue;
+            }
+            int type = h[156];
+            long size = size(h);
+            if (size < 0 || size > raw.length) {
+                return out;
+            }
+            int dataStart = off + RECORD;
+            int dataEnd = (int) Math.min(raw.length, dataStart + size);
+            if (type == 'x') {
+                parse(raw, dataStart, dataEnd, out);
+            } else if (type != 'L' && type != 'K' && type != 'g') {
+                return out; // the entry's own header: its extended headers are all behind us
+            }
+            off = dataStart + (int) ((size + RECORD - 1) / RECORD * RECORD);
+        }
+        return out;
+    }
+
+    private static long size(byte[] h) {
+        if ((h[124] & 0x80) != 0) {
+            long v = 0;
+            for (int i = 125; i < 136; i++) {
+                v = (v << 8) | (h[i] & 0xFF);
+            }
+            return v;
+        }
+        long v = 0;
+        for (int i = 124; i < 136; i++) {
+            int c = h[i];
+            if (c == 0 || c == ' ') {
+                if (v > 0) {
+                    break;
+                }
+                continue;
+            }
+            if (c < '0' || c > '7') {
+                return -1;
+            }
+            v = v * 8 + (c - '0');
+        }
+        return v;
+    }
+
+    private static void parse(byte[] b, int start, int end, Map<String, byte[]> out) {
+        int p = start;
+        while (p < end) {
+            int sp = p;
+            long len = 0;
+            while (sp < end && b[sp] >= '0' && b[sp] <= '9') {
+                len = len * 10 + (b[sp] - '0');
+                sp++;
+            }
+            if (sp >= end || b[sp] != ' ' || len <= 0 || p + len > end) {
+                return;
+            }
+            int recEnd = (int) (p + len);
+            int eq = sp + 1;
+            while (eq < recEnd && b[eq] != '=') {
+                eq++;
+            }
+            if (eq >= recEnd) {
+                return;
+            }
+            String key = new String(b, sp + 1, eq - sp - 1, StandardCharsets.UTF_8);
+            int valueEnd = b[recEnd - 1] == '\n' ? recEnd - 1 : recEnd;
+            if (key.startsWith("SCHILY.xattr.")) {
+                out.put(key.substring("SCHILY.xattr.".length()), Arrays.copyOfRange(b, eq + 1, valueEnd));
+            }
+            p = recEnd;
+        }
+    }
+}
