@@ -141,8 +141,11 @@ public final class DirSource implements Source {
     }
 
     private static Map<String, byte[]> userXattrs(Path p, int mode) {
-        if ((mode & 0170000) == 0120000) {
-            return Map.of(); // user.* xattrs are not allowed on symlinks
+        int type = mode & 0170000;
+        if (type != 0100000 && type != 0040000) {
+            // user.* xattrs exist only on files and directories, and the JDK reads them by opening
+            // the path: opening a FIFO would block and opening a device could have side effects.
+            return Map.of();
         }
         Map<String, byte[]> out = new TreeMap<>();
         try {
