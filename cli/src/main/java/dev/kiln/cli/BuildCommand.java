@@ -18,6 +18,8 @@ import picocli.CommandLine.Option;
         description = {"Builds an ext4 root file system image from a source, in one streaming pass.",
             "Sources: tar:FILE (plain, gzip, xz, zstd or bzip2), dir:PATH, scratch."})
 final class BuildCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--image", paramLabel = "REF", description = "Base image: tar:FILE, dir:PATH or scratch.")
     String image;
 
@@ -107,19 +109,19 @@ final class BuildCommand implements Callable<Integer> {
         }
         Source source = Sources.parse(image);
         if (!quiet) {
-            System.err.println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from " + source.describe());
+            spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from " + source.describe());
         }
         Build.Result r = Build.builder().source(source).options(ob.build()).output(output)
                 .checksumFile(!noChecksumFile).build().run();
         var s = r.summary();
         if (!quiet) {
             long used = s.blocksCount() - s.freeBlocks();
-            System.err.printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks; %s of %s used%n",
+            spec.commandLine().getErr().printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks; %s of %s used%n",
                     r.output(), s.files(), s.directories(), s.symlinks(), Sizes.human(used * s.blockSize()),
                     Sizes.human(s.blocksCount() * s.blockSize()));
         }
         if (json) {
-            System.out.printf(Locale.ROOT,
+            spec.commandLine().getOut().printf(Locale.ROOT,
                     "{\"output\":%s,\"sha256\":\"%s\",\"bytes\":%d,\"blockSize\":%d,\"blocks\":%d,\"freeBlocks\":%d,"
                             + "\"inodes\":%d,\"freeInodes\":%d,\"uuid\":\"%s\",\"files\":%d,\"directories\":%d,"
                             + "\"symlinks\":%d,\"devices\":%d,\"other\":%d}%n",

@@ -20,9 +20,10 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * A host directory tree, walked in name order. Modes, numeric owners, times, hard links,
- * devices, FIFOs, sockets and {@code user.*} xattrs are carried over, as {@code mkfs.ext4 -d}
- * does; the directory's own metadata becomes the image root's.
+ * A host directory tree, walked in name order. Modes, numeric owners, modification times, hard
+ * links, devices, FIFOs, sockets and {@code user.*} xattrs are carried over, as
+ * {@code mkfs.ext4 -d} does; the directory's own metadata becomes the image root's. Access,
+ * change and creation times are set to the modification time so builds are reproducible.
  */
 public final class DirSource implements Source {
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
@@ -130,10 +131,13 @@ public final class DirSource implements Source {
     }
 
     private static Metadata metadata(Path p, Map<String, Object> a) throws IOException {
+        // Only the modification time is carried over, as tar does: reading the tree changes its
+        // access times and copying it changes its change times, so using them would make two
+        // builds of the same tree differ.
         Instant mtime = ((FileTime) a.get("lastModifiedTime")).toInstant();
-        Instant atime = ((FileTime) a.get("lastAccessTime")).toInstant();
-        Instant ctime = ((FileTime) a.get("ctime")).toInstant();
-        Instant crtime = ((FileTime) a.get("creationTime")).toInstant();
+        Instant atime = mtime;
+        Instant ctime = mtime;
+        Instant crtime = mtime;
         int mode = (Integer) a.get("mode");
         long uid = ((Integer) a.get("uid")) & 0xFFFFFFFFL;
         long gid = ((Integer) a.get("gid")) & 0xFFFFFFFFL;
