@@ -115,6 +115,7 @@ final class Inode {
         System.arraycopy(r, 0x28, in.block, 0, 60);
         in.generation = Le.get32(r, 0x64);
         in.fileAcl = Le.get32(r, 0x68) | (long) Le.get16(r, 0x76) << 32;
+        in.dtime = Le.get32(r, 0x14);
         long atime = Le.get32(r, 0x08);
         long ctime = Le.get32(r, 0x0C);
         long mtime = Le.get32(r, 0x10);
@@ -152,6 +153,12 @@ final class Inode {
         in.crtime = inodeSize > GOOD_OLD_SIZE && in.extraIsize >= 24 ? seconds(crtime, crtimeX) : 0;
         in.crtimeNs = nanos(crtimeX);
         return in;
+    }
+
+    long dtime;
+
+    long dtimeOrZero() {
+        return dtime;
     }
 
     /** Whether the stored checksum matches (always true for an all-zero inode). */

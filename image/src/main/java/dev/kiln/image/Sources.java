@@ -34,9 +34,11 @@ public final class Sources {
                 return new TarSource(existing(rest, ref, false));
             case "dir":
                 return new DirSource(existing(rest, ref, true));
+            case "ext4":
+                return new Ext4Source(existing(rest, ref, false));
             default:
-                throw new InvalidSourceException(ref + ": unsupported image reference; use tar:FILE, dir:PATH or scratch"
-                        + " (oci:, oci-archive:, docker-archive:, ext4: and registry references are not supported yet)");
+                throw new InvalidSourceException(ref + ": unsupported image reference; use tar:FILE, dir:PATH, ext4:FILE or scratch"
+                        + " (oci:, oci-archive:, docker-archive: and registry references are not supported yet)");
         }
     }
 

@@ -1,0 +1,258 @@
+package dev.kiln.cli;
+
+import dev.kiln.ext4.Ext4Reader;
+import dev.kiln.ext4.Ext4Verifier;
+import dev.kiln.ext4.FileStat;
+import dev.kiln.ext4.FileType;
+import dev.kiln.image.Sizes;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** The commands that look inside an image without mounting it. */
+final class ImageCommands {
+    private ImageCommands() {}
+
+    static Ext4Reader open(Path image) throws java.io.IOException {
+        if (!Files.exists(image)) {
+            throw new java.nio.file.NoSuchFileException(image.toString());
+        }
+        if (Files.isDirectory(image)) {
+            throw new Errors.UsageException(image + ": is a directory, not an image file");
+        }
+        return Ext4Reader.open(image);
+    }
+
+    @Command(name = "inspect", mixinStandardHelpOptions = true,
+            description = "Shows an image's geometry, features, usage and a summary of its content.")
+    static final class Inspect implements Callable<Integer> {
+        @Spec CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+
+        @Option(names = "--json", description = "Print JSON instead of text.") boolean json;
+
+        @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Ext4Reader r = open(image)) {
+                var sb = r.superblock();
+                long[] counts = new long[7];
+                List<Object[]> largest = new ArrayList<>();
+                r.walk((p, st) -> {
+                    counts[st.type().ordinal()]++;
+                    if (st.isRegular()) {
+                        largest.add(new Object[] {p, st.size()});
+                    }
+                });
+                largest.sort(Comparator.comparing((Object[] o) -> (Long) o[1]).reversed()
+                        .thenComparing(o -> (String) o[0]));
+                List<Object[]> top = largest.subList(0, Math.min(10, largest.size()));
+                long bs = r.blockSize();
+                long jino = r.journalInode();
+                long journalBytes = jino == 0 ? 0 : r.stat(jino).size();
+                PrintWriter out = spec.commandLine().getOut();
+                String uuid = BuildCommand.uuidString(sb.uuid());
+                if (json) {
+                    StringBuilder b = new StringBuilder("{");
+                    b.append("\"image\":").append(Json.string(image.toString()));
+                    b.append(",\"sizeBytes\":").append(r.blocksCount() * bs);
+                    b.append(",\"blockSize\":").append(bs);
+                    b.append(",\"uuid\":\"").append(uuid).append('"');
+                    b.append(",\"label\":").append(Json.string(r.label()));
+                    b.append(",\"features\":[");
+                    List<String> f = r.features();
+                    for (int i = 0; i < f.size(); i++) {
+                        b.append(i > 0 ? "," : "").append(Json.string(f.get(i)));
+                    }
+                    b.append("],\"blocks\":{\"total\":").append(sb.blocksCount()).append(",\"free\":")
+                            .append(sb.freeBlocksCount()).append(",\"used\":")
+                            .append(sb.blocksCount() - sb.freeBlocksCount()).append('}');
+                    b.append(",\"inodes\":{\"total\":").append(sb.inodesCount()).append(",\"free\":")
+                            .append(sb.freeInodesCount()).append(",\"used\":")
+                            .append(sb.inodesCount() - sb.freeInodesCount()).append('}');
+                    b.append(",\"journalBytes\":").append(journalBytes);
+                    b.append(",\"counts\":{\"files\":").append(counts[FileType.REGULAR.ordinal()])
+                            .append(",\"directories\":").append(counts[FileType.DIRECTORY.ordinal()])
+                            .append(",\"symlinks\":").append(counts[FileType.SYMLINK.ordinal()])
+                            .append(",\"devices\":").append(counts[FileType.CHAR_DEVICE.ordinal()]
+                                    + counts[FileType.BLOCK_DEVICE.ordinal()])
+                            .append(",\"fifos\":").append(counts[FileType.FIFO.ordinal()])
+                            .append(",\"sockets\":").append(counts[FileType.SOCKET.ordinal()]).append('}');
+                    b.append(",\"largestFiles\":[");
+                    for (int i = 0; i < top.size(); i++) {
+                        b.append(i > 0 ? "," : "").append("{\"path\":").append(Json.string((String) top.get(i)[0]))
+                                .append(",\"size\":").append(top.get(i)[1]).append('}');
+                    }
+                    b.append("]}");
+                    out.println(b);
+                } else {
+                    out.printf(Locale.ROOT, "image:        %s%n", image);
+                    out.printf(Locale.ROOT, "size:         %s (%d blocks of %d bytes)%n", Sizes.human(r.blocksCount() * bs),
+                            r.blocksCount(), bs);
+                    out.printf(Locale.ROOT, "uuid:         %s%n", uuid);
+                    out.printf(Locale.ROOT, "label:        %s%n", r.label().isEmpty() ? "<none>" : r.label());
+                    out.printf(Locale.ROOT, "features:     %s%n", String.join(" ", r.features()));
+                    out.printf(Locale.ROOT, "blocks:       %d used, %d free (%s free)%n",
+                            sb.blocksCount() - sb.freeBlocksCount(), sb.freeBlocksCount(),
+                            Sizes.human(sb.freeBlocksCount() * bs));
+                    out.printf(Locale.ROOT, "inodes:       %d used, %d free%n", sb.inodesCount() - sb.freeInodesCount(),
+                            sb.freeInodesCount());
+                    out.printf(Locale.ROOT, "journal:      %s%n", jino == 0 ? "none" : Sizes.human(journalBytes)
+                            + " (inode " + jino + ")");
+                    out.printf(Locale.ROOT, "content:      %d files, %d directories, %d symlinks, %d devices, %d fifos, "
+                            + "%d sockets%n", counts[0], counts[1], counts[2], counts[3] + counts[4], counts[5], counts[6]);
+                    if (!top.isEmpty()) {
+                        out.println("largest files:");
+                        for (Object[] o : top) {
+                            out.printf(Locale.ROOT, "  %10s  %s%n", Sizes.human((Long) o[1]), o[0]);
+                        }
+                    }
+                }
+            }
+            return Kiln.OK;
+        }
+    }
+
+    @Command(name = "ls", mixinStandardHelpOptions = true, description = "Lists a directory inside an image.")
+    static final class Ls implements Callable<Integer> {
+        private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm", Locale.ROOT)
+                .withZone(ZoneOffset.UTC);
+
+        @Spec CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+
+        @Parameters(index = "1", paramLabel = "PATH", defaultValue = "/") String path;
+
+        @Option(names = "-l", description = "Long format: mode, links, owner, size, mtime (UTC), name, link target.")
+        boolean long_;
+
+        @Option(names = "-R", description = "List subdirectories recursively.") boolean recursive;
+
+        @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Ext4Reader r = open(image)) {
+                long ino = r.resolve(path, true);
+                FileStat st = r.stat(ino);
+                PrintWriter out = spec.commandLine().getOut();
+                if (!st.isDirectory()) {
+                    print(r, out, path, r.stat(path, false));
+                    return Kiln.OK;
+                }
+                list(r, out, path, ino, false);
+            }
+            return Kiln.OK;
+        }
+
+        private void list(Ext4Reader r, PrintWriter out, String dir, long ino, boolean header) throws Exception {
+            List<Ext4Reader.DirEntry> entries = new ArrayList<>(r.list(ino));
+            entries.sort(Comparator.comparing(Ext4Reader.DirEntry::name));
+            if (header) {
+                out.println();
+                out.println(dir + ":");
+            }
+            for (Ext4Reader.DirEntry e : entries) {
+                print(r, out, e.name(), r.stat(e.ino()));
+            }
+            if (recursive) {
+                for (Ext4Reader.DirEntry e : entries) {
+                    if (e.type() == FileType.DIRECTORY) {
+                        list(r, out, (dir.endsWith("/") ? dir : dir + "/") + e.name(), e.ino(), true);
+                    }
+                }
+            }
+        }
+
+        private void print(Ext4Reader r, PrintWriter out, String name, FileStat st) throws Exception {
+            if (!long_) {
+                out.println(name);
+                return;
+            }
+            String size = st.type() == FileType.CHAR_DEVICE || st.type() == FileType.BLOCK_DEVICE
+                    ? st.major() + ", " + st.minor() : Long.toString(st.size());
+            String target = st.isSymlink() ? " -> " + r.readLink(st.ino()) : "";
+            out.printf(Locale.ROOT, "%s %3d %5d %5d %10s %s %s%s%n", st.modeString(), st.links(), st.uid(), st.gid(),
+                    size, TIME.format(st.mtime()), name, target);
+        }
+    }
+
+    @Command(name = "cat", mixinStandardHelpOptions = true, description = "Writes a file from an image to stdout.")
+    static final class Cat implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+
+        @Parameters(index = "1", paramLabel = "PATH") String path;
+
+        @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
+
+        static OutputStream stdout = System.out;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Ext4Reader r = open(image)) {
+                long ino = r.resolve(path, true);
+                FileStat st = r.stat(ino);
+                if (!st.isRegular()) {
+                    throw new Errors.UsageException(path + ": is a " + st.type().name().toLowerCase(Locale.ROOT)
+                            + ", not a regular file");
+                }
+                try (InputStream in = r.open(ino)) {
+                    in.transferTo(stdout);
+                }
+                stdout.flush();
+            }
+            return Kiln.OK;
+        }
+    }
+
+    @Command(name = "verify", mixinStandardHelpOptions = true,
+            description = {"Checks an image's consistency: checksums, bitmaps, counts, links, directories, htree "
+                    + "indexes, extent trees, xattr blocks and the journal.", "Exits 0 only when clean, 3 otherwise."})
+    static final class Verify implements Callable<Integer> {
+        @Spec CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+
+        @Option(names = {"-q", "--quiet"}, description = "Print nothing when the image is clean.") boolean quiet;
+
+        @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
+
+        @Override
+        public Integer call() throws Exception {
+            List<Ext4Verifier.Problem> problems;
+            try (Ext4Reader r = open(image)) {
+                problems = Ext4Verifier.verify(r);
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            for (Ext4Verifier.Problem p : problems) {
+                out.println(image + ": " + p);
+            }
+            if (problems.isEmpty()) {
+                if (!quiet) {
+                    out.println(image + ": clean");
+                }
+                return Kiln.OK;
+            }
+            spec.commandLine().getErr().println("error: " + image + ": " + problems.size()
+                    + " problem(s) found; the image is not consistent");
+            return Kiln.INVALID_INPUT;
+        }
+    }
+}

@@ -1,0 +1,842 @@
+package dev.kiln.ext4;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A full, read-only consistency check in the spirit of {@code e2fsck -fn}: every checksum,
+ * bitmaps against what inodes and metadata actually use, free counts, link counts, directory
+ * structure and htree indexes, extent trees, xattr blocks and the journal superblock. Problems
+ * are collected, each naming the inode (and path when known); nothing is ever written.
+ */
+public final class Ext4Verifier {
+    private static final int MAX_PROBLEMS = 1000;
+
+    /** One inconsistency. {@code ino} is 0 for file-system-wide problems. */
+    public record Problem(long ino, String path, String message) {
+        @Override
+        public String toString() {
+            if (ino == 0) {
+                return message;
+            }
+            return "inode " + ino + (path == null ? "" : " (" + path + ")") + ": " + message;
+        }
+    }
+
+    private final Ext4Reader r;
+    private final List<Problem> problems = new ArrayList<>();
+    private final BitSet usedBlocks = new BitSet();
+    private final Map<Long, Long> blockOwner = new HashMap<>();
+    private final BitSet usedInodes = new BitSet();
+    private final Map<Long, Integer> refs = new HashMap<>();
+    private final Map<Long, Integer> subdirs = new HashMap<>();
+    private final Map<Long, String> paths = new HashMap<>();
+    private final Map<Long, Long> xattrBlockRefs = new HashMap<>();
+    private final int[] seed = new int[4];
+    private final int hashVersionBase;
+    private final boolean unsignedHash;
+
+    private Ext4Verifier(Ext4Reader r) {
+        this.r = r;
+        for (int i = 0; i < 4; i++) {
+            seed[i] = (int) Le.get32(r.sb.hashSeed, i * 4);
+        }
+        this.hashVersionBase = r.sb.defHashVersion;
+        this.unsignedHash = (r.sb.flags & 0x2) != 0;
+    }
+
+    /** Checks the image; an empty list means it is consistent. */
+    public static List<Problem> verify(Ext4Reader reader) throws IOException {
+        Ext4Verifier v = new Ext4Verifier(reader);
+        v.run();
+        return v.problems;
+    }
+
+    private void problem(long ino, String msg) {
+        if (problems.size() < MAX_PROBLEMS) {
+            problems.add(new Problem(ino, paths.get(ino), msg));
+        }
+    }
+
+    private void claim(long blk, long ino, String what) {
+        if (blk < 0 || blk >= r.blocksCount) {
+            problem(ino, what + " block " + blk + " is outside the file system");
+            return;
+        }
+        if (usedBlocks.get((int) blk)) {
+            Long other = blockOwner.get(blk);
+            problem(ino, what + " block " + blk + " is also used by " + (other == null || other == 0
+                    ? "file system metadata" : "inode " + other));
+            return;
+        }
+        usedBlocks.set((int) blk);
+        if (ino != 0) {
+            blockOwner.put(blk, ino);
+        }
+    }
+
+    private void run() throws IOException {
+        checkSuperblocksAndDescriptors();
+        if (problems.stream().anyMatch(p -> p.message().startsWith("fatal"))) {
+            return;
+        }
+        checkReservedInodes();
+        walkTree();
+        checkAllInodes();
+        checkBitmapsAndCounts();
+    }
+
+    // ---------------------------------------------------------------- superblock and groups
+
+    private void checkSuperblocksAndDescriptors() throws IOException {
+        Superblock sb = r.sb;
+        int bs = r.blockSize;
+        if (sb.firstIno < 11) {
+            problem(0, "superblock: first inode " + sb.firstIno + " is below 11");
+        }
+        if (sb.state != 1) {
+            problem(0, "superblock: file system state is " + sb.state + " (not cleanly unmounted, or has errors)");
+        }
+        if ((sb.featureIncompat & Features.INCOMPAT_RECOVER) != 0) {
+            problem(0, "superblock: the journal needs recovery (needs_recovery is set)");
+        }
+        int descPerBlock = bs / r.descSize;
+        long rsv = (sb.featureCompat & Features.COMPAT_RESIZE_INODE) != 0 ? sb.reservedGdtBlocks : 0;
+        for (int g = 0; g < r.groupCount; g++) {
+            long first = sb.firstDataBlock + (long) g * sb.blocksPerGroup;
+            if (r.hasSuperBackup(g) && (sb.featureIncompat & Features.INCOMPAT_META_BG) == 0) {
+                claim(first, 0, "superblock");
+                for (int i = 0; i < r.gdtBlocks.length + rsv; i++) {
+                    claim(first + 1 + i, 0, "group descriptor");
+                }
+                if (g > 0) {
+                    checkBackupSuperblock(g, first);
+                }
+            } else if (r.hasSuperBackup(g)) {
+                claim(first, 0, "superblock");
+            }
+        }
+        if ((sb.featureIncompat & Features.INCOMPAT_META_BG) != 0) {
+            for (long b : r.gdtBlocks) {
+                if (!usedBlocks.get((int) b)) {
+                    claim(b, 0, "group descriptor");
+                }
+            }
+            if (sb.firstDataBlock == 0) {
+                usedBlocks.set(0);
+            }
+        }
+        if (sb.firstDataBlock == 1) {
+            usedBlocks.set(0);
+        }
+        for (int g = 0; g < r.groupCount; g++) {
+            GroupDescriptor d = r.groups[g];
+            if (r.csum || (sb.featureRoCompat & Features.RO_COMPAT_GDT_CSUM) != 0) {
+                byte[] raw = rawDescriptor(g);
+                long stored = Le.get16(raw, 0x1E);
+                long expect = descriptorChecksum(g, raw);
+                if (stored != expect) {
+                    problem(0, String.format("group %d: descriptor checksum 0x%04X vs expected 0x%04X", g, stored, expect));
+                }
+            }
+            checkTable(g, "block bitmap", d.blockBitmap, 1);
+            checkTable(g, "inode bitmap", d.inodeBitmap, 1);
+            int itb = (int) Layout.ceilDiv(r.inodesPerGroup * r.inodeSize, bs);
+            checkTable(g, "inode table", d.inodeTable, itb);
+        }
+        journalSuperblockCheck();
+    }
+
+    private void checkTable(int g, String what, long blk, int count) {
+        if (blk <= 0 || blk + count > r.blocksCount) {
+            problem(0, "fatal: group " + g + ": " + what + " at block " + blk + " is outside the file system");
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            claim(blk + i, 0, "group " + g + " " + what);
+        }
+    }
+
+    private byte[] rawDescriptor(int g) throws IOException {
+        int perBlock = r.blockSize / r.descSize;
+        byte[] b = r.readBlock(r.gdtBlocks[g / perBlock]);
+        int off = (g % perBlock) * r.descSize;
+        return java.util.Arrays.copyOfRange(b, off, off + r.descSize);
+    }
+
+    private long descriptorChecksum(int g, byte[] raw) {
+        byte[] copy = raw.clone();
+        copy[0x1E] = 0;
+        copy[0x1F] = 0;
+        if (r.csum) {
+            return Crc32c.seeded(r.csumUuid).updateLe32(g).update(copy, 0, copy.length).raw() & 0xFFFF;
+        }
+        int crc = Crc16.update(0xFFFF, r.sb.uuid, 0, 16);
+        byte[] le = new byte[4];
+        Le.put32(le, 0, g);
+        crc = Crc16.update(crc, le, 0, 4);
+        crc = Crc16.update(crc, raw, 0, 0x1E);
+        if (raw.length > 0x20) {
+            crc = Crc16.update(crc, raw, 0x20, raw.length - 0x20);
+        }
+        return crc & 0xFFFF;
+    }
+
+    private void checkBackupSuperblock(int g, long first) throws IOException {
+        byte[] b = r.readBlock(first);
+        int off = r.blockSize == 1024 || first != 0 ? 0 : Superblock.OFFSET;
+        if (Le.get16(b, off + 0x38) == 0 && Le.get32(b, off) == 0) {
+            return; // never written (genext2fs leaves backups out); e2fsck does not require them either
+        }
+        try {
+            Superblock s = Superblock.decode(b, off);
+            if (s.blocksCount != r.sb.blocksCount || s.inodesCount != r.sb.inodesCount
+                    || !java.util.Arrays.equals(s.uuid, r.sb.uuid)) {
+                problem(0, "group " + g + ": backup superblock does not match the primary");
+            }
+        } catch (CorruptImageException e) {
+            problem(0, "group " + g + ": backup superblock: " + e.getMessage());
+        }
+    }
+
+    private void journalSuperblockCheck() throws IOException {
+        long jino = r.journalInode();
+        if (jino == 0) {
+            return;
+        }
+        try {
+            Inode in = r.readInode(jino);
+            Ext4Reader.BlockMap map = r.blockMap(jino, in);
+            long first = map.physical(0);
+            if (first <= 0) {
+                problem(jino, "journal has no first block");
+                return;
+            }
+            byte[] b = r.readBlock(first);
+            if (Le.getBe32(b, 0) != JournalSuperblock.MAGIC) {
+                problem(jino, String.format("journal superblock: bad magic 0x%08X vs expected 0x%08X",
+                        Le.getBe32(b, 0), JournalSuperblock.MAGIC));
+                return;
+            }
+            long type = Le.getBe32(b, 4);
+            if (type != 3 && type != 4) {
+                problem(jino, "journal superblock: block type " + type + " is not a superblock");
+            }
+            if (Le.getBe32(b, 0x0C) != r.blockSize) {
+                problem(jino, "journal superblock: block size " + Le.getBe32(b, 0x0C) + " vs " + r.blockSize);
+            }
+            long maxLen = Le.getBe32(b, 0x10);
+            if (maxLen * r.blockSize > in.size) {
+                problem(jino, "journal superblock: " + maxLen + " blocks but the journal inode holds " + in.size
+                        + " bytes");
+            }
+            if (Le.getBe32(b, 0x1C) != 0) {
+                problem(jino, "journal is not empty (s_start " + Le.getBe32(b, 0x1C) + "): it needs recovery");
+            }
+            if ((Le.getBe32(b, 0x28) & JournalSuperblock.INCOMPAT_CSUM_V3) != 0) {
+                byte[] copy = java.util.Arrays.copyOf(b, JournalSuperblock.SIZE);
+                long stored = Le.getBe32(copy, JournalSuperblock.CHECKSUM_OFFSET);
+                Le.putBe32(copy, JournalSuperblock.CHECKSUM_OFFSET, 0);
+                long c = new Crc32c().update(copy).raw();
+                if (c != stored) {
+                    problem(jino, String.format("journal superblock checksum 0x%08X vs expected 0x%08X", stored, c));
+                }
+            }
+        } catch (CorruptImageException e) {
+            problem(jino, "journal: " + e.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- inodes
+
+    private void checkReservedInodes() {
+        for (long ino = 1; ino < r.sb.firstIno; ino++) {
+            usedInodes.set((int) ino);
+        }
+        paths.put((long) Ext4Writer.ROOT_INO, "/");
+    }
+
+    /** Breadth-first from the root: directory entries, and the inodes they reach. */
+    private void walkTree() throws IOException {
+        Deque<long[]> queue = new ArrayDeque<>();
+        queue.add(new long[] {Ext4Writer.ROOT_INO, Ext4Writer.ROOT_INO});
+        BitSet seenDirs = new BitSet();
+        seenDirs.set(Ext4Writer.ROOT_INO);
+        while (!queue.isEmpty()) {
+            long[] item = queue.poll();
+            long dir = item[0];
+            long parent = item[1];
+            Inode din;
+            try {
+                din = r.readInode(dir);
+            } catch (CorruptImageException e) {
+                problem(dir, e.getMessage());
+                continue;
+            }
+            if (FileType.ofMode(din.mode) != FileType.DIRECTORY) {
+                problem(dir, "expected a directory, found mode " + Integer.toOctalString(din.mode));
+                continue;
+            }
+            List<long[]> children = new ArrayList<>();
+            checkDirectory(dir, din, parent, children);
+            for (long[] c : children) {
+                long child = c[0];
+                refs.merge(child, 1, Integer::sum);
+                if (c[1] == 1) {
+                    subdirs.merge(dir, 1, Integer::sum);
+                    if (seenDirs.get((int) child)) {
+                        problem(child, "directory is linked from more than one place");
+                        continue;
+                    }
+                    seenDirs.set((int) child);
+                    queue.add(new long[] {child, dir});
+                }
+            }
+        }
+    }
+
+    private void checkDirectory(long dir, Inode din, long parent, List<long[]> children) throws IOException {
+        String dpath = paths.get(dir);
+        boolean ftype = (r.sb.featureIncompat & Features.INCOMPAT_FILETYPE) != 0;
+        List<String[]> entries = new ArrayList<>(); // name, ino, type
+        if ((din.flags & Inode.FLAG_INLINE_DATA) != 0) {
+            try {
+                for (Ext4Reader.DirEntry e : r.list(dir, din)) {
+                    entries.add(new String[] {e.name(), Long.toString(e.ino()), e.type().name()});
+                }
+            } catch (CorruptImageException e) {
+                problem(dir, e.getMessage());
+            }
+        } else {
+            Ext4Reader.BlockMap map;
+            try {
+                map = r.blockMap(dir, din);
+            } catch (CorruptImageException e) {
+                problem(dir, e.getMessage());
+                return;
+            }
+            long blocks = Layout.ceilDiv(din.size, r.blockSize);
+            if (blocks > r.blocksCount) {
+                problem(dir, "directory size " + din.size + " is larger than the file system");
+                return;
+            }
+            boolean indexed = (din.flags & Inode.FLAG_INDEX) != 0 && (r.sb.featureCompat & Features.COMPAT_DIR_INDEX) != 0;
+            boolean sawDot = false;
+            boolean sawDotDot = false;
+            for (long lb = 0; lb < blocks; lb++) {
+                long pb = map.physical(lb);
+                if (pb <= 0) {
+                    problem(dir, "directory has a hole at block " + lb);
+                    continue;
+                }
+                byte[] b = r.readBlock(pb);
+                if (indexed && lb == 0) {
+                    sawDot = Le.get32(b, 0) == dir;
+                    sawDotDot = Le.get32(b, 12) == parent;
+                    checkDxRoot(dir, din, b, map);
+                    continue;
+                }
+                if (indexed && Le.get32(b, 0) == 0 && Le.get16(b, 4) == r.blockSize) {
+                    continue; // a dx_node; checked from the root
+                }
+                int end = r.blockSize;
+                if (r.csum) {
+                    int t = r.blockSize - Directory.TAIL_SIZE;
+                    if (Le.get32(b, t) == 0 && Le.get16(b, t + 4) == Directory.TAIL_SIZE
+                            && Le.get8(b, t + 7) == Directory.TAIL_TYPE) {
+                        long c = Crc32c.inodeSeeded(r.csumUuid, dir, din.generation).update(b, 0, t).raw();
+                        if (c != Le.get32(b, t + 8)) {
+                            problem(dir, String.format("directory block %d (logical %d): checksum 0x%08X vs expected "
+                                    + "0x%08X", pb, lb, Le.get32(b, t + 8), c));
+                        }
+                        end = t;
+                    } else {
+                        problem(dir, "directory block " + pb + " (logical " + lb + ") has no checksum tail");
+                    }
+                }
+                int p = 0;
+                while (p < end) {
+                    if (p + 8 > end) {
+                        problem(dir, "directory block " + pb + ": entry at offset " + p + " runs past the block");
+                        break;
+                    }
+                    long child = Le.get32(b, p);
+                    int recLen = Le.get16(b, p + 4);
+                    int nameLen = Le.get8(b, p + 6);
+                    int type = Le.get8(b, p + 7);
+                    if (!ftype) {
+                        nameLen |= type << 8;
+                        type = 0;
+                    }
+                    if (recLen < 12 || (recLen & 3) != 0 || p + recLen > end || nameLen + 8 > recLen) {
+                        problem(dir, String.format("directory block %d: bad entry at offset %d (rec_len %d, name_len %d)",
+                                pb, p, recLen, nameLen));
+                        break;
+                    }
+                    if (child != 0) {
+                        String name = new String(b, p + 8, nameLen, StandardCharsets.UTF_8);
+                        if (lb == 0 && p == 0) {
+                            sawDot = name.equals(".") && child == dir;
+                        } else if (lb == 0 && name.equals("..")) {
+                            sawDotDot = child == parent;
+                        } else if (name.equals(".") || name.equals("..")) {
+                            problem(dir, "extra '" + name + "' entry in block " + lb);
+                        } else {
+                            entries.add(new String[] {name, Long.toString(child), Integer.toString(type)});
+                        }
+                    }
+                    p += recLen;
+                }
+            }
+            if (!sawDot) {
+                problem(dir, "directory has no valid '.' entry");
+            }
+            if (!sawDotDot) {
+                problem(dir, "directory's '..' does not point to its parent (inode " + parent + ")");
+            }
+        }
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (String[] e : entries) {
+            String name = e[0];
+            long child = Long.parseLong(e[1]);
+            if (name.isEmpty() || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
+                problem(dir, "entry with an illegal name '" + name + "'");
+            }
+            if (!names.add(name)) {
+                problem(dir, "duplicate entry '" + name + "'");
+            }
+            if (child < 1 || child > r.sb.inodesCount) {
+                problem(dir, "entry '" + name + "' points to inode " + child + ", outside the inode table");
+                continue;
+            }
+            if (child < r.sb.firstIno && child != Ext4Writer.ROOT_INO) {
+                problem(dir, "entry '" + name + "' points to reserved inode " + child);
+                continue;
+            }
+            String childPath = (dpath == null || dpath.equals("/") ? "" : dpath) + "/" + name;
+            paths.putIfAbsent(child, childPath);
+            Inode cin;
+            try {
+                cin = r.readInode(child);
+            } catch (CorruptImageException ex) {
+                problem(child, ex.getMessage());
+                continue;
+            }
+            if (cin.mode == 0 || cin.links == 0) {
+                problem(child, "entry '" + childPath + "' points to an unused inode");
+                continue;
+            }
+            FileType t = FileType.ofMode(cin.mode);
+            if (ftype && !e[2].chars().allMatch(Character::isLetter)) {
+                FileType dt = FileType.ofDirEntry(Integer.parseInt(e[2]));
+                if (dt != t) {
+                    problem(dir, "entry '" + name + "' has file type " + dt + " but inode " + child + " is " + t);
+                }
+            }
+            children.add(new long[] {child, t == FileType.DIRECTORY ? 1 : 0});
+        }
+    }
+
+    private void checkDxRoot(long dir, Inode din, byte[] b, Ext4Reader.BlockMap map) throws IOException {
+        int infoLen = Le.get8(b, 29);
+        int levels = Le.get8(b, 30);
+        int version = Le.get8(b, 28);
+        if (infoLen != 8) {
+            problem(dir, "htree root: info length " + infoLen + " vs expected 8");
+            return;
+        }
+        int maxLevels = (r.sb.featureIncompat & Features.INCOMPAT_LARGEDIR) != 0 ? 3 : 2;
+        if (levels >= maxLevels) {
+            problem(dir, "htree root: " + levels + " indirect levels, more than the format allows");
+            return;
+        }
+        if (version > DxHash.TEA) {
+            problem(dir, "htree root: unknown hash version " + version);
+            return;
+        }
+        int hv = version + (unsignedHash ? 3 : 0);
+        checkDxNode(dir, din, b, Directory.DX_ROOT_ENTRIES, levels, 0, 0xFFFFFFFFL, hv, map, 0);
+    }
+
+    private void checkDxNode(long dir, Inode din, byte[] b, int at, int levelsBelow, long lo, long hi, int hv,
+            Ext4Reader.BlockMap map, int depth) throws IOException {
+        int limit = Le.get16(b, at);
+        int count = Le.get16(b, at + 2);
+        int tail = r.csum ? 1 : 0;
+        int expectLimit = (r.blockSize - at) / 8 - tail;
+        if (limit != expectLimit) {
+            problem(dir, "htree node: limit " + limit + " vs expected " + expectLimit);
+            return;
+        }
+        if (count == 0 || count > limit) {
+            problem(dir, "htree node: count " + count + " with limit " + limit);
+            return;
+        }
+        if (r.csum) {
+            int t = at + limit * 8;
+            long c = Crc32c.inodeSeeded(r.csumUuid, dir, din.generation).update(b, 0, at + count * 8)
+                    .update(b, t, 4).updateZeros(4).raw();
+            if (c != Le.get32(b, t + 4)) {
+                problem(dir, String.format("htree node checksum 0x%08X vs expected 0x%08X", Le.get32(b, t + 4), c));
+            }
+        }
+        long blocks = Layout.ceilDiv(din.size, r.blockSize);
+        for (int i = 0; i < count; i++) {
+            long hash = i == 0 ? lo : Le.get32(b, at + 8 * i);
+            long next = i + 1 < count ? Le.get32(b, at + 8 * (i + 1)) : hi;
+            long lblk = Le.get32(b, at + 8 * i + 4);
+            if (i > 0 && hash < Le.get32(b, at + 8 * (i - 1)) && i > 1) {
+                problem(dir, "htree node: hashes out of order at entry " + i);
+            }
+            if (lblk >= blocks) {
+                problem(dir, "htree node: entry " + i + " points to block " + lblk + " beyond the directory");
+                continue;
+            }
+            long pb = map.physical(lblk);
+            if (pb <= 0) {
+                problem(dir, "htree node: entry " + i + " points to a hole");
+                continue;
+            }
+            byte[] child = r.readBlock(pb);
+            if (levelsBelow > 0) {
+                if (Le.get32(child, 0) != 0 || Le.get16(child, 4) != r.blockSize) {
+                    problem(dir, "htree: block " + lblk + " should be an index node");
+                    continue;
+                }
+                checkDxNode(dir, din, child, Directory.DX_NODE_ENTRIES, levelsBelow - 1, hash & ~1L, next, hv, map,
+                        depth + 1);
+            } else {
+                checkLeafHashes(dir, child, lblk, hash & ~1L, next, hv);
+            }
+        }
+    }
+
+    private void checkLeafHashes(long dir, byte[] b, long lblk, long lo, long hi, int hv) {
+        int end = r.blockSize - (r.csum ? Directory.TAIL_SIZE : 0);
+        int p = 0;
+        while (p + 8 <= end) {
+            int recLen = Le.get16(b, p + 4);
+            int nameLen = Le.get8(b, p + 6);
+            if (recLen < 8 || p + recLen > end) {
+                return; // reported by the linear check
+            }
+            if (Le.get32(b, p) != 0 && nameLen > 0) {
+                long h = DxHash.hash(b, p + 8, nameLen, hv, seed)[0];
+                // A leaf continued by a collision run may end with the next range's hash.
+                boolean ok = h >= lo && (h < (hi & ~1L) || ((hi & 1) == 1 && h == (hi & ~1L)) || hi == 0xFFFFFFFFL);
+                if (!ok) {
+                    problem(dir, String.format("htree leaf block %d: name '%s' hashes to 0x%08X, outside its range "
+                            + "[0x%08X, 0x%08X)", lblk, new String(b, p + 8, nameLen, StandardCharsets.UTF_8), h, lo, hi));
+                }
+            }
+            p += recLen;
+        }
+    }
+
+    /** Every inode the bitmaps or the tree say is in use: checksum, blocks, xattrs, links. */
+    private void checkAllInodes() throws IOException {
+        for (long ino = 1; ino <= r.sb.inodesCount; ino++) {
+            boolean reachable = refs.containsKey(ino) || ino == Ext4Writer.ROOT_INO;
+            boolean special = ino < r.sb.firstIno;
+            Inode in;
+            try {
+                in = r.readInode(ino);
+            } catch (CorruptImageException e) {
+                problem(ino, e.getMessage());
+                continue;
+            }
+            if (!reachable && !special) {
+                if (in.links != 0 && in.mode != 0 && in.dtimeOrZero() == 0 && inodeMarked(ino)) {
+                    problem(ino, "inode is in use but no directory entry refers to it");
+                }
+                continue;
+            }
+            if (special && !reachable && !isUsedSpecial(ino, in)) {
+                continue;
+            }
+            usedInodes.set((int) ino);
+            if (r.csum && !in.checksumOk(ino, r.csumUuid)) {
+                problem(ino, "inode checksum does not match");
+            }
+            checkInodeBlocks(ino, in);
+            if (reachable && ino != Ext4Writer.ROOT_INO || ino == Ext4Writer.ROOT_INO) {
+                checkLinks(ino, in);
+            }
+        }
+    }
+
+    private boolean isUsedSpecial(long ino, Inode in) {
+        if (ino == Ext4Writer.RESIZE_INO) {
+            return (r.sb.featureCompat & Features.COMPAT_RESIZE_INODE) != 0;
+        }
+        if (ino == r.journalInode()) {
+            return true;
+        }
+        return false;
+    }
+
+    private boolean inodeMarked(long ino) throws IOException {
+        int g = (int) ((ino - 1) / r.inodesPerGroup);
+        if ((r.groups[g].flags & GroupDescriptor.FLAG_INODE_UNINIT) != 0) {
+            return false;
+        }
+        byte[] b = r.readBlock(r.groups[g].inodeBitmap);
+        int i = (int) ((ino - 1) % r.inodesPerGroup);
+        return (b[i >>> 3] & (1 << (i & 7))) != 0;
+    }
+
+    private void checkLinks(long ino, Inode in) {
+        FileType t = FileType.ofMode(in.mode);
+        int expected;
+        if (t == FileType.DIRECTORY) {
+            expected = 2 + subdirs.getOrDefault(ino, 0);
+            boolean nlink = (r.sb.featureRoCompat & Features.RO_COMPAT_DIR_NLINK) != 0;
+            if (nlink && expected > 65000 && in.links == 1) {
+                return;
+            }
+        } else {
+            expected = refs.getOrDefault(ino, 0);
+        }
+        if (in.links != expected) {
+            problem(ino, "link count " + in.links + " vs " + expected + " found");
+        }
+    }
+
+    private void checkInodeBlocks(long ino, Inode in) throws IOException {
+        FileType t = FileType.ofMode(in.mode);
+        long counted = 0;
+        try {
+            if (in.fileAcl != 0) {
+                counted += r.blockSize / 512;
+                checkXattrBlock(ino, in.fileAcl);
+            }
+            if (r.inodeSize > Inode.GOOD_OLD_SIZE) {
+                r.xattrs(ino, in, true); // in-inode bounds and names
+            }
+            boolean hasBlocks = switch (t) {
+                case REGULAR, DIRECTORY -> (in.flags & Inode.FLAG_INLINE_DATA) == 0;
+                case SYMLINK -> !r.isFastSymlink(in) && (in.flags & Inode.FLAG_INLINE_DATA) == 0;
+                default -> false;
+            };
+            if (ino == Ext4Writer.RESIZE_INO) {
+                IndirectMap m = new IndirectMap(r, ino, in);
+                for (long b : m.metadataBlocks()) {
+                    if (!usedBlocks.get((int) b)) {
+                        claim(b, ino, "resize inode");
+                    }
+                    counted += r.blockSize / 512;
+                }
+                // The reserved GDT blocks it lists are already claimed as group metadata; their backups too.
+                counted = in.blocks512;
+                hasBlocks = false;
+            }
+            if (hasBlocks) {
+                Ext4Reader.BlockMap map = r.blockMap(ino, in);
+                for (long b : map.metadataBlocks()) {
+                    claim(b, ino, (in.flags & Inode.FLAG_EXTENTS) != 0 ? "extent tree" : "indirect");
+                    counted += r.blockSize / 512;
+                }
+                if (map instanceof ExtentMap em) {
+                    for (long[] e : em.extents()) {
+                        for (long k = 0; k < e[2]; k++) {
+                            claim(e[1] + k, ino, "data");
+                        }
+                        counted += e[2] * (r.blockSize / 512);
+                        if (e[0] + e[2] > Layout.ceilDiv(in.size, r.blockSize) && t == FileType.DIRECTORY) {
+                            problem(ino, "extent at logical block " + e[0] + " lies beyond the directory's size");
+                        }
+                    }
+                } else if (map instanceof IndirectMap im) {
+                    long max = Math.min(Layout.ceilDiv(in.size, r.blockSize), 12L + (long) (r.blockSize / 4)
+                            * (1 + r.blockSize / 4 + (long) (r.blockSize / 4) * (r.blockSize / 4)));
+                    for (long[] e : im.dataBlocks(max)) {
+                        claim(e[1], ino, "data");
+                        counted += r.blockSize / 512;
+                    }
+                }
+            }
+        } catch (CorruptImageException e) {
+            problem(ino, e.getMessage().replace(r.path() + ": ", ""));
+            return;
+        }
+        long stored = in.blocks512;
+        if ((in.flags & Inode.FLAG_HUGE_FILE) != 0 && (r.sb.featureRoCompat & Features.RO_COMPAT_HUGE_FILE) != 0) {
+            stored *= r.blockSize / 512;
+        }
+        if (stored != counted) {
+            problem(ino, "i_blocks is " + stored + " but the inode uses " + counted + " sectors");
+        }
+    }
+
+    private void checkXattrBlock(long ino, long blk) throws IOException {
+        Long seen = xattrBlockRefs.get(blk);
+        xattrBlockRefs.merge(blk, 1L, Long::sum);
+        if (seen != null) {
+            return; // shared block, checked once
+        }
+        claim(blk, ino, "xattr");
+        byte[] b = r.readBlock(blk);
+        if (Le.get32(b, 0) != Xattr.MAGIC) {
+            problem(ino, String.format("xattr block %d: bad magic 0x%08X", blk, Le.get32(b, 0)));
+            return;
+        }
+        if (r.csum) {
+            byte[] copy = b.clone();
+            long stored = Le.get32(copy, 16);
+            Le.put32(copy, 16, 0);
+            long c = Crc32c.seeded(r.csumUuid).updateLe64(blk).update(copy).raw();
+            if (c != stored) {
+                problem(ino, String.format("xattr block %d: checksum 0x%08X vs expected 0x%08X", blk, stored, c));
+            }
+        }
+        int p = Xattr.BLOCK_HEADER;
+        while (p + 4 <= b.length && Le.get32(b, p) != 0) {
+            if (p + Xattr.ENTRY_HEADER > b.length) {
+                problem(ino, "xattr block " + blk + ": entries overrun the block");
+                return;
+            }
+            int nameLen = Le.get8(b, p);
+            int offs = Le.get16(b, p + 2);
+            long size = Le.get32(b, p + 8);
+            long hash = Le.get32(b, p + 12);
+            if (p + Xattr.ENTRY_HEADER + nameLen > b.length || offs + size > b.length) {
+                problem(ino, "xattr block " + blk + ": entry at offset " + p + " overruns the block");
+                return;
+            }
+            if (hash != 0 && Le.get32(b, p + 4) == 0) {
+                byte[] name = java.util.Arrays.copyOfRange(b, p + Xattr.ENTRY_HEADER, p + Xattr.ENTRY_HEADER + nameLen);
+                byte[] value = java.util.Arrays.copyOfRange(b, offs, (int) (offs + size));
+                long h = Xattr.entryHash(name, value) & 0xFFFFFFFFL;
+                if (h != hash) {
+                    problem(ino, String.format("xattr block %d: entry hash 0x%08X vs expected 0x%08X", blk, hash, h));
+                }
+            }
+            p += (Xattr.ENTRY_HEADER + nameLen + 3) & ~3;
+        }
+    }
+
+    // ---------------------------------------------------------------- bitmaps and counts
+
+    private void checkBitmapsAndCounts() throws IOException {
+        for (Map.Entry<Long, Long> e : xattrBlockRefs.entrySet()) {
+            byte[] b = r.readBlock(e.getKey());
+            long rc = Le.get32(b, 4);
+            if (rc != e.getValue()) {
+                problem(0, "xattr block " + e.getKey() + ": reference count " + rc + " vs " + e.getValue() + " users");
+            }
+        }
+        long totalFreeBlocks = 0;
+        long totalFreeInodes = 0;
+        int bpg = (int) r.sb.blocksPerGroup;
+        for (int g = 0; g < r.groupCount; g++) {
+            GroupDescriptor d = r.groups[g];
+            long first = r.sb.firstDataBlock + (long) g * bpg;
+            int n = (int) Math.min(bpg, r.blocksCount - first);
+            boolean blockUninit = (d.flags & GroupDescriptor.FLAG_BLOCK_UNINIT) != 0 && !r.csum
+                    || (d.flags & GroupDescriptor.FLAG_BLOCK_UNINIT) != 0;
+            byte[] bb = r.readBlock(d.blockBitmap);
+            int free = 0;
+            int extra = 0;
+            int missing = 0;
+            long firstExtra = -1;
+            long firstMissing = -1;
+            for (int i = 0; i < n; i++) {
+                boolean used = usedBlocks.get((int) (first + i));
+                if (!used) {
+                    free++;
+                }
+                if (blockUninit) {
+                    continue;
+                }
+                boolean marked = (bb[i >>> 3] & (1 << (i & 7))) != 0;
+                if (marked && !used) {
+                    extra++;
+                    if (firstExtra < 0) {
+                        firstExtra = first + i;
+                    }
+                } else if (!marked && used) {
+                    missing++;
+                    if (firstMissing < 0) {
+                        firstMissing = first + i;
+                    }
+                }
+            }
+            if (extra > 0) {
+                problem(0, "group " + g + ": block bitmap marks " + extra + " unused block(s) as used, first "
+                        + firstExtra);
+            }
+            if (missing > 0) {
+                problem(0, "group " + g + ": block bitmap misses " + missing + " used block(s), first " + firstMissing);
+            }
+            if (r.csum && !blockUninit) {
+                long c = Crc32c.seeded(r.csumUuid).update(bb, 0, bpg / 8).raw();
+                long stored = d.blockBitmapCsum & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF);
+                if ((c & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF)) != stored) {
+                    problem(0, String.format("group %d: block bitmap checksum 0x%08X vs expected 0x%08X", g, stored, c));
+                }
+            }
+            if (d.freeBlocks != free) {
+                problem(0, "group " + g + ": free blocks count " + d.freeBlocks + " vs " + free + " counted");
+            }
+            totalFreeBlocks += free;
+
+            boolean inodeUninit = (d.flags & GroupDescriptor.FLAG_INODE_UNINIT) != 0;
+            byte[] ib = r.readBlock(d.inodeBitmap);
+            int freeInodes = 0;
+            int iExtra = 0;
+            int iMissing = 0;
+            long firstIMissing = -1;
+            long firstIExtra = -1;
+            for (int i = 0; i < r.inodesPerGroup; i++) {
+                long ino = (long) g * r.inodesPerGroup + i + 1;
+                boolean used = usedInodes.get((int) ino);
+                if (!used) {
+                    freeInodes++;
+                }
+                boolean marked = !inodeUninit && (ib[i >>> 3] & (1 << (i & 7))) != 0;
+                if (marked && !used) {
+                    iExtra++;
+                    if (firstIExtra < 0) {
+                        firstIExtra = ino;
+                    }
+                } else if (!marked && used) {
+                    iMissing++;
+                    if (firstIMissing < 0) {
+                        firstIMissing = ino;
+                    }
+                }
+            }
+            if (iExtra > 0) {
+                problem(0, "group " + g + ": inode bitmap marks " + iExtra + " unused inode(s) as used, first " + firstIExtra);
+            }
+            if (iMissing > 0) {
+                problem(0, "group " + g + ": inode bitmap misses " + iMissing + " used inode(s), first " + firstIMissing);
+            }
+            if (r.csum && !inodeUninit) {
+                long c = Crc32c.seeded(r.csumUuid).update(ib, 0, (int) (r.inodesPerGroup / 8)).raw();
+                long mask = r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF;
+                if ((c & mask) != (d.inodeBitmapCsum & mask)) {
+                    problem(0, String.format("group %d: inode bitmap checksum 0x%08X vs expected 0x%08X", g,
+                            d.inodeBitmapCsum, c & mask));
+                }
+            }
+            if (d.freeInodes != freeInodes) {
+                problem(0, "group " + g + ": free inodes count " + d.freeInodes + " vs " + freeInodes + " counted");
+            }
+            totalFreeInodes += freeInodes;
+        }
+        if (r.sb.freeBlocksCount != totalFreeBlocks) {
+            problem(0, "superblock: free blocks count " + r.sb.freeBlocksCount + " vs " + totalFreeBlocks + " counted");
+        }
+        if (r.sb.freeInodesCount != totalFreeInodes) {
+            problem(0, "superblock: free inodes count " + r.sb.freeInodesCount + " vs " + totalFreeInodes + " counted");
+        }
+    }
+}
