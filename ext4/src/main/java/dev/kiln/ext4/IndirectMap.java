@@ -99,15 +99,51 @@ final class IndirectMap implements Ext4Reader.BlockMap {
         }
     }
 
-    /** Data blocks mapped by the inode: {logical, physical} pairs, up to {@code maxLogical}. */
+    /**
+     * Data blocks mapped by the inode below {@code maxLogical}: {logical, physical} pairs. Walks
+     * the pointer tree rather than every logical block, so a damaged size costs nothing.
+     */
     List<long[]> dataBlocks(long maxLogical) throws IOException {
         List<long[]> out = new ArrayList<>();
-        for (long lb = 0; lb < maxLogical; lb++) {
-            long p = physical(lb);
-            if (p != 0) {
-                out.add(new long[] {lb, p});
+        for (int i = 0; i < 12 && i < maxLogical; i++) {
+            if (direct[i] != 0) {
+                r.checkBlock(direct[i], "data block of inode " + ino);
+                out.add(new long[] {i, direct[i]});
             }
         }
+        long apb1 = apb;
+        long base = 12;
+        long[] span = {1, apb1, apb1 * apb1};
+        for (int level = 1; level <= 3; level++) {
+            walkData(direct[11 + level], level, base, span, maxLogical, out);
+            base += span[level - 1] * apb1;
+        }
         return out;
+    }
+
+    private void walkData(long blk, int level, long base, long[] span, long maxLogical, List<long[]> out)
+            throws IOException {
+        if (blk == 0 || base >= maxLogical) {
+            return;
+        }
+        r.checkBlock(blk, "indirect block of inode " + ino);
+        byte[] b = r.readBlock(blk);
+        long step = span[level - 1];
+        for (int i = 0; i < apb; i++) {
+            long p = Le.get32(b, i * 4);
+            long lb = base + i * step;
+            if (p == 0 || lb >= maxLogical) {
+                continue;
+            }
+            if (level == 1) {
+                r.checkBlock(p, "data block of inode " + ino);
+                out.add(new long[] {lb, p});
+                if (out.size() > r.blocksCount) {
+                    throw new CorruptImageException(r.path() + ": inode " + ino + " maps more blocks than the file system has");
+                }
+            } else {
+                walkData(p, level - 1, lb, span, maxLogical, out);
+            }
+        }
     }
 }
