@@ -226,6 +226,15 @@ public final class Ext4Reader implements Closeable {
         }
     }
 
+    /** The byte offset of an inode in the image (what {@code debugfs imap} reports). */
+    public long inodeOffset(long ino) {
+        if (ino < 1 || ino > sb.inodesCount) {
+            throw new IllegalArgumentException("inode number " + ino + " out of range");
+        }
+        int g = (int) ((ino - 1) / inodesPerGroup);
+        return groups[g].inodeTable * blockSize + ((ino - 1) % inodesPerGroup) * inodeSize;
+    }
+
     Inode readInode(long ino) throws IOException {
         if (ino < 1 || ino > sb.inodesCount) {
             throw new CorruptImageException(path + ": inode number " + ino + " out of range (1.." + sb.inodesCount + ")");

@@ -51,7 +51,7 @@ public final class PaxTarWriter implements Closeable {
 
     /** One entry; {@code link} is the symlink target or the hard link's first path. */
     public record Entry(String path, Kind kind, int mode, long uid, long gid, Instant mtime, Instant atime,
-            Instant ctime, long size, String link, int major, int minor, Map<String, byte[]> xattrs) {}
+            Instant ctime, Instant crtime, long size, String link, int major, int minor, Map<String, byte[]> xattrs) {}
 
     public void add(Entry e, InputStream content) throws IOException {
         String name = e.path().equals("/") ? "./" : "." + e.path() + (e.kind() == Kind.DIRECTORY ? "/" : "");
@@ -66,6 +66,9 @@ public final class PaxTarWriter implements Closeable {
         pax.put("mtime", time(e.mtime()));
         pax.put("atime", time(e.atime()));
         pax.put("ctime", time(e.ctime()));
+        if (e.crtime() != null) {
+            pax.put("LIBARCHIVE.creationtime", time(e.crtime()));
+        }
         if (e.kind() == Kind.FILE) {
             pax.put("size", ascii(Long.toString(e.size())));
         }

@@ -39,7 +39,7 @@ public final class TarExport {
                     link = r.readLink(st.ino());
                 }
                 PaxTarWriter.Entry e = new PaxTarWriter.Entry(p, kind, st.mode(), st.uid(), st.gid(), st.mtime(),
-                        st.atime(), st.ctime(), kind == PaxTarWriter.Kind.FILE ? st.size() : 0, link, st.major(),
+                        st.atime(), st.ctime(), st.crtime(), kind == PaxTarWriter.Kind.FILE ? st.size() : 0, link, st.major(),
                         st.minor(), kind == PaxTarWriter.Kind.HARDLINK ? Map.of() : r.xattrs(st.ino()));
                 if (kind == PaxTarWriter.Kind.FILE) {
                     try (InputStream in = r.open(st.ino())) {
