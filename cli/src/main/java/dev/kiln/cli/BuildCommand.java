@@ -112,7 +112,7 @@ final class BuildCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from " + source.describe());
         }
         Build.Result r = Build.builder().source(source).options(ob.build()).output(output)
-                .checksumFile(!noChecksumFile).build().run();
+                .checksumFile(!noChecksumFile).digest(json).build().run();
         var s = r.summary();
         if (!quiet) {
             long used = s.blocksCount() - s.freeBlocks();
