@@ -57,6 +57,9 @@ final class BuildCommand implements Callable<Integer> {
     @Option(names = "--clamp-times", description = "Clamp inode times later than the source date epoch to it.")
     boolean clampTimes;
 
+    @Option(names = "--inline-data", description = "Enable inline_data: files of up to 60 bytes live in their inode.")
+    boolean inlineData;
+
     @Option(names = "--no-sparse", description = "Allocate all-zero blocks of files instead of leaving holes.")
     boolean noSparse;
 
@@ -97,7 +100,7 @@ final class BuildCommand implements Callable<Integer> {
         }
         Instant time = Instant.ofEpochSecond(epoch == null ? 0 : epoch);
         Ext4Options.Builder ob = Ext4Options.builder(bytes).blockSize(blockSize).inodeRatio(inodeRatio)
-                .label(label).timestamp(time).sparseFiles(!noSparse);
+                .label(label).timestamp(time).sparseFiles(!noSparse).inlineData(inlineData);
         if (inodes != null) {
             ob.inodeCount(inodes);
         }

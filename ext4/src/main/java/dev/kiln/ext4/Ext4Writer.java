@@ -44,6 +44,8 @@ public final class Ext4Writer implements Closeable {
     private static final int LINK_MAX = 65000;
     private static final int FAST_SYMLINK_MAX = 59;
     private static final int CHUNK_BYTES = 1 << 20;
+    /** inline_data keeps files of up to this many bytes in the inode's i_block. */
+    private static final int INLINE_MAX = 60;
 
     private final FileChannel out;
     private final Ext4Options opts;
@@ -143,6 +145,8 @@ public final class Ext4Writer implements Closeable {
         int refs;
         long ino;
         int minDirBlocks;
+        /** inline_data: the whole content, kept in i_block instead of data blocks. */
+        byte[] inline;
 
         static final long[] EMPTY = new long[0];
 
@@ -329,7 +333,11 @@ public final class Ext4Writer implements Closeable {
             return;
         }
         try {
-            List<List<Xattr.Attr>> split = splitXattrs(Xattr.sorted(md.xattrs()));
+            List<Xattr.Attr> attrs = Xattr.sorted(md.xattrs());
+            if (opts.inlineData) {
+                attrs.add(0, INLINE_DATA_ATTR);
+            }
+            List<List<Xattr.Attr>> split = splitXattrs(attrs);
             int blockBytes = Xattr.areaSize(split.get(1)) + Xattr.BLOCK_HEADER;
             if (!split.get(1).isEmpty() && blockBytes > bs) {
                 throw new EntryException(path, "extended attributes need " + blockBytes
@@ -339,6 +347,9 @@ public final class Ext4Writer implements Closeable {
             throw new EntryException(path, e.getMessage());
         }
     }
+
+    private static final Xattr.Attr INLINE_DATA_ATTR =
+            new Xattr.Attr(new Xattr.Name(7, "data".getBytes(StandardCharsets.US_ASCII)), new byte[0]);
 
     /** Splits sorted attributes into those that fit in the inode and those for the xattr block. */
     private static List<List<Xattr.Attr>> splitXattrs(List<Xattr.Attr> attrs) {
@@ -408,7 +419,17 @@ public final class Ext4Writer implements Closeable {
         }
         Node n = new Node(Inode.S_IFREG, clamp(md));
         n.size = size;
-        long crc = writeContent(path, n, size, content);
+        long crc;
+        if (opts.inlineData && size > 0 && size <= INLINE_MAX) {
+            byte[] data = new byte[(int) size];
+            readFully(path, content, data, (int) size, 0, size);
+            CRC32C c = new CRC32C();
+            c.update(data);
+            crc = c.getValue();
+            n.inline = data;
+        } else {
+            crc = writeContent(path, n, size, content);
+        }
         digest.update(longBytes(crc));
         put(path, n);
     }
@@ -713,8 +734,13 @@ public final class Ext4Writer implements Closeable {
                 case Inode.S_IFREG -> {
                     files++;
                     in.size = n.size;
-                    in.flags |= Inode.FLAG_EXTENTS;
-                    mapExtents(n, in, uuid);
+                    if (n.inline != null) {
+                        System.arraycopy(n.inline, 0, in.block, 0, n.inline.length);
+                        in.flags |= Inode.FLAG_INLINE_DATA;
+                    } else {
+                        in.flags |= Inode.FLAG_EXTENTS;
+                        mapExtents(n, in, uuid);
+                    }
                 }
                 case Inode.S_IFLNK -> {
                     symlinks++;
@@ -883,10 +909,15 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void writeXattrs(Node n, Inode in, byte[] uuid) throws IOException {
-        if (n.md.xattrs().isEmpty()) {
+        if (n.md.xattrs().isEmpty() && n.inline == null) {
             return;
         }
-        List<List<Xattr.Attr>> split = splitXattrs(Xattr.sorted(n.md.xattrs()));
+        List<Xattr.Attr> attrs = Xattr.sorted(n.md.xattrs());
+        if (n.inline != null) {
+            // An inline-data inode must carry "system.data" in the inode, even when it is empty.
+            attrs.add(0, INLINE_DATA_ATTR);
+        }
+        List<List<Xattr.Attr>> split = splitXattrs(attrs);
         List<Xattr.Attr> inInode = split.get(0);
         List<Xattr.Attr> inBlock = split.get(1);
         int space = 256 - Inode.GOOD_OLD_SIZE - Inode.EXTRA_ISIZE;
@@ -1083,7 +1114,7 @@ public final class Ext4Writer implements Closeable {
                 | (layout.reservedGdtBlocks > 0 ? Features.COMPAT_RESIZE_INODE : 0)
                 | (journalBlocks > 0 ? Features.COMPAT_HAS_JOURNAL : 0);
         sb.featureIncompat = Features.INCOMPAT_FILETYPE | Features.INCOMPAT_EXTENTS | Features.INCOMPAT_64BIT
-                | Features.INCOMPAT_FLEX_BG;
+                | Features.INCOMPAT_FLEX_BG | (opts.inlineData ? Features.INCOMPAT_INLINE_DATA : 0);
         sb.featureRoCompat = Features.RO_COMPAT_SPARSE_SUPER | Features.RO_COMPAT_LARGE_FILE
                 | Features.RO_COMPAT_HUGE_FILE | Features.RO_COMPAT_DIR_NLINK | Features.RO_COMPAT_EXTRA_ISIZE
                 | (csum ? Features.RO_COMPAT_METADATA_CSUM : 0);

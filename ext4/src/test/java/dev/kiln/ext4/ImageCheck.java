@@ -90,8 +90,15 @@ public final class ImageCheck {
                 assertEquals(members, Long.parseLong(group(s, "Links: (\\d+)")), where);
             }
             switch (n.kind()) {
-                case FILE -> assertEquals(TestTree.sha256(n), TestTree.sha256(Files.newInputStream(dumps.get(n.path()))),
-                        "content of " + n.path());
+                case FILE -> {
+                    // debugfs 1.47 dumps the whole 60-byte area of an inline-data file; the size bounds it.
+                    byte[] dumped = Files.readAllBytes(dumps.get(n.path()));
+                    if (dumped.length > n.size()) {
+                        dumped = java.util.Arrays.copyOf(dumped, (int) n.size());
+                    }
+                    assertEquals(TestTree.sha256(n), TestTree.sha256(new java.io.ByteArrayInputStream(dumped)),
+                            "content of " + n.path());
+                }
                 case SYMLINK -> {
                     if (n.target().length() <= 59) {
                         assertEquals(n.target(), group(s, "Fast link dest: \"(.*)\""), where);

@@ -38,6 +38,25 @@ class WriterIT {
     }
 
     @Test
+    void inlineDataKeepsSmallFilesInTheInode() throws Exception {
+        TestTree tree = TestTree.everything();
+        for (int i = 0; i <= 61; i += 10) {
+            tree.file("/small/f" + i, TestTree.md(0644, 0, 0, 1_700_000_000L, i), i, i, 0);
+        }
+        Path img = write(tree, Ext4Options.builder(64L << 20).inlineData(true).build());
+        ExternalTools.assertFsckClean(img);
+        String stat = ExternalTools.debugfs(img, "stat /small/f30");
+        assertTrue(stat.contains("Flags: 0x10000000") && stat.contains("Size of inline data: 60"), stat);
+        assertTrue(ExternalTools.run(List.of("dumpe2fs", "-h", img.toString())).out().contains("inline_data"));
+        ImageCheck.withDebugfs(img, tree, Files.createDirectories(tmp.resolve("dbg-inline")));
+        ImageCheck.withMount(img, tree, tmp);
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            ReaderCheck.compare(r, tree);
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+    }
+
+    @Test
     void defaultFeaturesAreExactlyMkfsExt4s() throws Exception {
         Path img = write(new TestTree(), Ext4Options.builder(150L << 20).build());
         String out = ExternalTools.run(List.of("dumpe2fs", "-h", img.toString())).out();
