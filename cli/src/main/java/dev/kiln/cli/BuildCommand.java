@@ -50,6 +50,10 @@ final class BuildCommand implements Callable<Integer> {
             description = "File system UUID (default: derived from the content, so builds are reproducible).")
     String uuid;
 
+    @Option(names = "--hash-seed", paramLabel = "UUID",
+            description = "htree directory hash seed (default: derived from the UUID).")
+    String hashSeed;
+
     @Option(names = "--source-date-epoch", paramLabel = "SECONDS",
             description = "Time for the superblock and implicit directories (default: $SOURCE_DATE_EPOCH, else 0).")
     Long sourceDateEpoch;
@@ -108,7 +112,10 @@ final class BuildCommand implements Callable<Integer> {
             ob.clampTimes(time);
         }
         if (uuid != null) {
-            ob.uuid(uuidBytes(uuid));
+            ob.uuid(uuidBytes(uuid, "--uuid"));
+        }
+        if (hashSeed != null) {
+            ob.hashSeed(uuidBytes(hashSeed, "--hash-seed"));
         }
         Source source = Sources.parse(image);
         if (!quiet) {
@@ -135,7 +142,7 @@ final class BuildCommand implements Callable<Integer> {
         return Kiln.OK;
     }
 
-    static byte[] uuidBytes(String s) {
+    static byte[] uuidBytes(String s, String option) {
         try {
             UUID u = UUID.fromString(s);
             byte[] b = new byte[16];
@@ -147,7 +154,7 @@ final class BuildCommand implements Callable<Integer> {
             }
             return b;
         } catch (IllegalArgumentException e) {
-            throw new Errors.UsageException("--uuid: not a UUID: " + s);
+            throw new Errors.UsageException(option + ": not a UUID: " + s);
         }
     }
 

@@ -77,6 +77,17 @@ class BuildCommandTest {
     }
 
     @Test
+    void uuidAndHashSeedAreSettable() throws Exception {
+        Path out = tmp.resolve("u.ext4");
+        String u = "0d2c5e44-0000-4000-8000-00000000abcd";
+        assertEquals(0, CliRunner.run("build", "--image", "scratch", "-o", out.toString(), "--size", "16M", "-q",
+                "--uuid", u, "--hash-seed", "11111111-2222-4333-8444-555555555555").exit());
+        var r = CliRunner.run("inspect", out.toString());
+        assertTrue(r.out().contains("uuid:         " + u), r.out());
+        assertEquals(2, CliRunner.run("build", "--image", "scratch", "-o", out.toString(), "--uuid", "nope").exit());
+    }
+
+    @Test
     void usageErrorsExitTwo() throws Exception {
         var r = CliRunner.run("build", "--image", "scratch", "-o", tmp.resolve("x.ext4").toString(), "--size", "lots");
         assertEquals(2, r.exit());

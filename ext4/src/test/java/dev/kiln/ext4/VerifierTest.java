@@ -69,6 +69,22 @@ class VerifierTest {
     }
 
     @Test
+    void unknownIncompatibleFeatureIsRefusedByName() throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            byte[] sb = new byte[1024];
+            f.seek(1024);
+            f.readFully(sb);
+            Le.put32(sb, 0x60, Le.get32(sb, 0x60) | 0x80000000L); // an incompat bit nobody defines
+            Le.put32(sb, 0x3FC, new Crc32c().update(sb, 0, 0x3FC).raw());
+            f.seek(1024);
+            f.write(sb);
+        }
+        CorruptImageException e = org.junit.jupiter.api.Assertions.assertThrows(CorruptImageException.class,
+                () -> Ext4Reader.open(img).close());
+        assertTrue(e.getMessage().contains("unsupported incompatible feature(s) FEATURE_I31"), e.getMessage());
+    }
+
+    @Test
     void cleanImageIsClean() throws Exception {
         assertEquals(List.of(), verify());
     }
