@@ -20,6 +20,14 @@ public final class Sources {
     };
 
     public static Source parse(String ref) {
+        return parse(ref, OciSource.Platform.host());
+    }
+
+    /**
+     * Parses a reference; {@code platform} chooses from multi-platform images. A path with a
+     * colon can be written with a trailing colon-free tag omitted, e.g. {@code oci:./layout}.
+     */
+    public static Source parse(String ref, OciSource.Platform platform) {
         if (ref == null || ref.isBlank()) {
             throw new InvalidSourceException("empty image reference; use tar:FILE, dir:PATH or scratch");
         }
@@ -36,9 +44,34 @@ public final class Sources {
                 return new DirSource(existing(rest, ref, true));
             case "ext4":
                 return new Ext4Source(existing(rest, ref, false));
+            case "oci", "oci-archive", "docker-archive": {
+                String p = rest;
+                String tag = null;
+                String digest = null;
+                int at = p.lastIndexOf('@');
+                if (at > 0 && p.substring(at + 1).startsWith("sha256:")) {
+                    digest = p.substring(at + 1);
+                    p = p.substring(0, at);
+                }
+                if (!Files.exists(Path.of(p))) {
+                    // PATH:TAG, where the tag may itself hold ':' and '/' (docker's repo:tag): the
+                    // shortest prefix that exists is the path.
+                    for (int c = p.indexOf(':'); c > 0; c = p.indexOf(':', c + 1)) {
+                        if (Files.exists(Path.of(p.substring(0, c)))) {
+                            tag = p.substring(c + 1);
+                            p = p.substring(0, c);
+                            break;
+                        }
+                    }
+                }
+                boolean dir = scheme.equals("oci");
+                OciSource.Kind kind = dir ? OciSource.Kind.LAYOUT
+                        : scheme.equals("oci-archive") ? OciSource.Kind.ARCHIVE : OciSource.Kind.DOCKER;
+                return new OciSource(kind, existing(p, ref, dir), tag, digest, platform);
+            }
             default:
-                throw new InvalidSourceException(ref + ": unsupported image reference; use tar:FILE, dir:PATH, ext4:FILE or scratch"
-                        + " (oci:, oci-archive:, docker-archive: and registry references are not supported yet)");
+                throw new InvalidSourceException(ref + ": unsupported image reference; use oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, tar:FILE, dir:PATH, ext4:FILE or scratch"
+                        + " (registry references are not supported yet)");
         }
     }
 

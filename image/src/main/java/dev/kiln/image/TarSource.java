@@ -43,7 +43,7 @@ public final class TarSource implements Source {
      * Applies the tar stream {@code in} to the writer. When {@code layer} is non-null, OCI
      * whiteouts are interpreted through it instead of being written.
      */
-    static void apply(InputStream in, Ext4Writer writer, String what, LayerRules layer) throws IOException {
+    static void apply(InputStream in, Ext4Writer writer, String what, EntryRules layer) throws IOException {
         PaxRecords.Recorder rec = new PaxRecords.Recorder(in);
         TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.UTF_8.name());
         TarArchiveEntry e = null;
@@ -65,8 +65,14 @@ public final class TarSource implements Source {
                 break;
             }
             String name = e.getName();
-            if (layer != null && layer.handle(name, writer)) {
-                continue;
+            if (layer != null) {
+                try {
+                    if (layer.before(name, e.isDirectory(), writer)) {
+                        continue;
+                    }
+                } catch (EntryException ex) {
+                    throw new InvalidSourceException(what + ": " + ex.getMessage(), ex);
+                }
             }
             Metadata md = metadata(e, rawXattrs);
             try {
@@ -90,6 +96,9 @@ public final class TarSource implements Source {
             } catch (EntryException ex) {
                 throw new InvalidSourceException(what + ": " + ex.getMessage(), ex);
             }
+        }
+        if (layer != null) {
+            layer.end(writer);
         }
     }
 
@@ -152,9 +161,12 @@ public final class TarSource implements Source {
         }
     }
 
-    /** OCI layer semantics (whiteouts), supplied by the layer applier. */
-    interface LayerRules {
-        /** Returns true when the entry was a whiteout and has been handled. */
-        boolean handle(String name, Ext4Writer writer);
+    /** Rules a layer applies around its entries (OCI whiteouts). */
+    interface EntryRules {
+        /** Called before each entry; returns true when the entry was consumed (a whiteout). */
+        boolean before(String name, boolean directory, Ext4Writer writer);
+
+        /** Called after the last entry. */
+        void end(Ext4Writer writer);
     }
 }

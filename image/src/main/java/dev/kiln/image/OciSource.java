@@ -1,0 +1,339 @@
+package dev.kiln.image;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kiln.ext4.Ext4Writer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Container images stored locally: an OCI image layout directory ({@code oci:DIR[:TAG|@DIGEST]}),
+ * the same as a tar ({@code oci-archive:FILE}), or {@code docker save} output
+ * ({@code docker-archive:FILE}, legacy {@code manifest.json} or the OCI form). Layers are applied
+ * in order with OCI whiteout rules, straight from the blobs into the writer; every blob's digest
+ * and every layer's diff_id is checked.
+ */
+public final class OciSource implements Source {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    static final String REF_NAME = "org.opencontainers.image.ref.name";
+
+    enum Kind { LAYOUT, ARCHIVE, DOCKER }
+
+    private final Kind kind;
+    private final Path path;
+    private final String tag;
+    private final String digest;
+    private final Platform platform;
+
+    /** os/arch[/variant]. */
+    public record Platform(String os, String arch, String variant) {
+        public static Platform parse(String s) {
+            String[] p = s.split("/");
+            if (p.length < 2 || p.length > 3 || p[0].isEmpty() || p[1].isEmpty()) {
+                throw new IllegalArgumentException("platform must be os/arch[/variant], e.g. linux/amd64: " + s);
+            }
+            return new Platform(p[0], p[1], p.length == 3 ? p[2] : null);
+        }
+
+        public static Platform host() {
+            String arch = switch (System.getProperty("os.arch").toLowerCase(Locale.ROOT)) {
+                case "amd64", "x86_64" -> "amd64";
+                case "aarch64", "arm64" -> "arm64";
+                case "x86", "i386", "i686" -> "386";
+                case "ppc64le" -> "ppc64le";
+                case "s390x" -> "s390x";
+                case "riscv64" -> "riscv64";
+                default -> System.getProperty("os.arch");
+            };
+            return new Platform("linux", arch, null);
+        }
+
+        boolean matches(JsonNode p) {
+            if (p == null || !os.equals(p.path("os").asText()) || !arch.equals(p.path("architecture").asText())) {
+                return false;
+            }
+            String v = p.path("variant").asText("");
+            return variant == null ? v.isEmpty() || (arch.equals("arm64") && v.equals("v8")) : variant.equals(v);
+        }
+
+        @Override
+        public String toString() {
+            return os + "/" + arch + (variant == null ? "" : "/" + variant);
+        }
+    }
+
+    OciSource(Kind kind, Path path, String tag, String digest, Platform platform) {
+        this.kind = kind;
+        this.path = path;
+        this.tag = tag;
+        this.digest = digest;
+        this.platform = platform;
+    }
+
+    @Override
+    public String describe() {
+        String prefix = switch (kind) {
+            case LAYOUT -> "oci:";
+            case ARCHIVE -> "oci-archive:";
+            case DOCKER -> "docker-archive:";
+        };
+        return prefix + path + (tag != null ? ":" + tag : "") + (digest != null ? "@" + digest : "");
+    }
+
+    /** A layer to apply: where its bytes are and what they must hash to. */
+    record Layer(String name, String digest, String diffId) {}
+
+    @Override
+    public void applyTo(Ext4Writer w) throws IOException {
+        try (Blobs blobs = kind == Kind.LAYOUT ? Blobs.directory(path) : Blobs.tar(path)) {
+            List<Layer> layers = resolve(blobs);
+            int i = 0;
+            for (Layer l : layers) {
+                i++;
+                applyLayer(blobs, l, w, describe() + ": layer " + i + "/" + layers.size() + " (" + shortDigest(l) + ")");
+            }
+        }
+    }
+
+    private static String shortDigest(Layer l) {
+        String d = l.digest != null ? l.digest : l.diffId != null ? l.diffId : l.name;
+        return d.length() > 19 ? d.substring(0, 19) : d;
+    }
+
+    /** The layers of the selected image, in order. */
+    List<Layer> resolve(Blobs blobs) throws IOException {
+        if (kind == Kind.DOCKER && !blobs.exists("index.json")) {
+            return resolveDockerLegacy(blobs);
+        }
+        JsonNode index = json(blobs, "index.json", null);
+        JsonNode desc = select(index.path("manifests"));
+        JsonNode manifest = manifest(blobs, desc);
+        return layersOf(blobs, manifest);
+    }
+
+    private JsonNode select(JsonNode manifests) {
+        List<JsonNode> all = new ArrayList<>();
+        manifests.forEach(all::add);
+        if (all.isEmpty()) {
+            throw new InvalidSourceException(describe() + ": index.json lists no images");
+        }
+        if (digest != null) {
+            for (JsonNode m : all) {
+                if (digest.equals(m.path("digest").asText())) {
+                    return m;
+                }
+            }
+            // A digest may also name a manifest inside a nested index; resolved later.
+            return null;
+        }
+        if (tag != null) {
+            List<String> tags = new ArrayList<>();
+            for (JsonNode m : all) {
+                String t = m.path("annotations").path(REF_NAME).asText(null);
+                if (tag.equals(t)) {
+                    return m;
+                }
+                if (t != null) {
+                    tags.add(t);
+                }
+            }
+            throw new InvalidSourceException(describe() + ": no image tagged '" + tag + "'; the layout has "
+                    + (tags.isEmpty() ? "no tags" : "tags " + String.join(", ", tags)));
+        }
+        if (all.size() == 1) {
+            return all.get(0);
+        }
+        // Several entries: a multi-platform layout written flat, or several tags.
+        JsonNode byPlatform = null;
+        for (JsonNode m : all) {
+            if (platform.matches(m.path("platform"))) {
+                byPlatform = m;
+                break;
+            }
+        }
+        if (byPlatform != null) {
+            return byPlatform;
+        }
+        List<String> names = new ArrayList<>();
+        for (JsonNode m : all) {
+            names.add(m.path("annotations").path(REF_NAME).asText(m.path("digest").asText()));
+        }
+        throw new InvalidSourceException(describe() + ": the layout holds several images (" + String.join(", ", names)
+                + "); name one with :TAG or @DIGEST");
+    }
+
+    private JsonNode manifest(Blobs blobs, JsonNode desc) throws IOException {
+        String d = desc == null ? digest : desc.path("digest").asText();
+        JsonNode m = json(blobs, blobPath(d), d);
+        String mt = m.path("mediaType").asText(desc == null ? "" : desc.path("mediaType").asText());
+        if (mt.contains("index") || mt.contains("manifest.list") || m.has("manifests")) {
+            List<String> available = new ArrayList<>();
+            for (JsonNode c : m.path("manifests")) {
+                JsonNode p = c.path("platform");
+                if (platform.matches(p)) {
+                    return manifest(blobs, c);
+                }
+                if (!p.isMissingNode()) {
+                    String v = p.path("variant").asText("");
+                    String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
+                    if (!name.startsWith("unknown/")) {
+                        available.add(name);
+                    }
+                }
+            }
+            throw new InvalidSourceException(describe() + ": no image for platform " + platform
+                    + "; available: " + String.join(", ", available) + " (choose one with --platform)");
+        }
+        if (m.path("schemaVersion").asInt() == 1) {
+            throw new InvalidSourceException(describe() + ": Docker schema 1 manifests are not supported; "
+                    + "re-save the image with a current Docker or skopeo");
+        }
+        return m;
+    }
+
+    private List<Layer> layersOf(Blobs blobs, JsonNode manifest) throws IOException {
+        String configDigest = manifest.path("config").path("digest").asText(null);
+        if (configDigest == null) {
+            throw new InvalidSourceException(describe() + ": manifest has no config");
+        }
+        JsonNode config = json(blobs, blobPath(configDigest), configDigest);
+        JsonNode diffIds = config.path("rootfs").path("diff_ids");
+        JsonNode layers = manifest.path("layers");
+        if (diffIds.size() != layers.size()) {
+            throw new InvalidSourceException(describe() + ": manifest lists " + layers.size() + " layers but the config "
+                    + diffIds.size() + " diff_ids");
+        }
+        List<Layer> out = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            String d = layers.get(i).path("digest").asText();
+            out.add(new Layer(blobPath(d), d, diffIds.get(i).asText()));
+        }
+        return out;
+    }
+
+    private List<Layer> resolveDockerLegacy(Blobs blobs) throws IOException {
+        JsonNode manifests = json(blobs, "manifest.json", null);
+        JsonNode chosen = null;
+        List<String> tags = new ArrayList<>();
+        for (JsonNode m : manifests) {
+            List<String> repoTags = new ArrayList<>();
+            m.path("RepoTags").forEach(t -> repoTags.add(t.asText()));
+            tags.addAll(repoTags);
+            if (tag == null || repoTags.stream().anyMatch(t -> t.equals(tag) || t.endsWith(":" + tag))) {
+                if (chosen != null && tag == null) {
+                    throw new InvalidSourceException(describe() + ": the archive holds several images (" + String.join(", ", tags)
+                            + "); name one with :TAG");
+                }
+                chosen = m;
+            }
+        }
+        if (chosen == null) {
+            throw new InvalidSourceException(describe() + ": no image tagged '" + tag + "'; the archive has "
+                    + String.join(", ", tags));
+        }
+        String configName = chosen.path("Config").asText();
+        JsonNode config = json(blobs, configName, null);
+        JsonNode diffIds = config.path("rootfs").path("diff_ids");
+        JsonNode layers = chosen.path("Layers");
+        if (diffIds.size() != layers.size()) {
+            throw new InvalidSourceException(describe() + ": manifest.json lists " + layers.size()
+                    + " layers but the config " + diffIds.size() + " diff_ids");
+        }
+        List<Layer> out = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            out.add(new Layer(layers.get(i).asText(), null, diffIds.get(i).asText()));
+        }
+        return out;
+    }
+
+    static String blobPath(String digest) {
+        if (digest == null || !digest.matches("sha256:[0-9a-f]{64}")) {
+            throw new InvalidSourceException("unsupported or malformed digest '" + digest + "'; only sha256 is supported");
+        }
+        return "blobs/sha256/" + digest.substring(7);
+    }
+
+    private JsonNode json(Blobs blobs, String name, String expectDigest) throws IOException {
+        byte[] b;
+        try (InputStream in = blobs.open(name)) {
+            b = in.readNBytes(64 << 20);
+        }
+        if (expectDigest != null) {
+            String actual = "sha256:" + sha256(b);
+            if (!actual.equals(expectDigest)) {
+                throw new InvalidSourceException(describe() + ": " + name + " has digest " + actual + ", expected "
+                        + expectDigest + "; the blob is corrupt");
+            }
+        }
+        try {
+            return JSON.readTree(b);
+        } catch (IOException e) {
+            throw new InvalidSourceException(describe() + ": " + name + " is not valid JSON (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static String sha256(byte[] b) {
+        return HexFormat.of().formatHex(newSha().digest(b));
+    }
+
+    private static MessageDigest newSha() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Streams one layer into the writer, checking its compressed digest and its diff_id. */
+    static void applyLayer(Blobs blobs, Layer l, Ext4Writer w, String what) throws IOException {
+        MessageDigest compressed = newSha();
+        MessageDigest uncompressed = newSha();
+        try (InputStream raw = blobs.open(l.name)) {
+            DigestInputStream c = new DigestInputStream(raw, compressed);
+            InputStream un = Compression.decompress(c);
+            DigestInputStream u = new DigestInputStream(un, uncompressed);
+            TarSource.apply(u, w, what, new LayerRules());
+            // Whatever follows the tar's end marker still counts for the digests.
+            u.transferTo(OutputStream.nullOutputStream());
+            c.transferTo(OutputStream.nullOutputStream());
+        }
+        check(what, "digest", l.digest, compressed);
+        check(what, "diff_id", l.diffId, uncompressed);
+    }
+
+    private static void check(String what, String field, String expected, MessageDigest md) {
+        if (expected == null) {
+            return;
+        }
+        String actual = "sha256:" + HexFormat.of().formatHex(md.digest());
+        if (!actual.equals(expected)) {
+            throw new InvalidSourceException(what + ": " + field + " mismatch: actual " + actual + " vs expected "
+                    + expected + "; the image is corrupt or was tampered with");
+        }
+    }
+
+    @Override
+    public long[] estimate() throws IOException {
+        long bytes = 0;
+        if (kind == Kind.LAYOUT) {
+            try (Blobs blobs = Blobs.directory(path)) {
+                for (Layer l : resolve(blobs)) {
+                    bytes += Files.size(path.resolve(l.name)) * 3;
+                }
+            }
+        } else {
+            bytes = Files.size(path) * 3;
+        }
+        return new long[] {bytes, bytes / 4096};
+    }
+}
