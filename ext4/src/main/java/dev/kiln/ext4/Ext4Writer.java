@@ -262,6 +262,58 @@ public final class Ext4Writer implements Closeable {
         return n != null && n.isDir();
     }
 
+    /** The metadata of the entry at {@code path}, or null when there is none. */
+    public Metadata metadata(String path) {
+        Node n = lookup(path);
+        return n == null ? null : n.md;
+    }
+
+    /** Whether {@code path} is a regular file in the image. */
+    public boolean isFile(String path) {
+        Node n = lookup(path);
+        return n != null && n.type == Inode.S_IFREG;
+    }
+
+    /**
+     * The content written so far for the regular file at {@code path} (for edits such as adding
+     * a user to /etc/passwd); at most {@code limit} bytes, so a huge file is refused.
+     */
+    public byte[] read(String path, int limit) throws IOException {
+        ensureOpen();
+        Node n = lookup(path);
+        if (n == null || n.type != Inode.S_IFREG) {
+            throw new EntryException(path, "not a regular file in the image");
+        }
+        if (n.size > limit) {
+            throw new EntryException(path, "is " + n.size + " bytes, more than the " + limit + " that can be edited");
+        }
+        byte[] data = new byte[(int) n.size];
+        if (n.inline != null) {
+            System.arraycopy(n.inline, 0, data, 0, n.inline.length);
+            return data;
+        }
+        for (int i = 0; i < n.extentCount; i++) {
+            long logical = n.extents[i * 3];
+            long physical = n.extents[i * 3 + 1];
+            long len = n.extents[i * 3 + 2];
+            long from = logical * bs;
+            int count = (int) Math.min(len * bs, n.size - from);
+            if (count <= 0) {
+                continue;
+            }
+            ByteBuffer buf = ByteBuffer.wrap(data, (int) from, count);
+            long pos = physical * bs;
+            while (buf.hasRemaining()) {
+                int r = out.read(buf, pos);
+                if (r < 0) {
+                    break;
+                }
+                pos += r;
+            }
+        }
+        return data;
+    }
+
     /** The names in directory {@code path}, sorted; empty when it is not a directory. */
     public List<String> list(String path) {
         Node n = lookup(path);
