@@ -20,8 +20,46 @@ import picocli.CommandLine.Option;
 final class BuildCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--image", paramLabel = "REF", description = "Base image: tar:FILE, dir:PATH or scratch.")
+    @Option(names = "--image", paramLabel = "REF", description = {"Base image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE, "
+            + "docker-archive:FILE[:TAG], tar:FILE, dir:PATH, ext4:FILE or scratch."})
     String image;
+
+    @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
+            description = "Platform to take from a multi-platform image (default: the host's, ${DEFAULT-VALUE}).")
+    String platform = dev.kiln.image.OciSource.Platform.host().toString();
+
+    @Option(names = "--add", paramLabel = "SRC:DEST[:MODE[:UID:GID]]",
+            description = "Add a host file or directory tree at DEST (repeatable); owner 0:0 unless given.")
+    java.util.List<String> adds = new java.util.ArrayList<>();
+
+    @Option(names = "--agent", paramLabel = "FILE",
+            description = "The Nex agent binary: installs it with the Nex profile (OpenRC service, user nex, console).")
+    Path agent;
+
+    @Option(names = "--agent-init", paramLabel = "openrc|pid1", defaultValue = "openrc",
+            description = "How the agent starts: an OpenRC service (default) or as /sbin/init.")
+    String agentInit;
+
+    @Option(names = "--agent-path", paramLabel = "PATH", defaultValue = "/usr/local/bin/agent",
+            description = "Where the agent is installed (default: ${DEFAULT-VALUE}).")
+    String agentPath;
+
+    @Option(names = "--service-user", paramLabel = "NAME[:UID:GID]", defaultValue = "nex:1000:1000",
+            description = "The user the agent runs as (default: ${DEFAULT-VALUE}).")
+    String serviceUser;
+
+    @Option(names = "--runlevel", paramLabel = "NAME", defaultValue = "boot",
+            description = "OpenRC runlevel the agent is enabled in (default: ${DEFAULT-VALUE}).")
+    String runlevel;
+
+    @Option(names = "--root-password", paramLabel = "PASSWORD",
+            description = "Set root's password (plain, hashed with SHA-512 crypt, or a ready crypt hash). "
+                    + "Without it root stays locked (Nex's own image used root:root; kiln does not).")
+    String rootPassword;
+
+    @Option(names = "--free", paramLabel = "SIZE", defaultValue = "64M",
+            description = "Headroom left free by --size auto (default: ${DEFAULT-VALUE}).")
+    String free;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "rootfs.ext4",
             description = "Output image (default: ${DEFAULT-VALUE}); a name ending in .gz is gzip-compressed. "
@@ -82,14 +120,26 @@ final class BuildCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (image == null) {
-            throw new Errors.UsageException("--image is required (tar:FILE, dir:PATH or scratch); "
-                    + "registry images are not supported yet");
+            throw new Errors.UsageException("--image is required: pulling Nex's default base synadia/nex-rootfs:alpine "
+                    + "from a registry is not supported yet; give a local base such as oci:DIR, docker-archive:FILE "
+                    + "(from docker save) or tar:FILE");
         }
-        long bytes;
+        dev.kiln.image.OciSource.Platform plat;
         try {
-            bytes = Sizes.parse(size);
+            plat = dev.kiln.image.OciSource.Platform.parse(platform);
         } catch (IllegalArgumentException e) {
-            throw new Errors.UsageException("--size: " + e.getMessage());
+            throw new Errors.UsageException("--platform: " + e.getMessage());
+        }
+        boolean auto = size.equalsIgnoreCase("auto");
+        long bytes = 0;
+        long freeBytes;
+        try {
+            freeBytes = Sizes.parse(free);
+            if (!auto) {
+                bytes = Sizes.parse(size);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UsageException((auto ? "--free: " : "--size: ") + e.getMessage());
         }
         Long epoch = sourceDateEpoch;
         if (epoch == null) {
@@ -103,10 +153,96 @@ final class BuildCommand implements Callable<Integer> {
             }
         }
         Instant time = Instant.ofEpochSecond(epoch == null ? 0 : epoch);
+        java.util.List<Source> sources = new java.util.ArrayList<>();
+        sources.add(Sources.parse(image, plat));
+        for (String a : adds) {
+            try {
+                sources.add(dev.kiln.image.AddSource.parse(a));
+            } catch (IllegalArgumentException e) {
+                throw new Errors.UsageException(e.getMessage());
+            }
+        }
+        if (agent != null) {
+            sources.add(profile(time));
+        }
+        if (auto) {
+            bytes = autoSize(sources, freeBytes);
+        }
+        return build(sources, bytes, time, auto, freeBytes);
+    }
+
+    private dev.kiln.image.NexProfile profile(Instant time) {
+        dev.kiln.image.NexProfile.Builder b = dev.kiln.image.NexProfile.builder(agent).time(time).agentPath(agentPath)
+                .runlevel(runlevel);
+        switch (agentInit.toLowerCase(Locale.ROOT)) {
+            case "openrc" -> b.init(dev.kiln.image.NexProfile.Init.OPENRC);
+            case "pid1" -> b.init(dev.kiln.image.NexProfile.Init.PID1);
+            default -> throw new Errors.UsageException("--agent-init must be openrc or pid1: " + agentInit);
+        }
+        String[] u = serviceUser.split(":");
+        try {
+            if (u.length == 1) {
+                b.user(u[0], 1000, 1000);
+            } else if (u.length == 3) {
+                b.user(u[0], Long.parseLong(u[1]), Long.parseLong(u[2]));
+            } else {
+                throw new IllegalArgumentException("want NAME or NAME:UID:GID");
+            }
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UsageException("--service-user: " + e.getMessage() + ": " + serviceUser);
+        }
+        if (!agentPath.startsWith("/")) {
+            throw new Errors.UsageException("--agent-path must be absolute: " + agentPath);
+        }
+        if (rootPassword != null) {
+            b.rootPassword(rootPassword);
+        }
+        return b.build();
+    }
+
+    /**
+     * --size auto: content plus metadata, with the requested headroom, rounded up to a MiB. The
+     * estimate errs large; if it is still short the build retries once with what it needed.
+     */
+    private long autoSize(java.util.List<Source> sources, long freeBytes) throws java.io.IOException {
+        long content = 0;
+        long entries = 0;
+        for (Source s : sources) {
+            long[] e = s.estimate();
+            content += e[0];
+            entries += e[1];
+        }
+        long bs = blockSize;
+        autoInodes = entries + entries / 4 + 1024;
+        long blocks = content / bs + entries + entries / 8;
+        long est = blocks * bs + content / 20 + (entries * 256 * 2) + (32L << 20) + freeBytes;
+        return (est + (1 << 20) - 1) & ~((1L << 20) - 1);
+    }
+
+    private long autoInodes;
+
+    private Integer build(java.util.List<Source> sources, long bytes, Instant time, boolean auto, long freeBytes)
+            throws Exception {
+        try {
+            return buildOnce(sources, bytes, time);
+        } catch (dev.kiln.ext4.CapacityExceededException e) {
+            if (!auto) {
+                throw e;
+            }
+            autoInodes = Math.max(autoInodes, e.inodesNeeded() * 5 / 4 + 1024);
+            long need = Math.max(bytes * 3 / 2, (e.blocksNeeded() * blockSize) * 5 / 4 + freeBytes);
+            need = (need + (1 << 20) - 1) & ~((1L << 20) - 1);
+            return buildOnce(sources, need, time);
+        }
+    }
+
+    private Integer buildOnce(java.util.List<Source> sources, long bytes, Instant time) throws Exception {
         Ext4Options.Builder ob = Ext4Options.builder(bytes).blockSize(blockSize).inodeRatio(inodeRatio)
                 .label(label).timestamp(time).sparseFiles(!noSparse).inlineData(inlineData);
         if (inodes != null) {
             ob.inodeCount(inodes);
+        } else if (autoInodes > bytes / inodeRatio) {
+            ob.inodeCount(autoInodes);
         }
         if (clampTimes) {
             ob.clampTimes(time);
@@ -117,12 +253,13 @@ final class BuildCommand implements Callable<Integer> {
         if (hashSeed != null) {
             ob.hashSeed(uuidBytes(hashSeed, "--hash-seed"));
         }
-        Source source = Sources.parse(image);
         if (!quiet) {
-            spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from " + source.describe());
+            spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from "
+                    + sources.get(0).describe() + (sources.size() > 1 ? " + " + (sources.size() - 1) + " more" : ""));
         }
-        Build.Result r = Build.builder().source(source).options(ob.build()).output(output)
-                .checksumFile(!noChecksumFile).digest(json).build().run();
+        Build.Builder bb = Build.builder().options(ob.build()).output(output).checksumFile(!noChecksumFile).digest(json);
+        sources.forEach(bb::source);
+        Build.Result r = bb.build().run();
         var s = r.summary();
         if (!quiet) {
             long used = s.blocksCount() - s.freeBlocks();

@@ -117,6 +117,11 @@ public final class NexProfile implements Source {
     }
 
     @Override
+    public long[] estimate() throws IOException {
+        return new long[] {Files.size(agent) + 64 * 1024, 40};
+    }
+
+    @Override
     public String describe() {
         return "nex profile (agent " + agent + ")";
     }

@@ -32,6 +32,24 @@ public final class TarSource implements Source {
         return "tar:" + file;
     }
 
+    /** Reads the archive's headers once (decompressing it) to count entries and content bytes. */
+    @Override
+    public long[] estimate() throws IOException {
+        long bytes = 0;
+        long entries = 0;
+        try (InputStream raw = Files.newInputStream(file);
+                TarArchiveInputStream tar = new TarArchiveInputStream(Compression.decompress(raw))) {
+            TarArchiveEntry e;
+            while ((e = tar.getNextEntry()) != null) {
+                entries++;
+                bytes += e.isSparse() ? e.getRealSize() : e.getSize();
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new InvalidSourceException(describe() + ": not a readable tar archive (" + e.getMessage() + ")", e);
+        }
+        return new long[] {bytes, entries};
+    }
+
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         try (InputStream raw = Files.newInputStream(file)) {
