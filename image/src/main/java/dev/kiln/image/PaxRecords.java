@@ -29,6 +29,7 @@ final class PaxRecords {
         private long pos;
         private long start;
         private boolean on;
+        private boolean eof;
         private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
 
         Recorder(InputStream in) {
@@ -50,9 +51,21 @@ final class PaxRecords {
             return start;
         }
 
+        /** Whether the underlying stream has ended. */
+        boolean atEof() {
+            return eof;
+        }
+
+        long position() {
+            return pos;
+        }
+
         @Override
         public int read() throws IOException {
             int c = in.read();
+            if (c < 0) {
+                eof = true;
+            }
             if (c >= 0) {
                 if (on && buf.size() < MAX_RECORDED) {
                     buf.write(c);
@@ -65,6 +78,9 @@ final class PaxRecords {
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             int n = in.read(b, off, len);
+            if (n < 0) {
+                eof = true;
+            }
             if (n > 0) {
                 if (on && buf.size() < MAX_RECORDED) {
                     buf.write(b, off, n);

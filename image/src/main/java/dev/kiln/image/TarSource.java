@@ -72,10 +72,22 @@ public final class TarSource implements Source {
                 if (e != null) {
                     tar.transferTo(java.io.OutputStream.nullOutputStream());
                 }
+            } catch (IOException | IllegalArgumentException ex) {
+                throw new InvalidSourceException(what + ": " + e.getName() + ": " + ex.getMessage()
+                        + "; the archive is truncated or corrupt", ex);
+            }
+            long entryStart = rec.position();
+            try {
                 rec.start();
                 e = tar.getNextEntry();
                 rawXattrs = PaxRecords.xattrs(rec.stop(), rec.startOffset());
             } catch (IOException | IllegalArgumentException ex) {
+                if (rec.atEof() && e != null && rec.position() - entryStart < 512) {
+                    // The stream ends where a header would start: some writers (umoci) leave out
+                    // the end-of-archive blocks and even the last padding; Go's reader and GNU tar
+                    // accept that as the end.
+                    break;
+                }
                 throw new InvalidSourceException(what + ": not a readable tar archive (" + ex.getMessage()
                         + "); check that the file is a tar, optionally gzip/xz/zstd/bzip2-compressed", ex);
             }
