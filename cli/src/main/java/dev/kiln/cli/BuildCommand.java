@@ -57,6 +57,11 @@ final class BuildCommand implements Callable<Integer> {
                     + "Without it root stays locked (Nex's own image used root:root; kiln does not).")
     String rootPassword;
 
+    @Option(names = "--script", paramLabel = "FILE",
+            description = "Run this shell script chrooted in the assembled root before the image is written "
+                    + "(as root, or in an unprivileged user namespace).")
+    Path script;
+
     @Option(names = "--free", paramLabel = "SIZE", defaultValue = "64M",
             description = "Headroom left free by --size auto (default: ${DEFAULT-VALUE}).")
     String free;
@@ -257,8 +262,15 @@ final class BuildCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from "
                     + sources.get(0).describe() + (sources.size() > 1 ? " + " + (sources.size() - 1) + " more" : ""));
         }
-        Build.Builder bb = Build.builder().options(ob.build()).output(output).checksumFile(!noChecksumFile).digest(json);
-        sources.forEach(bb::source);
+        Ext4Options options = ob.build();
+        Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json);
+        if (script != null) {
+            Path work = output.toAbsolutePath().getParent();
+            bb.source(new dev.kiln.image.ScriptStage(sources, options, script, work,
+                    quiet ? new java.io.PrintStream(java.io.OutputStream.nullOutputStream()) : System.err));
+        } else {
+            sources.forEach(bb::source);
+        }
         Build.Result r = bb.build().run();
         var s = r.summary();
         if (!quiet) {

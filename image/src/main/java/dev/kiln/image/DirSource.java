@@ -28,9 +28,20 @@ import java.util.TreeMap;
 public final class DirSource implements Source {
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private final Path root;
+    private final OwnerMap owners;
+
+    /** Chooses the owner recorded for a path, given the host's. */
+    public interface OwnerMap {
+        long[] owner(String imagePath, long hostUid, long hostGid) throws IOException;
+    }
 
     public DirSource(Path root) {
+        this(root, (p, u, g) -> new long[] {u, g});
+    }
+
+    public DirSource(Path root, OwnerMap owners) {
         this.root = root;
+        this.owners = owners;
     }
 
     @Override
@@ -59,7 +70,7 @@ public final class DirSource implements Source {
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
-        writer.directory("/", metadata(root));
+        writer.directory("/", owned("/", metadata(root)));
         walk(root, "", writer, links);
     }
 
@@ -90,7 +101,7 @@ public final class DirSource implements Source {
                     continue;
                 }
             }
-            Metadata md = metadata(p, a);
+            Metadata md = owned(name, metadata(p, a));
             try {
                 switch (type) {
                     case 0040000 -> {
@@ -124,6 +135,11 @@ public final class DirSource implements Source {
                 throw new InvalidSourceException(p + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    private Metadata owned(String imagePath, Metadata md) throws IOException {
+        long[] o = owners.owner(imagePath, md.uid(), md.gid());
+        return o[0] == md.uid() && o[1] == md.gid() ? md : md.withOwner(o[0], o[1]);
     }
 
     private static Metadata metadata(Path p) throws IOException {
