@@ -271,7 +271,15 @@ final class BuildCommand implements Callable<Integer> {
         } else {
             sources.forEach(bb::source);
         }
-        Build.Result r = bb.build().run();
+        Build.Result r;
+        if (quiet) {
+            r = bb.build().run();
+        } else {
+            try (ProgressDisplay pd = new ProgressDisplay(spec.commandLine().getErr(), System.console() != null)) {
+                bb.progress(pd);
+                r = bb.build().run();
+            }
+        }
         var s = r.summary();
         if (!quiet) {
             long used = s.blocksCount() - s.freeBlocks();

@@ -45,6 +45,9 @@ class BuildCommandTest {
             assertEquals("nex\n", new String(rd.open("/etc/hostname").readAllBytes()));
         }
         assertTrue(r.err().contains("kiln: wrote"), r.err());
+        assertTrue(r.err().contains("kiln: [1/1] dir:") && r.err().contains("kiln: computing sha256"), r.err());
+        var quiet = CliRunner.run("build", "--image", "dir:" + tmp.resolve("root"), "-o", out.toString(), "--size", "32M", "-q");
+        assertEquals("", quiet.err());
     }
 
     @Test

@@ -251,6 +251,19 @@ public final class Ext4Writer implements Closeable {
         return n;
     }
 
+    private volatile long progressBytes;
+    private volatile long progressEntries;
+
+    /** Bytes of file content consumed so far (for progress displays; safe to read from any thread). */
+    public long contentBytes() {
+        return progressBytes;
+    }
+
+    /** Entries applied so far (for progress displays; safe to read from any thread). */
+    public long entries() {
+        return progressEntries;
+    }
+
     /** Whether an entry exists at {@code path}. */
     public boolean exists(String path) {
         return lookup(path) != null;
@@ -581,6 +594,7 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void record(String path, Node n) {
+        progressEntries++;
         StringBuilder sb = new StringBuilder(64);
         Metadata m = n.md;
         sb.append(path).append('\0').append(n.type).append(' ').append(m.mode()).append(' ')
@@ -613,6 +627,7 @@ public final class Ext4Writer implements Closeable {
             int bytes = (int) Math.min((long) nb * bs, size - logical * bs);
             readFully(path, in, chunk, bytes, logical * bs, size);
             crc.update(chunk, 0, bytes);
+            progressBytes += bytes;
             if (bytes < nb * bs) {
                 Arrays.fill(chunk, bytes, nb * bs, (byte) 0);
             }

@@ -29,6 +29,16 @@ public final class Build {
     private final Path output;
     private final boolean checksumFile;
     private final boolean digest;
+    private final Progress progress;
+
+    /** Progress events; the library never prints. */
+    public interface Progress {
+        /** A source starts; {@code writer} can be polled for counts while it runs. */
+        default void source(int index, int total, String description, Ext4Writer writer) {}
+
+        /** The image is being finished (metadata, compression, checksum). */
+        default void finishing(String what) {}
+    }
 
     /** What the build produced; {@code sha256} is null when neither a checksum file nor a digest was asked for. */
     public record Result(Path output, String sha256, long bytes, Ext4Writer.Summary summary) {}
@@ -39,6 +49,7 @@ public final class Build {
         this.output = Objects.requireNonNull(b.output, "output");
         this.checksumFile = b.checksumFile;
         this.digest = b.digest || b.checksumFile;
+        this.progress = b.progress;
     }
 
     public static Builder builder() {
@@ -51,6 +62,7 @@ public final class Build {
         private Path output;
         private boolean checksumFile = true;
         private boolean digest;
+        private Progress progress = new Progress() {};
 
         public Builder source(Source s) {
             sources.add(Objects.requireNonNull(s));
@@ -78,6 +90,11 @@ public final class Build {
             return this;
         }
 
+        public Builder progress(Progress p) {
+            this.progress = Objects.requireNonNull(p);
+            return this;
+        }
+
         public Build build() {
             return new Build(this);
         }
@@ -99,7 +116,9 @@ public final class Build {
             Ext4Writer.Summary summary;
             Ext4Writer w = Ext4Writer.create(tmpImage, options);
             try {
+                int i = 0;
                 for (Source s : sources) {
+                    progress.source(++i, sources.size(), s.describe(), w);
                     s.applyTo(w);
                 }
             } catch (IOException | RuntimeException e) {
@@ -110,14 +129,19 @@ public final class Build {
                 }
                 throw e;
             }
+            progress.finishing("writing metadata");
             w.close();
             summary = w.summary();
             Path result = tmpImage;
             if (gz) {
                 tmpGz = Files.createTempFile(dir, "." + name + ".", ".gz.tmp");
+                progress.finishing("compressing");
                 gzip(tmpImage, tmpGz);
                 Files.delete(tmpImage);
                 result = tmpGz;
+            }
+            if (digest) {
+                progress.finishing("computing sha256");
             }
             String sha = digest ? sha256(result) : null;
             long bytes = Files.size(result);

@@ -1,0 +1,83 @@
+package dev.kiln.cli;
+
+import dev.kiln.ext4.Ext4Writer;
+import dev.kiln.image.Build;
+import dev.kiln.image.Sizes;
+import java.io.PrintWriter;
+import java.util.Locale;
+
+/**
+ * Progress on stderr: one line per stage normally; on a terminal, a line that updates in place
+ * with the content and entries streamed so far; nothing with --quiet.
+ */
+final class ProgressDisplay implements Build.Progress, AutoCloseable {
+    private final PrintWriter err;
+    private final boolean terminal;
+    private volatile Ext4Writer writer;
+    private volatile String stage = "";
+    private Thread ticker;
+
+    ProgressDisplay(PrintWriter err, boolean terminal) {
+        this.err = err;
+        this.terminal = terminal;
+    }
+
+    @Override
+    public void source(int index, int total, String description, Ext4Writer w) {
+        this.writer = w;
+        this.stage = "[" + index + "/" + total + "] " + description;
+        if (!terminal) {
+            err.println("kiln: " + stage);
+            err.flush();
+            return;
+        }
+        if (ticker == null) {
+            ticker = new Thread(this::tick, "kiln-progress");
+            ticker.setDaemon(true);
+            ticker.start();
+        }
+    }
+
+    @Override
+    public void finishing(String what) {
+        stage = what;
+        if (!terminal) {
+            err.println("kiln: " + what);
+            err.flush();
+        }
+    }
+
+    private void tick() {
+        String spin = "|/-\\";
+        int i = 0;
+        while (!Thread.currentThread().isInterrupted()) {
+            Ext4Writer w = writer;
+            String line = String.format(Locale.ROOT, "\r%c %s: %s, %,d entries", spin.charAt(i++ % 4), stage,
+                    w == null ? "0 B" : Sizes.human(w.contentBytes()), w == null ? 0 : w.entries());
+            if (line.length() > 110) {
+                line = line.substring(0, 110);
+            }
+            err.print(line + "\u001b[K");
+            err.flush();
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (ticker != null) {
+            ticker.interrupt();
+            try {
+                ticker.join(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            err.print("\r\u001b[K");
+            err.flush();
+        }
+    }
+}
