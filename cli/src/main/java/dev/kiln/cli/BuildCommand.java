@@ -62,6 +62,11 @@ final class BuildCommand implements Callable<Integer> {
                     + "(as root, or in an unprivileged user namespace).")
     Path script;
 
+    @picocli.CommandLine.Mixin RegistryOptions registryOptions;
+
+    /** Nex's published base, used when --agent is given without --image. */
+    static final String NEX_BASE = "synadia/nex-rootfs:alpine";
+
     @Option(names = "--free", paramLabel = "SIZE", defaultValue = "64M",
             description = "Headroom left free by --size auto (default: ${DEFAULT-VALUE}).")
     String free;
@@ -125,9 +130,11 @@ final class BuildCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (image == null) {
-            throw new Errors.UsageException("--image is required: pulling Nex's default base synadia/nex-rootfs:alpine "
-                    + "from a registry is not supported yet; give a local base such as oci:DIR, docker-archive:FILE "
-                    + "(from docker save) or tar:FILE");
+            if (agent == null) {
+                throw new Errors.UsageException("--image is required (a registry reference such as alpine:3.20, or "
+                        + "oci:DIR, docker-archive:FILE, tar:FILE, dir:PATH, ext4:FILE, scratch)");
+            }
+            image = NEX_BASE;
         }
         dev.kiln.image.OciSource.Platform plat;
         try {
@@ -159,7 +166,7 @@ final class BuildCommand implements Callable<Integer> {
         }
         Instant time = Instant.ofEpochSecond(epoch == null ? 0 : epoch);
         java.util.List<Source> sources = new java.util.ArrayList<>();
-        sources.add(Sources.parse(image, plat));
+        sources.add(Sources.parse(image, plat, registryOptions.registry(spec.commandLine().getErr(), quiet)));
         for (String a : adds) {
             try {
                 sources.add(dev.kiln.image.AddSource.parse(a));

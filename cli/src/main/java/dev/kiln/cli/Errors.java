@@ -47,6 +47,9 @@ final class Errors implements CommandLine.IExecutionExceptionHandler {
         if (ex instanceof CapacityExceededException) {
             return Kiln.DOES_NOT_FIT;
         }
+        if (ex instanceof dev.kiln.image.registry.RegistryException) {
+            return Kiln.NETWORK;
+        }
         if (ex instanceof InvalidSourceException || ex instanceof EntryException
                 || ex instanceof CorruptImageException || ex instanceof EOFException
                 || ex instanceof NoSuchFileException) {

@@ -74,10 +74,15 @@ class NexBuildIT {
     }
 
     @Test
-    void withoutImageTheBuildAsksForOne() {
-        var r = CliRunner.run("build", "--agent", "/bin/true", "-o", tmp.resolve("x.ext4").toString());
-        assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--image is required") && r.err().contains("synadia/nex-rootfs:alpine"), r.err());
+    void withoutImageTheAgentBuildUsesNexsBase() {
+        // Offline: --pull never with an empty cache shows which base it wanted, without the network.
+        var r = CliRunner.run("build", "--agent", "/bin/true", "-o", tmp.resolve("x.ext4").toString(), "--pull", "never",
+                "--cache", tmp.resolve("cache").toString());
+        assertEquals(4, r.exit(), r.err());
+        assertTrue(r.err().contains("docker.io/synadia/nex-rootfs:alpine: not in the cache"), r.err());
+        var none = CliRunner.run("build", "-o", tmp.resolve("x.ext4").toString());
+        assertEquals(2, none.exit());
+        assertTrue(none.err().contains("--image is required"), none.err());
     }
 
     @Test

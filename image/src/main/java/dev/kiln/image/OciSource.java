@@ -91,7 +91,7 @@ public final class OciSource implements Source {
     }
 
     /** A layer to apply: where its bytes are and what they must hash to. */
-    record Layer(String name, String digest, String diffId) {}
+    public record Layer(String name, String digest, String diffId) {}
 
     @Override
     public void applyTo(Ext4Writer w) throws IOException {

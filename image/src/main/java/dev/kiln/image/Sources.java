@@ -23,11 +23,25 @@ public final class Sources {
         return parse(ref, OciSource.Platform.host());
     }
 
+    /** How registry references are pulled. */
+    public record Registry(dev.kiln.image.registry.RegistryClient client, dev.kiln.image.registry.BlobCache cache,
+            RegistrySource.Pull pull, RegistrySource.Listener listener) {}
+
+    private static Registry defaultRegistry() {
+        return new Registry(new dev.kiln.image.registry.RegistryClient(dev.kiln.image.registry.Credentials.defaults(null),
+                java.util.Set.of()), new dev.kiln.image.registry.BlobCache(dev.kiln.image.registry.BlobCache.defaultRoot()),
+                RegistrySource.Pull.MISSING, null);
+    }
+
+    public static Source parse(String ref, OciSource.Platform platform) {
+        return parse(ref, platform, null);
+    }
+
     /**
      * Parses a reference; {@code platform} chooses from multi-platform images. A path with a
      * colon can be written with a trailing colon-free tag omitted, e.g. {@code oci:./layout}.
      */
-    public static Source parse(String ref, OciSource.Platform platform) {
+    public static Source parse(String ref, OciSource.Platform platform, Registry registry) {
         if (ref == null || ref.isBlank()) {
             throw new InvalidSourceException("empty image reference; use tar:FILE, dir:PATH or scratch");
         }
@@ -36,6 +50,9 @@ public final class Sources {
         }
         int colon = ref.indexOf(':');
         String scheme = colon > 0 ? ref.substring(0, colon) : "";
+        if (ref.startsWith("docker://")) {
+            scheme = "docker";
+        }
         String rest = colon > 0 ? ref.substring(colon + 1) : ref;
         switch (scheme) {
             case "tar":
@@ -69,9 +86,12 @@ public final class Sources {
                         : scheme.equals("oci-archive") ? OciSource.Kind.ARCHIVE : OciSource.Kind.DOCKER;
                 return new OciSource(kind, existing(p, ref, dir), tag, digest, platform);
             }
-            default:
-                throw new InvalidSourceException(ref + ": unsupported image reference; use oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, tar:FILE, dir:PATH, ext4:FILE or scratch"
-                        + " (registry references are not supported yet)");
+            default: {
+                // Anything else is a registry reference: alpine:3.20, ghcr.io/o/r@sha256:..., docker://...
+                dev.kiln.image.registry.ImageReference r = dev.kiln.image.registry.ImageReference.parse(ref);
+                Registry reg = registry != null ? registry : defaultRegistry();
+                return new RegistrySource(r, platform, reg.client(), reg.cache(), reg.pull(), reg.listener());
+            }
         }
     }
 

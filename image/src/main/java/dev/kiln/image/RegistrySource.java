@@ -1,0 +1,284 @@
+package dev.kiln.image;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kiln.ext4.Ext4Writer;
+import dev.kiln.image.registry.BlobCache;
+import dev.kiln.image.registry.ImageReference;
+import dev.kiln.image.registry.RegistryClient;
+import dev.kiln.image.registry.RegistryException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * An image pulled from a registry: manifest (and index, for the platform) resolved, blobs
+ * fetched into the content-addressed cache — layers in parallel, a few at a time — while the
+ * writer applies them in order as each arrives.
+ */
+public final class RegistrySource implements Source {
+    /** When to ask the registry. */
+    public enum Pull { ALWAYS, MISSING, NEVER }
+
+    /** Download progress, per layer and in total. */
+    public interface Listener {
+        void progress(int layer, int layers, long layerBytes, long layerSize, long totalBytes, long totalSize);
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int PARALLEL = 3;
+
+    private final ImageReference ref;
+    private final OciSource.Platform platform;
+    private final RegistryClient client;
+    private final BlobCache cache;
+    private final Pull pull;
+    private final Listener listener;
+
+    public RegistrySource(ImageReference ref, OciSource.Platform platform, RegistryClient client, BlobCache cache,
+            Pull pull, Listener listener) {
+        this.ref = ref;
+        this.platform = platform;
+        this.client = client;
+        this.cache = cache;
+        this.pull = pull;
+        this.listener = listener;
+    }
+
+    @Override
+    public String describe() {
+        return ref.toString();
+    }
+
+    /** The resolved image: its manifest, config and layers. */
+    public record Resolved(String manifestDigest, String manifestType, long manifestSize, String configDigest,
+            List<OciSource.Layer> layers, List<Long> sizes) {}
+
+    public Resolved resolve() throws IOException {
+        String digest = ref.digest();
+        byte[] bytes = null;
+        String type = null;
+        if (pull != Pull.ALWAYS) {
+            String d = digest != null ? digest : cache.ref(ref);
+            if (d != null && cache.has(d)) {
+                digest = d;
+                bytes = Files.readAllBytes(cache.path(d));
+            }
+        }
+        if (bytes == null) {
+            if (pull == Pull.NEVER) {
+                throw new RegistryException(ref + ": not in the cache (" + cache.root() + ") and --pull never was given; "
+                        + "pull it first or use --pull missing", 0);
+            }
+            RegistryClient.Manifest m = client.manifest(ref, ref.reference());
+            bytes = m.bytes();
+            type = m.mediaType();
+            String actual = BlobCache.sha256(bytes);
+            if (digest != null && !digest.equals(actual)) {
+                throw new RegistryException("registry " + ref.registry() + ", repository " + ref.repository()
+                        + ": manifest digest mismatch: actual " + actual + " vs expected " + digest, 0);
+            }
+            digest = actual;
+            cache.put(digest, bytes);
+            if (ref.tag() != null) {
+                cache.saveRef(ref, digest);
+            }
+        }
+        JsonNode m = JSON.readTree(bytes);
+        type = m.path("mediaType").asText(type == null ? "" : type);
+        if (type.startsWith("application/vnd.docker.distribution.manifest.v1") || m.path("schemaVersion").asInt() == 1) {
+            throw new RegistryException(ref + ": Docker schema 1 manifests are not supported; push the image again "
+                    + "with a current Docker or skopeo", 0);
+        }
+        if (m.has("manifests")) {
+            List<String> available = new ArrayList<>();
+            for (JsonNode c : m.path("manifests")) {
+                JsonNode p = c.path("platform");
+                if (platform.matches(p)) {
+                    String child = c.path("digest").asText();
+                    byte[] cb = manifestBlob(child);
+                    JsonNode cm = JSON.readTree(cb);
+                    return layers(child, c.path("mediaType").asText(cm.path("mediaType").asText()), cb.length, cm);
+                }
+                String v = p.path("variant").asText("");
+                String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
+                if (!name.startsWith("unknown/")) {
+                    available.add(name);
+                }
+            }
+            throw new InvalidSourceException(ref + ": no image for platform " + platform + "; available: "
+                    + String.join(", ", available) + " (choose one with --platform)");
+        }
+        return layers(digest, type, bytes.length, m);
+    }
+
+    private byte[] manifestBlob(String digest) throws IOException {
+        if (pull != Pull.ALWAYS && cache.has(digest)) {
+            return Files.readAllBytes(cache.path(digest));
+        }
+        if (pull == Pull.NEVER) {
+            throw new RegistryException(ref + ": manifest " + digest + " is not in the cache and --pull never was given", 0);
+        }
+        RegistryClient.Manifest cm = client.manifest(ref, digest);
+        String actual = BlobCache.sha256(cm.bytes());
+        if (!actual.equals(digest)) {
+            throw new RegistryException("registry " + ref.registry() + ", repository " + ref.repository()
+                    + ": manifest digest mismatch: actual " + actual + " vs expected " + digest, 0);
+        }
+        cache.put(digest, cm.bytes());
+        return cm.bytes();
+    }
+
+    private Resolved layers(String manifestDigest, String type, long size, JsonNode m) throws IOException {
+        String configDigest = m.path("config").path("digest").asText(null);
+        if (configDigest == null) {
+            throw new InvalidSourceException(ref + ": manifest has no config");
+        }
+        Path configPath = fetch(configDigest, l -> { });
+        JsonNode config = JSON.readTree(configPath.toFile());
+        JsonNode diffIds = config.path("rootfs").path("diff_ids");
+        JsonNode layers = m.path("layers");
+        if (diffIds.size() != layers.size()) {
+            throw new InvalidSourceException(ref + ": manifest lists " + layers.size() + " layers but the config "
+                    + diffIds.size() + " diff_ids");
+        }
+        List<OciSource.Layer> out = new ArrayList<>();
+        List<Long> sizes = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            String d = layers.get(i).path("digest").asText();
+            String mt = layers.get(i).path("mediaType").asText("");
+            if (mt.contains("foreign") || mt.contains("nondistributable")) {
+                if (layers.get(i).has("urls")) {
+                    throw new InvalidSourceException(ref + ": layer " + d + " is a foreign layer served elsewhere; "
+                            + "kiln pulls only from the registry");
+                }
+            }
+            out.add(new OciSource.Layer(OciSource.blobPath(d), d, diffIds.get(i).asText()));
+            sizes.add(layers.get(i).path("size").asLong(0));
+        }
+        return new Resolved(manifestDigest, type, size, configDigest, out, sizes);
+    }
+
+    private Path fetch(String digest, java.util.function.LongConsumer progress) throws IOException {
+        if (pull == Pull.NEVER) {
+            if (!cache.has(digest)) {
+                throw new RegistryException(ref + ": blob " + digest + " is not in the cache and --pull never was given", 0);
+            }
+            return cache.path(digest);
+        }
+        return cache.fetch(client, ref, digest, progress);
+    }
+
+    /** Downloads every blob of the image (in parallel) and returns the resolution. */
+    public Resolved download() throws IOException {
+        Resolved r = resolve();
+        List<Future<Path>> fs = startDownloads(r);
+        try {
+            for (Future<Path> f : fs) {
+                await(f);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        return r;
+    }
+
+    private ExecutorService pool;
+
+    private List<Future<Path>> startDownloads(Resolved r) {
+        pool = Executors.newFixedThreadPool(PARALLEL, t -> {
+            Thread th = new Thread(t, "kiln-pull");
+            th.setDaemon(true);
+            return th;
+        });
+        long total = r.sizes().stream().mapToLong(Long::longValue).sum();
+        AtomicLongArray done = new AtomicLongArray(r.layers().size());
+        List<Future<Path>> fs = new ArrayList<>();
+        for (int i = 0; i < r.layers().size(); i++) {
+            final int idx = i;
+            String d = r.layers().get(i).digest();
+            fs.add(pool.submit(() -> fetch(d, bytes -> {
+                done.set(idx, bytes);
+                if (listener != null) {
+                    long sum = 0;
+                    for (int k = 0; k < done.length(); k++) {
+                        sum += done.get(k);
+                    }
+                    listener.progress(idx + 1, done.length(), bytes, r.sizes().get(idx), sum, total);
+                }
+            })));
+        }
+        return fs;
+    }
+
+    private static Path await(Future<Path> f) throws IOException {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof RuntimeException re) {
+                throw re;
+            }
+            if (c instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException(c);
+        }
+    }
+
+    @Override
+    public void applyTo(Ext4Writer w) throws IOException {
+        Resolved r = resolve();
+        List<Future<Path>> fs = startDownloads(r);
+        try (Blobs blobs = Blobs.directory(cache.root())) {
+            for (int i = 0; i < r.layers().size(); i++) {
+                await(fs.get(i));
+                OciSource.Layer l = r.layers().get(i);
+                OciSource.applyLayer(blobs, l, w, ref + ": layer " + (i + 1) + "/" + r.layers().size() + " ("
+                        + l.digest().substring(0, 19) + ")");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Override
+    public long[] estimate() throws IOException {
+        Resolved r = resolve();
+        long bytes = r.sizes().stream().mapToLong(Long::longValue).sum() * 3;
+        return new long[] {bytes, bytes / 4096};
+    }
+
+    /** Saves the resolved image as an OCI layout at {@code dir} (kiln pull). */
+    public Resolved saveLayout(Path dir) throws IOException {
+        Resolved r = download();
+        Files.createDirectories(dir.resolve("blobs/sha256"));
+        List<String> digests = new ArrayList<>(List.of(r.manifestDigest(), r.configDigest()));
+        r.layers().forEach(l -> digests.add(l.digest()));
+        for (String d : digests) {
+            Path to = dir.resolve(OciSource.blobPath(d));
+            if (!Files.exists(to)) {
+                Files.copy(cache.path(d), to);
+            }
+        }
+        Files.writeString(dir.resolve("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+        String type = r.manifestType().isEmpty() ? "application/vnd.oci.image.manifest.v1+json" : r.manifestType();
+        String name = ref.tag() != null ? ref.tag() : ref.digest();
+        String desc = String.format(Locale.ROOT, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%d,"
+                + "\"platform\":{\"os\":\"%s\",\"architecture\":\"%s\"},\"annotations\":{\"%s\":\"%s\"}}",
+                type, r.manifestDigest(), r.manifestSize(), platform.os(), platform.arch(), OciSource.REF_NAME, name);
+        Files.writeString(dir.resolve("index.json"), "{\"schemaVersion\":2,\"manifests\":[" + desc + "]}");
+        return r;
+    }
+}

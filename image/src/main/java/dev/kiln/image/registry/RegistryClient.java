@@ -1,0 +1,234 @@
+package dev.kiln.image.registry;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The OCI distribution API v2, as much of it as pulling needs: manifests and blobs, bearer
+ * tokens (the WWW-Authenticate flow Docker Hub and GHCR use) and basic credentials, retries with
+ * backoff on 429, 5xx and connection errors. Plain HTTP only for loopback or hosts named insecure.
+ */
+public final class RegistryClient {
+    static final String ACCEPT = String.join(", ",
+            "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json");
+    private static final Pattern PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final HttpClient http;
+    private final Credentials credentials;
+    private final Set<String> insecure;
+    private final int maxAttempts;
+    private final long backoffMillis;
+    private final Map<String, String> tokens = new HashMap<>();
+
+    public RegistryClient(Credentials credentials, Set<String> insecure) {
+        this(credentials, insecure, 5, 500);
+    }
+
+    /** With a custom retry policy: attempts per request, and the first backoff (doubling each time). */
+    public RegistryClient(Credentials credentials, Set<String> insecure, int maxAttempts, long backoffMillis) {
+        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))
+                .followRedirects(HttpClient.Redirect.NORMAL).build();
+        this.credentials = credentials;
+        this.insecure = insecure;
+        this.maxAttempts = maxAttempts;
+        this.backoffMillis = backoffMillis;
+    }
+
+    /** A manifest or index: its bytes and media type. */
+    public record Manifest(byte[] bytes, String mediaType) {}
+
+    String base(ImageReference ref) {
+        String host = ref.apiHost();
+        return (plainHttp(host) ? "http://" : "https://") + host + "/v2/" + ref.repository();
+    }
+
+    boolean plainHttp(String host) {
+        String h = host.replaceFirst(":[0-9]+$", "").replace("[", "").replace("]", "");
+        if (insecure.contains(host) || insecure.contains(h) || h.equals("localhost")) {
+            return true;
+        }
+        try {
+            return h.matches("[0-9.]+|[0-9a-fA-F:]+") && InetAddress.getByName(h).isLoopbackAddress();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    public Manifest manifest(ImageReference ref, String reference) {
+        HttpResponse<byte[]> r = send(ref, base(ref) + "/manifests/" + reference, Map.of("Accept", ACCEPT),
+                HttpResponse.BodyHandlers.ofByteArray(), "manifest " + reference);
+        String type = r.headers().firstValue("Content-Type").orElse("").replaceFirst(";.*", "").trim();
+        return new Manifest(r.body(), type);
+    }
+
+    /** A blob's bytes from {@code offset} on; {@code partial} in the result says whether the range was honoured. */
+    public record BlobStream(InputStream in, boolean partial, long length) {}
+
+    public BlobStream blob(ImageReference ref, String digest, long offset) {
+        Map<String, String> h = offset > 0 ? Map.of("Range", "bytes=" + offset + "-") : Map.of();
+        HttpResponse<InputStream> r = send(ref, base(ref) + "/blobs/" + digest, h, HttpResponse.BodyHandlers.ofInputStream(),
+                "blob " + digest);
+        return new BlobStream(r.body(), r.statusCode() == 206, r.headers().firstValueAsLong("Content-Length").orElse(-1));
+    }
+
+    private <T> HttpResponse<T> send(ImageReference ref, String url, Map<String, String> headers,
+            HttpResponse.BodyHandler<T> handler, String what) {
+        String where = "registry " + ref.registry() + ", repository " + ref.repository() + ": " + what;
+        IOException last = null;
+        int lastStatus = 0;
+        boolean authTried = false;
+        for (int attempt = 1; attempt <= maxAttempts; attempt++) {
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(5)).GET();
+            headers.forEach(b::header);
+            String scope = "repository:" + ref.repository() + ":pull";
+            String auth = tokens.get(ref.apiHost() + " " + scope);
+            if (auth != null) {
+                b.header("Authorization", auth);
+            }
+            HttpResponse<T> r;
+            try {
+                r = http.send(b.build(), handler);
+            } catch (IOException e) {
+                last = e;
+                sleep(attempt, null);
+                continue;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RegistryException(where + ": interrupted", e);
+            }
+            int s = r.statusCode();
+            if (s == 200 || s == 206) {
+                return r;
+            }
+            close(r);
+            lastStatus = s;
+            if (s == 401 && !authTried) {
+                authTried = true;
+                String challenge = r.headers().firstValue("WWW-Authenticate").orElse("");
+                tokens.put(ref.apiHost() + " " + scope, authorize(ref, challenge, scope, where));
+                attempt--; // authenticating is not a failed attempt
+                continue;
+            }
+            if (s == 401 || s == 403) {
+                throw new RegistryException(where + ": access denied (HTTP " + s + "); check the name, then log in "
+                        + "(docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", s);
+            }
+            if (s == 404) {
+                throw new RegistryException(where + ": not found (HTTP 404); check the repository, tag or digest", s);
+            }
+            if (s == 429 || s >= 500) {
+                sleep(attempt, r.headers().firstValue("Retry-After").orElse(null));
+                continue;
+            }
+            throw new RegistryException(where + ": unexpected HTTP " + s, s);
+        }
+        if (last != null && lastStatus == 0) {
+            throw new RegistryException(where + ": " + last.getClass().getSimpleName() + " " + last.getMessage()
+                    + " after " + maxAttempts + " attempts; check the network and the registry address", last);
+        }
+        throw new RegistryException(where + ": HTTP " + lastStatus + " after " + maxAttempts + " attempts; the registry "
+                + "is busy or failing, try again later", lastStatus);
+    }
+
+    private static void close(HttpResponse<?> r) {
+        if (r.body() instanceof InputStream in) {
+            try {
+                in.close();
+            } catch (IOException e) {
+                // nothing to do
+            }
+        }
+    }
+
+    private void sleep(int attempt, String retryAfter) {
+        long ms = backoffMillis * (1L << Math.min(attempt - 1, 6));
+        if (retryAfter != null && retryAfter.matches("\\d+")) {
+            ms = Math.min(Long.parseLong(retryAfter) * 1000, 60_000);
+        }
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Answers a 401 challenge: a bearer token from the realm, or basic credentials. */
+    private String authorize(ImageReference ref, String challenge, String scope, String where) {
+        Credentials.Login login = credentials.forHost(ref.apiHost());
+        if (challenge.regionMatches(true, 0, "Basic", 0, 5)) {
+            if (login == null) {
+                throw new RegistryException(where + ": the registry wants a login (HTTP 401); run docker login "
+                        + ref.registry() + " or pass --creds USER:PASSWORD", 401);
+            }
+            return "Basic " + login.basic();
+        }
+        if (!challenge.regionMatches(true, 0, "Bearer", 0, 6)) {
+            throw new RegistryException(where + ": HTTP 401 with an authentication scheme kiln does not know: " + challenge, 401);
+        }
+        Map<String, String> p = new HashMap<>();
+        Matcher m = PARAM.matcher(challenge);
+        while (m.find()) {
+            p.put(m.group(1), m.group(2));
+        }
+        String realm = p.get("realm");
+        if (realm == null) {
+            throw new RegistryException(where + ": bearer challenge without a realm: " + challenge, 401);
+        }
+        String url = realm + (realm.contains("?") ? "&" : "?")
+                + (p.containsKey("service") ? "service=" + enc(p.get("service")) + "&" : "")
+                + "scope=" + enc(p.getOrDefault("scope", scope));
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60)).GET();
+        if (login != null && !login.user().equals("<token>")) {
+            b.header("Authorization", "Basic " + login.basic());
+        }
+        try {
+            HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+            if (r.statusCode() == 401 || r.statusCode() == 403) {
+                throw new RegistryException(where + ": the token service refused (HTTP " + r.statusCode() + "); log in "
+                        + "(docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", r.statusCode());
+            }
+            if (r.statusCode() != 200) {
+                throw new RegistryException(where + ": token service " + realm + " answered HTTP " + r.statusCode(),
+                        r.statusCode());
+            }
+            JsonNode j = JSON.readTree(r.body());
+            String token = j.path("token").asText(j.path("access_token").asText(""));
+            if (token.isEmpty()) {
+                throw new RegistryException(where + ": token service " + realm + " returned no token", 401);
+            }
+            return "Bearer " + token;
+        } catch (IOException e) {
+            throw new RegistryException(where + ": cannot reach token service " + realm + " (" + e.getMessage() + ")", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RegistryException(where + ": interrupted", e);
+        }
+    }
+
+    private static String enc(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    static List<String> manifestTypes() {
+        return List.of(ACCEPT.split(", "));
+    }
+}
