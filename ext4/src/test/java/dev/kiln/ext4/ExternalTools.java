@@ -21,10 +21,15 @@ public final class ExternalTools {
 
     public record Result(int exit, String out) {}
 
-    private static final java.util.Map<String, String> PACKAGES = java.util.Map.of(
-            "getfattr", "attr", "setfattr", "attr", "e2fsck", "e2fsprogs", "debugfs", "e2fsprogs",
-            "dumpe2fs", "e2fsprogs", "resize2fs", "e2fsprogs", "mkfs.ext4", "e2fsprogs", "mount", "mount",
-            "zstd", "zstd", "xz", "xz-utils");
+    private static final java.util.Map<String, String> PACKAGES = java.util.Map.ofEntries(
+            java.util.Map.entry("getfattr", "attr"), java.util.Map.entry("setfattr", "attr"),
+            java.util.Map.entry("e2fsck", "e2fsprogs"), java.util.Map.entry("debugfs", "e2fsprogs"),
+            java.util.Map.entry("dumpe2fs", "e2fsprogs"), java.util.Map.entry("resize2fs", "e2fsprogs"),
+            java.util.Map.entry("mkfs.ext4", "e2fsprogs"), java.util.Map.entry("mount", "mount"),
+            java.util.Map.entry("zstd", "zstd"), java.util.Map.entry("xz", "xz-utils"),
+            java.util.Map.entry("busybox", "busybox-static"), java.util.Map.entry("htpasswd", "apache2-utils"),
+            java.util.Map.entry("docker-registry", "docker-registry"), java.util.Map.entry("skopeo", "skopeo"),
+            java.util.Map.entry("umoci", "umoci"));
 
     public static Path require(String tool) {
         for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",

@@ -17,18 +17,18 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
 import org.apache.commons.compress.compressors.zstandard.ZstdCompressorOutputStream;
 
 /** Builds OCI layouts, OCI archives and docker-save archives in code, layer by layer. */
-final class OciFixture {
+public final class OciFixture {
     /** One layer under construction. */
-    static final class Layer {
+    public static final class Layer {
         private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         private final TarArchiveOutputStream tar;
 
-        Layer() {
+        public Layer() {
             tar = new TarArchiveOutputStream(bytes, StandardCharsets.UTF_8.name());
             tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
         }
 
-        Layer dir(String name) throws IOException {
+        public Layer dir(String name) throws IOException {
             TarArchiveEntry e = new TarArchiveEntry(name.endsWith("/") ? name : name + "/", TarConstants.LF_DIR);
             e.setMode(0040755);
             e.setModTime(1_700_000_000_000L);
@@ -37,11 +37,11 @@ final class OciFixture {
             return this;
         }
 
-        Layer file(String name, String content) throws IOException {
+        public Layer file(String name, String content) throws IOException {
             return file(name, content, 0644);
         }
 
-        Layer file(String name, String content, int mode) throws IOException {
+        public Layer file(String name, String content, int mode) throws IOException {
             byte[] b = content.getBytes(StandardCharsets.UTF_8);
             TarArchiveEntry e = new TarArchiveEntry(name);
             e.setMode(0100000 | mode);
@@ -53,7 +53,7 @@ final class OciFixture {
             return this;
         }
 
-        Layer symlink(String name, String target) throws IOException {
+        public Layer symlink(String name, String target) throws IOException {
             TarArchiveEntry e = new TarArchiveEntry(name, TarConstants.LF_SYMLINK);
             e.setLinkName(target);
             e.setMode(0120777);
@@ -62,7 +62,7 @@ final class OciFixture {
             return this;
         }
 
-        Layer hardLink(String name, String target) throws IOException {
+        public Layer hardLink(String name, String target) throws IOException {
             TarArchiveEntry e = new TarArchiveEntry(name, TarConstants.LF_LINK);
             e.setLinkName(target);
             tar.putArchiveEntry(e);
@@ -70,29 +70,29 @@ final class OciFixture {
             return this;
         }
 
-        Layer whiteout(String name) throws IOException {
+        public Layer whiteout(String name) throws IOException {
             int slash = name.lastIndexOf('/');
             return file(name.substring(0, slash + 1) + ".wh." + name.substring(slash + 1), "");
         }
 
-        Layer opaque(String dir) throws IOException {
+        public Layer opaque(String dir) throws IOException {
             return file(dir + "/.wh..wh..opq", "");
         }
 
-        byte[] finish() throws IOException {
+        public byte[] finish() throws IOException {
             tar.finish();
             tar.close();
             return bytes.toByteArray();
         }
     }
 
-    enum Codec { NONE, GZIP, ZSTD }
+    public enum Codec { NONE, GZIP, ZSTD }
 
-    static String sha256(byte[] b) throws Exception {
+    public static String sha256(byte[] b) throws Exception {
         return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
     }
 
-    static String blob(Path layout, byte[] b) throws Exception {
+    public static String blob(Path layout, byte[] b) throws Exception {
         String d = sha256(b);
         Path p = layout.resolve("blobs/sha256/" + d.substring(7));
         Files.createDirectories(p.getParent());
@@ -100,7 +100,7 @@ final class OciFixture {
         return d;
     }
 
-    static byte[] compress(byte[] tar, Codec codec) throws IOException {
+    public static byte[] compress(byte[] tar, Codec codec) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (OutputStream c = switch (codec) {
             case NONE -> out;
@@ -113,7 +113,7 @@ final class OciFixture {
     }
 
     /** Writes an image (config + manifest) into the layout's blobs and returns the manifest descriptor JSON. */
-    static String image(Path layout, List<byte[]> layerTars, Codec codec, String os, String arch) throws Exception {
+    public static String image(Path layout, List<byte[]> layerTars, Codec codec, String os, String arch) throws Exception {
         List<String> diffIds = new ArrayList<>();
         StringBuilder layers = new StringBuilder();
         for (byte[] t : layerTars) {
@@ -137,18 +137,18 @@ final class OciFixture {
                 + ",\"platform\":{\"os\":\"" + os + "\",\"architecture\":\"" + arch + "\"}";
     }
 
-    static void index(Path layout, List<String> descriptors) throws Exception {
+    public static void index(Path layout, List<String> descriptors) throws Exception {
         Files.writeString(layout.resolve("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
         Files.writeString(layout.resolve("index.json"), "{\"schemaVersion\":2,\"manifests\":[" + String.join(",", descriptors) + "]}");
     }
 
     /** A descriptor with a tag annotation. */
-    static String tagged(String descriptor, String tag) {
+    public static String tagged(String descriptor, String tag) {
         return descriptor + ",\"annotations\":{\"" + OciSource.REF_NAME + "\":\"" + tag + "\"}}";
     }
 
     /** Tars a directory tree (for oci-archive and docker-archive files). */
-    static Path tarDir(Path dir, Path out) throws Exception {
+    public static Path tarDir(Path dir, Path out) throws Exception {
         try (TarArchiveOutputStream t = new TarArchiveOutputStream(Files.newOutputStream(out))) {
             t.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
             try (var walk = Files.walk(dir)) {

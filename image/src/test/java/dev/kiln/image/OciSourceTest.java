@@ -20,11 +20,11 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class OciSourceTest {
+public class OciSourceTest {
     @TempDir Path tmp;
 
     /** Three layers exercising whiteouts, opaque directories, replacement and hard links across layers. */
-    static List<byte[]> layers() throws Exception {
+    public static List<byte[]> layers() throws Exception {
         byte[] l1 = new OciFixture.Layer()
                 .dir("etc").file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").file("etc/motd", "lower\n")
                 .dir("opt").dir("opt/app").file("opt/app/old1", "1").file("opt/app/old2", "2")
@@ -49,7 +49,7 @@ class OciSourceTest {
         return List.of(l1, l2, l3);
     }
 
-    static Map<String, String> expected() {
+    public static Map<String, String> expected() {
         Map<String, String> m = new TreeMap<>();
         m.put("/etc", "d");
         m.put("/etc/passwd", "root:x:0:0::/root:/bin/sh\n");
@@ -70,7 +70,7 @@ class OciSourceTest {
         return m;
     }
 
-    static Map<String, String> tree(Path img) throws Exception {
+    public static Map<String, String> tree(Path img) throws Exception {
         Map<String, String> m = new TreeMap<>();
         try (Ext4Reader r = Ext4Reader.open(img)) {
             r.walk((p, st) -> {

@@ -87,6 +87,18 @@ class RegistrySourceTest {
     }
 
     @Test
+    void tokenServiceGetsTheCredentialsAndRefusesWrongOnes() throws Exception {
+        try (FakeRegistry reg = new FakeRegistry(layout, FakeRegistry.Auth.BEARER)) {
+            assertEquals(OciSourceTest.expected(), OciSourceTest.tree(build(source(reg, "kiln:secret",
+                    RegistrySource.Pull.ALWAYS), "t.ext4")));
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> build(source(reg, "kiln:wrong", RegistrySource.Pull.ALWAYS), "w.ext4"));
+            assertEquals(401, e.status());
+            assertTrue(e.getMessage().contains("token service refused"), e.getMessage());
+        }
+    }
+
+    @Test
     void basicAuthWithCredentials() throws Exception {
         try (FakeRegistry reg = new FakeRegistry(layout, FakeRegistry.Auth.BASIC)) {
             assertEquals(OciSourceTest.expected(), OciSourceTest.tree(build(source(reg, "kiln:secret",

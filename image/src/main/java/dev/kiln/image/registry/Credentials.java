@@ -25,6 +25,8 @@ public final class Credentials {
 
     private final Login explicit;
     private final Path authFile;
+    /** Where docker-credential-* helpers are looked up; null means $PATH. */
+    Path helperDir;
 
     public Credentials(String creds, Path authFile) {
         Login l = null;
@@ -67,7 +69,7 @@ public final class Credentials {
         for (String k : keys) {
             String helper = cfg.path("credHelpers").path(k).asText(null);
             if (helper != null) {
-                return helper(helper, k);
+                return helper(helperDir, helper, k);
             }
         }
         for (String k : keys) {
@@ -86,11 +88,11 @@ public final class Credentials {
             }
         }
         String store = cfg.path("credsStore").asText(null);
-        return store == null ? null : helper(store, keys[0]);
+        return store == null ? null : helper(helperDir, store, keys[0]);
     }
 
-    private static Login helper(String name, String server) {
-        String exe = "docker-credential-" + name;
+    private static Login helper(Path dir, String name, String server) {
+        String exe = (dir == null ? "" : dir + "/") + "docker-credential-" + name;
         try {
             Process p = new ProcessBuilder(exe, "get").redirectErrorStream(false).start();
             p.getOutputStream().write(server.getBytes(StandardCharsets.UTF_8));

@@ -1,0 +1,168 @@
+package dev.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.ext4.Ext4Reader;
+import dev.kiln.ext4.ExternalTools;
+import dev.kiln.image.OciFixture;
+import dev.kiln.image.OciSourceTest;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real registry (Debian's docker-registry, the CNCF distribution server) on loopback, filled
+ * by skopeo; kiln builds from it must equal builds from the same OCI layout.
+ */
+class RegistryIT {
+    @TempDir Path tmp;
+    private Process registry;
+    private String host;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (registry != null) {
+            registry.destroy();
+            registry.waitFor();
+        }
+    }
+
+    private void start(boolean auth) throws Exception {
+        Path exe = ExternalTools.require("docker-registry");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        host = "127.0.0.1:" + port;
+        StringBuilder cfg = new StringBuilder("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
+                + tmp.resolve("data") + "\nhttp:\n  addr: " + host + "\n");
+        if (auth) {
+            ExternalTools.require("htpasswd");
+            var h = ExternalTools.run(List.of("htpasswd", "-Bbn", "kiln", "secret"));
+            assertEquals(0, h.exit(), h.out());
+            Files.writeString(tmp.resolve("htpasswd"), h.out().trim() + "\n");
+            cfg.append("auth:\n  htpasswd:\n    realm: kiln\n    path: ").append(tmp.resolve("htpasswd")).append('\n');
+        }
+        Files.writeString(tmp.resolve("config.yml"), cfg);
+        registry = new ProcessBuilder(exe.toString(), "serve", tmp.resolve("config.yml").toString())
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("registry.log").toFile()).start();
+        HttpClient c = HttpClient.newHttpClient();
+        for (int i = 0; i < 100; i++) {
+            try {
+                int code = c.send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/")).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode();
+                if (code == 200 || code == 401) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not up yet
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException("registry did not start: " + Files.readString(tmp.resolve("registry.log")));
+    }
+
+    private void push(String src, String dest, String... extra) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("skopeo", "copy", "--dest-tls-verify=false"));
+        cmd.addAll(List.of(extra));
+        cmd.addAll(List.of(src, "docker://" + host + "/" + dest));
+        var r = ExternalTools.run(cmd);
+        assertEquals(0, r.exit(), String.join(" ", cmd) + "\n" + r.out());
+    }
+
+    private Path layout() throws Exception {
+        Path layout = Files.createDirectories(tmp.resolve("layout"));
+        String desc = OciFixture.image(layout, OciSourceTest.layers(), OciFixture.Codec.GZIP, "linux", "amd64");
+        OciFixture.index(layout, List.of(OciFixture.tagged(desc, "1")));
+        return layout;
+    }
+
+    private Path build(String image, String name, String... extra) {
+        Path out = tmp.resolve(name);
+        List<String> args = new ArrayList<>(List.of("build", "--image", image, "-o", out.toString(), "--size", "32M", "-q",
+                "--cache", tmp.resolve("cache").toString()));
+        args.addAll(List.of(extra));
+        var r = CliRunner.run(args.toArray(String[]::new));
+        assertEquals(0, r.exit(), r.err());
+        return out;
+    }
+
+    @Test
+    void anonymousRegistryGzipZstdMultiPlatformAndPull() throws Exception {
+        start(false);
+        Path layout = layout();
+        push("oci:" + layout + ":1", "nex/base:1");
+        push("oci:" + layout + ":1", "nex/base:zstd", "--dest-compress-format", "zstd");
+        Path local = build("oci:" + layout + ":1", "local.ext4");
+        Path pulled = build(host + "/nex/base:1", "pulled.ext4");
+        assertArrayEquals(Files.readAllBytes(local), Files.readAllBytes(pulled));
+        Path zstd = build("docker://" + host + "/nex/base:zstd", "zstd.ext4", "--pull", "always");
+        assertArrayEquals(Files.readAllBytes(local), Files.readAllBytes(zstd));
+        ExternalTools.assertFsckClean(pulled);
+
+        // A multi-platform index, chosen by --platform.
+        Path multi = Files.createDirectories(tmp.resolve("multi"));
+        String a = OciFixture.image(multi, List.of(new OciFixture.Layer().file("arch", "amd64").finish()),
+                OciFixture.Codec.GZIP, "linux", "amd64") + "}";
+        String b = OciFixture.image(multi, List.of(new OciFixture.Layer().file("arch", "arm64").finish()),
+                OciFixture.Codec.GZIP, "linux", "arm64") + "}";
+        byte[] idx = ("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+                + a + "," + b + "]}").getBytes();
+        String id = OciFixture.blob(multi, idx);
+        OciFixture.index(multi, List.of(OciFixture.tagged("{\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+                + "\"digest\":\"" + id + "\",\"size\":" + idx.length, "m")));
+        push("oci:" + multi + ":m", "nex/multi:1", "--all");
+        for (String arch : List.of("amd64", "arm64")) {
+            Path img = build(host + "/nex/multi:1", "multi-" + arch + ".ext4", "--platform", "linux/" + arch);
+            try (Ext4Reader r = Ext4Reader.open(img)) {
+                assertEquals(arch, new String(r.open("/arch").readAllBytes()));
+            }
+        }
+        var missing = CliRunner.run("build", "--image", host + "/nex/multi:1", "--platform", "linux/s390x", "-o",
+                tmp.resolve("x.ext4").toString(), "--cache", tmp.resolve("cache").toString());
+        assertEquals(3, missing.exit());
+        assertTrue(missing.err().contains("available: linux/amd64, linux/arm64"), missing.err());
+
+        // kiln pull, then an offline build from the saved layout.
+        Path saved = tmp.resolve("saved");
+        var p = CliRunner.run("pull", host + "/nex/base:1", "--to", "oci:" + saved, "-q", "--cache",
+                tmp.resolve("cache2").toString());
+        assertEquals(0, p.exit(), p.err());
+        assertArrayEquals(Files.readAllBytes(local), Files.readAllBytes(build("oci:" + saved + ":1", "saved.ext4")));
+        var notFound = CliRunner.run("build", "--image", host + "/nex/nope:1", "-o", tmp.resolve("n.ext4").toString(),
+                "--cache", tmp.resolve("cache").toString());
+        assertEquals(4, notFound.exit());
+        assertTrue(notFound.err().contains("not found"), notFound.err());
+    }
+
+    @Test
+    void htpasswdRegistryNeedsCredentials() throws Exception {
+        start(true);
+        Path layout = layout();
+        push("oci:" + layout + ":1", "nex/base:1", "--dest-creds", "kiln:secret");
+        var denied = CliRunner.run("build", "--image", host + "/nex/base:1", "-o", tmp.resolve("d.ext4").toString(),
+                "--cache", tmp.resolve("cache").toString());
+        assertEquals(4, denied.exit());
+        assertTrue(denied.err().contains("--creds"), denied.err());
+        assertTrue(!Files.exists(tmp.resolve("d.ext4")));
+        Path ok = build(host + "/nex/base:1", "ok.ext4", "--creds", "kiln:secret");
+        assertEquals(OciSourceTest.expected(), OciSourceTest.tree(ok));
+        // Credentials from a Docker config (auths, credHelpers, credsStore) are covered by
+        // CredentialsTest; here: a wrong password is refused.
+        var wrong = CliRunner.run("build", "--image", host + "/nex/base:1", "-o", tmp.resolve("w.ext4").toString(),
+                "--cache", tmp.resolve("cache3").toString(), "--creds", "kiln:wrong");
+        assertEquals(4, wrong.exit());
+    }
+}
