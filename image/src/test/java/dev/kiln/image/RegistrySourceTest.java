@@ -138,6 +138,19 @@ class RegistrySourceTest {
     }
 
     @Test
+    void schemaOneManifestsAreRefused() throws Exception {
+        byte[] v1 = "{\"schemaVersion\":1,\"name\":\"nex/base\",\"tag\":\"old\",\"fsLayers\":[]}".getBytes();
+        String d = OciFixture.blob(layout, v1);
+        OciFixture.index(layout, List.of(OciFixture.tagged("{\"mediaType\":\"application/vnd.docker.distribution."
+                + "manifest.v1+prettyjws\",\"digest\":\"" + d + "\",\"size\":" + v1.length, "1")));
+        try (FakeRegistry reg = new FakeRegistry(layout, FakeRegistry.Auth.NONE)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> build(source(reg, null, RegistrySource.Pull.ALWAYS), "v1.ext4"));
+            assertTrue(e.getMessage().contains("schema 1 manifests are not supported"), e.getMessage());
+        }
+    }
+
+    @Test
     void persistentServerErrorsGiveUp() throws Exception {
         try (FakeRegistry reg = new FakeRegistry(layout, FakeRegistry.Auth.NONE)) {
             reg.failNext("/manifests/", 500, 500, 500, 500, 500, 500);

@@ -62,7 +62,7 @@ public final class RegistryClient {
     }
 
     boolean plainHttp(String host) {
-        String h = host.replaceFirst(":[0-9]+$", "").replace("[", "").replace("]", "");
+        String h = host.startsWith("[") ? host.substring(1, host.indexOf(']')) : host.replaceFirst(":[0-9]+$", "");
         if (insecure.contains(host) || insecure.contains(h) || h.equals("localhost")) {
             return true;
         }
