@@ -10,26 +10,56 @@ import java.util.zip.CRC32C;
  * {@code raw(~0, uuid)}), so we replay the chain's prefix instead of injecting a seed.
  */
 final class Crc32c {
-    private final CRC32C crc = new CRC32C();
+    private static final int[] TABLE = new int[256];
 
-    Crc32c() {}
+    static {
+        for (int i = 0; i < 256; i++) {
+            int c = i;
+            for (int k = 0; k < 8; k++) {
+                c = (c & 1) != 0 ? (c >>> 1) ^ 0x82F63B78 : c >>> 1;
+            }
+            TABLE[i] = c;
+        }
+    }
+
+    private final CRC32C crc;
+    /** Software mode, for a seed stored in the superblock (metadata_csum_seed): the raw state. */
+    private int soft;
+
+    Crc32c() {
+        this.crc = new CRC32C();
+    }
+
+    private Crc32c(long seed) {
+        this.crc = null;
+        this.soft = (int) seed;
+    }
+
+    /** A checksum chained from an explicit raw seed (s_checksum_seed). */
+    static Crc32c fromSeed(long seed) {
+        return new Crc32c(seed);
+    }
 
     Crc32c update(byte[] b, int off, int len) {
-        crc.update(b, off, len);
+        if (crc != null) {
+            crc.update(b, off, len);
+            return this;
+        }
+        int c = soft;
+        for (int i = off; i < off + len; i++) {
+            c = TABLE[(c ^ b[i]) & 0xFF] ^ (c >>> 8);
+        }
+        soft = c;
         return this;
     }
 
     Crc32c update(byte[] b) {
-        crc.update(b, 0, b.length);
-        return this;
+        return update(b, 0, b.length);
     }
 
     Crc32c updateLe32(long v) {
-        crc.update((int) (v & 0xFF));
-        crc.update((int) ((v >>> 8) & 0xFF));
-        crc.update((int) ((v >>> 16) & 0xFF));
-        crc.update((int) ((v >>> 24) & 0xFF));
-        return this;
+        byte[] b = {(byte) v, (byte) (v >>> 8), (byte) (v >>> 16), (byte) (v >>> 24)};
+        return update(b, 0, 4);
     }
 
     Crc32c updateLe64(long v) {
@@ -38,15 +68,12 @@ final class Crc32c {
     }
 
     Crc32c updateZeros(int n) {
-        for (int i = 0; i < n; i++) {
-            crc.update(0);
-        }
-        return this;
+        return update(new byte[n], 0, n);
     }
 
     /** The raw (non-inverted) value, as ext4 stores it. */
     long raw() {
-        return (~crc.getValue()) & 0xFFFFFFFFL;
+        return crc != null ? (~crc.getValue()) & 0xFFFFFFFFL : soft & 0xFFFFFFFFL;
     }
 
     /** A checksum chained from the file system seed {@code raw(~0, uuid)}. */

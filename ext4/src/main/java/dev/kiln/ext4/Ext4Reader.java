@@ -45,6 +45,8 @@ public final class Ext4Reader implements Closeable {
     final int descSize;
     final boolean csum;
     final byte[] csumUuid;
+    /** s_checksum_seed with metadata_csum_seed, else -1: the seed is then derived from the UUID. */
+    final long csumSeed;
     final GroupDescriptor[] groups;
     final long[] gdtBlocks;
 
@@ -96,9 +98,7 @@ public final class Ext4Reader implements Closeable {
         }
         csum = (sb.featureRoCompat & Features.RO_COMPAT_METADATA_CSUM) != 0;
         csumUuid = sb.uuid.clone();
-        if ((sb.featureIncompat & Features.INCOMPAT_CSUM_SEED) != 0) {
-            throw new CorruptImageException(path + ": metadata_csum_seed images are not supported yet");
-        }
+        csumSeed = (sb.featureIncompat & Features.INCOMPAT_CSUM_SEED) != 0 ? sb.checksumSeed : -1;
         groups = new GroupDescriptor[groupCount];
         int perBlock = blockSize / descSize;
         int descBlocks = (int) Layout.ceilDiv(groupCount, perBlock);
@@ -128,6 +128,16 @@ public final class Ext4Reader implements Closeable {
             return true;
         }
         return Layout.hasSuper(g);
+    }
+
+    /** A checksum chained from the file system's seed. */
+    Crc32c seed() {
+        return csumSeed >= 0 ? Crc32c.fromSeed(csumSeed) : Crc32c.seeded(csumUuid);
+    }
+
+    /** A checksum chained from an inode's seed. */
+    Crc32c inodeSeed(long ino, long generation) {
+        return seed().updateLe32(ino).updateLe32(generation);
     }
 
     /** Opens an image read-only and validates its superblock and group descriptors. */

@@ -176,7 +176,7 @@ public final class Ext4Verifier {
         copy[0x1E] = 0;
         copy[0x1F] = 0;
         if (r.csum) {
-            return Crc32c.seeded(r.csumUuid).updateLe32(g).update(copy, 0, copy.length).raw() & 0xFFFF;
+            return r.seed().updateLe32(g).update(copy, 0, copy.length).raw() & 0xFFFF;
         }
         int crc = Crc16.update(0xFFFF, r.sb.uuid, 0, 16);
         byte[] le = new byte[4];
@@ -351,7 +351,7 @@ public final class Ext4Verifier {
                     int t = r.blockSize - Directory.TAIL_SIZE;
                     if (Le.get32(b, t) == 0 && Le.get16(b, t + 4) == Directory.TAIL_SIZE
                             && Le.get8(b, t + 7) == Directory.TAIL_TYPE) {
-                        long c = Crc32c.inodeSeeded(r.csumUuid, dir, din.generation).update(b, 0, t).raw();
+                        long c = r.inodeSeed(dir, din.generation).update(b, 0, t).raw();
                         if (c != Le.get32(b, t + 8)) {
                             problem(dir, String.format("directory block %d (logical %d): checksum 0x%08X vs expected "
                                     + "0x%08X", pb, lb, Le.get32(b, t + 8), c));
@@ -481,7 +481,7 @@ public final class Ext4Verifier {
         }
         if (r.csum) {
             int t = at + limit * 8;
-            long c = Crc32c.inodeSeeded(r.csumUuid, dir, din.generation).update(b, 0, at + count * 8)
+            long c = r.inodeSeed(dir, din.generation).update(b, 0, at + count * 8)
                     .update(b, t, 4).updateZeros(4).raw();
             if (c != Le.get32(b, t + 4)) {
                 problem(dir, String.format("htree node checksum 0x%08X vs expected 0x%08X", Le.get32(b, t + 4), c));
@@ -562,7 +562,7 @@ public final class Ext4Verifier {
                 continue;
             }
             usedInodes.set((int) ino);
-            if (r.csum && !in.checksumOk(ino, r.csumUuid)) {
+            if (r.csum && !in.checksumOk(r.inodeSeed(ino, in.generation))) {
                 problem(ino, "inode checksum does not match");
             }
             checkInodeBlocks(ino, in);
@@ -691,7 +691,7 @@ public final class Ext4Verifier {
             byte[] copy = b.clone();
             long stored = Le.get32(copy, 16);
             Le.put32(copy, 16, 0);
-            long c = Crc32c.seeded(r.csumUuid).updateLe64(blk).update(copy).raw();
+            long c = r.seed().updateLe64(blk).update(copy).raw();
             if (c != stored) {
                 problem(ino, String.format("xattr block %d: checksum 0x%08X vs expected 0x%08X", blk, stored, c));
             }
@@ -776,7 +776,7 @@ public final class Ext4Verifier {
                 problem(0, "group " + g + ": block bitmap misses " + missing + " used block(s), first " + firstMissing);
             }
             if (r.csum && !blockUninit) {
-                long c = Crc32c.seeded(r.csumUuid).update(bb, 0, bpg / 8).raw();
+                long c = r.seed().update(bb, 0, bpg / 8).raw();
                 long stored = d.blockBitmapCsum & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF);
                 if ((c & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF)) != stored) {
                     problem(0, String.format("group %d: block bitmap checksum 0x%08X vs expected 0x%08X", g, stored, c));
@@ -820,7 +820,7 @@ public final class Ext4Verifier {
                 problem(0, "group " + g + ": inode bitmap misses " + iMissing + " used inode(s), first " + firstIMissing);
             }
             if (r.csum && !inodeUninit) {
-                long c = Crc32c.seeded(r.csumUuid).update(ib, 0, (int) (r.inodesPerGroup / 8)).raw();
+                long c = r.seed().update(ib, 0, (int) (r.inodesPerGroup / 8)).raw();
                 long mask = r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF;
                 if ((c & mask) != (d.inodeBitmapCsum & mask)) {
                     problem(0, String.format("group %d: inode bitmap checksum 0x%08X vs expected 0x%08X", g,

@@ -98,7 +98,7 @@ final class ExtentMap implements Ext4Reader.BlockMap {
                     int tail = ExtentTree.HEADER + Le.get16(cb, 4) * ExtentTree.ENTRY;
                     if (tail + 4 <= cb.length) {
                         Inode in = r.readInode(ino);
-                        long c = Crc32c.inodeSeeded(r.csumUuid, ino, in.generation).update(cb, 0, tail).raw();
+                        long c = r.inodeSeed(ino, in.generation).update(cb, 0, tail).raw();
                         if (c != Le.get32(cb, tail)) {
                             throw new CorruptImageException(String.format("%s: inode %d: extent block %d has bad "
                                     + "checksum 0x%08X vs expected 0x%08X", r.path(), ino, child, Le.get32(cb, tail), c));

@@ -163,6 +163,11 @@ final class Inode {
 
     /** Whether the stored checksum matches (always true for an all-zero inode). */
     boolean checksumOk(long ino, byte[] uuid) {
+        return checksumOk(Crc32c.inodeSeeded(uuid, ino, generation));
+    }
+
+    /** Whether the stored checksum matches, given the inode's seeded checksum state. */
+    boolean checksumOk(Crc32c seeded) {
         byte[] r = raw.clone();
         boolean zero = true;
         for (byte x : r) {
@@ -183,7 +188,7 @@ final class Inode {
             r[0x82] = 0;
             r[0x83] = 0;
         }
-        long c = Crc32c.inodeSeeded(uuid, ino, generation).update(r, 0, r.length).raw();
+        long c = seeded.update(r, 0, r.length).raw();
         return hi ? c == stored : (c & 0xFFFF) == stored;
     }
 

@@ -28,6 +28,16 @@ class ChecksumTest {
     }
 
     @Test
+    void anExplicitSeedChainsLikeTheUuidPrefix() {
+        byte[] uuid = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
+        byte[] data = "some metadata block".getBytes(StandardCharsets.US_ASCII);
+        long seed = Crc32c.seeded(uuid).raw();
+        assertEquals(Crc32c.seeded(uuid).updateLe32(12).update(data).raw(),
+                Crc32c.fromSeed(seed).updateLe32(12).update(data).raw());
+        assertEquals(new Crc32c().update(data).raw(), Crc32c.fromSeed(0xFFFFFFFFL).update(data).raw());
+    }
+
+    @Test
     void superblockRoundTripsAndRejectsDamage() {
         Superblock s = new Superblock();
         s.inodesCount = 9600;

@@ -152,6 +152,21 @@ class ReaderInteropIT {
     }
 
     @Test
+    void metadataCsumSeedImageWithAChangedUuid() throws Exception {
+        // With metadata_csum_seed the checksums keep the seed stored in the superblock after
+        // tune2fs -U changes the UUID, so the seed cannot be derived from the UUID.
+        Path src = source();
+        Path img = tmp.resolve("seed.img");
+        ExternalTools.run(List.of("truncate", "-s", "64M", img.toString()));
+        var r = ExternalTools.run(List.of("mkfs.ext4", "-q", "-F", "-O", "metadata_csum_seed", "-d", src.toString(),
+                img.toString()));
+        assertEquals(0, r.exit(), r.out());
+        var t = ExternalTools.run(List.of("tune2fs", "-U", "99999999-2222-3333-4444-555555555555", img.toString()));
+        assertEquals(0, t.exit(), t.out());
+        checkImage(img, src, true);
+    }
+
+    @Test
     void genext2fsImage() throws Exception {
         Path src = source();
         Files.delete(src.resolve("fifo")); // genext2fs cannot copy FIFOs from a directory
