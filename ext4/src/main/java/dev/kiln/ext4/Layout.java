@@ -51,8 +51,10 @@ final class Layout {
         this.firstDataBlock = blockSize == 1024 ? 1 : 0;
         this.blocksPerGroup = blockSize * 8;
         long blocks = sizeBytes / blockSize;
-        if (blocks > 0xFFFFFFFFL * 16) {
-            throw new IllegalArgumentException("image too large: " + sizeBytes + " bytes");
+        if (blocks > Integer.MAX_VALUE) {
+            // The block bitmap is a java.util.BitSet indexed by int.
+            throw new IllegalArgumentException("image of " + sizeBytes + " bytes has more than 2^31 blocks; "
+                    + "kiln writes images of up to " + ((long) Integer.MAX_VALUE * blockSize >> 40) + " TiB at this block size");
         }
         int descPerBlock = blockSize / DESC_SIZE;
         int inodesPerBlock = blockSize / inodeSize;
