@@ -219,36 +219,77 @@ public final class Ext4Writer implements Closeable {
         return parts;
     }
 
+    private static final int MAX_SYMLINKS = 40;
+
     private Node parentOf(String path, List<String> parts) {
-        Node dir = root;
-        for (int i = 0; i < parts.size() - 1; i++) {
-            String name = parts.get(i);
+        return walkToParent(path, parts, true);
+    }
+
+    /**
+     * Walks to the directory that holds the last component. Symlinks on the way are followed as
+     * tar extraction follows them (a usrmerged base has /bin -> usr/bin), resolved inside the
+     * image root; missing directories are created when {@code create}, else null is returned.
+     */
+    private Node walkToParent(String path, List<String> parts, boolean create) {
+        List<Node> stack = new ArrayList<>();
+        stack.add(root);
+        List<String> todo = new ArrayList<>(parts.subList(0, parts.size() - 1));
+        int links = 0;
+        int i = 0;
+        while (i < todo.size()) {
+            String name = todo.get(i);
+            Node dir = stack.get(stack.size() - 1);
+            if (name.isEmpty() || name.equals(".")) {
+                i++;
+                continue;
+            }
+            if (name.equals("..")) {
+                if (stack.size() > 1) {
+                    stack.remove(stack.size() - 1);
+                }
+                i++;
+                continue;
+            }
             Node child = dir.children.get(name);
             if (child == null) {
+                if (!create) {
+                    return null;
+                }
                 child = new Node(Inode.S_IFDIR, Metadata.of(0755, opts.timestamp));
                 child.refs = 1;
                 dir.children.put(name, child);
+            } else if (child.type == Inode.S_IFLNK) {
+                if (++links > MAX_SYMLINKS) {
+                    throw new EntryException(path, "too many levels of symbolic links");
+                }
+                String target = new String(child.target, StandardCharsets.UTF_8);
+                List<String> rest = new ArrayList<>(List.of(target.split("/")));
+                rest.addAll(todo.subList(i + 1, todo.size()));
+                todo = rest;
+                i = 0;
+                if (target.startsWith("/")) {
+                    stack.subList(1, stack.size()).clear();
+                }
+                continue;
             } else if (!child.isDir()) {
-                throw new EntryException(path, "parent '" + String.join("/", parts.subList(0, i + 1))
-                        + "' is not a directory");
+                if (!create) {
+                    return null;
+                }
+                throw new EntryException(path, "parent '" + name + "' is not a directory");
             }
-            dir = child;
+            stack.add(child);
+            i++;
         }
-        return dir;
+        return stack.get(stack.size() - 1);
     }
 
     private Node lookup(String path) {
-        Node n = root;
-        for (String p : split(path)) {
-            if (n.children == null) {
-                return null;
-            }
-            n = n.children.get(p);
-            if (n == null) {
-                return null;
-            }
+        List<String> parts = split(path);
+        if (parts.isEmpty()) {
+            return root;
         }
-        return n;
+        Node dir = walkToParent(path, parts, false);
+        return dir == null ? null : dir.children.get(parts.get(parts.size() - 1));
     }
 
     private volatile long progressBytes;
@@ -564,12 +605,9 @@ public final class Ext4Writer implements Closeable {
         if (parts.isEmpty()) {
             throw new EntryException(path, "cannot remove the root directory");
         }
-        Node dir = root;
-        for (int i = 0; i < parts.size() - 1; i++) {
-            dir = dir.children.get(parts.get(i));
-            if (dir == null || !dir.isDir()) {
-                return false;
-            }
+        Node dir = walkToParent(path, parts, false);
+        if (dir == null) {
+            return false;
         }
         Node n = dir.children.remove(parts.get(parts.size() - 1));
         digest.update(("rm\0" + path + "\0").getBytes(StandardCharsets.UTF_8));

@@ -181,6 +181,34 @@ class RoundTripTest {
     }
 
     @Test
+    void entriesUnderASymlinkedDirectoryLandInItsTarget() throws Exception {
+        // A usrmerged base: /bin -> usr/bin, /lib -> /usr/lib. Entries under them go where tar puts them.
+        Path img = tmp.resolve("a.ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(16L << 20).build())) {
+            w.directory("/usr/bin", Metadata.of(0755, T));
+            w.directory("/usr/lib", Metadata.of(0755, T));
+            w.symlink("/bin", Metadata.of(0777, T), "usr/bin");
+            w.symlink("/lib", Metadata.of(0777, T), "/usr/lib");
+            w.symlink("/loop", Metadata.of(0777, T), "loop");
+            w.file("/bin/agent", Metadata.of(0755, T), 5, bytes(5, 1));
+            w.file("/lib/x86_64/libfoo.so", Metadata.of(0644, T), 3, bytes(3, 2));
+            w.hardLink("/sbin-init", "/bin/agent");
+            assertTrue(w.exists("/usr/bin/agent") && w.isFile("/bin/agent"));
+            assertTrue(w.remove("/lib/x86_64/libfoo.so"));
+            w.file("/lib/x86_64/libbar.so", Metadata.of(0644, T), 3, bytes(3, 2));
+            EntryException e = assertThrows(EntryException.class,
+                    () -> w.file("/loop/x", Metadata.of(0644, T), 0, InputStream.nullInputStream()));
+            assertTrue(e.getMessage().contains("too many levels of symbolic links"), e.getMessage());
+        }
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            assertTrue(r.stat("/bin", false).isSymlink());
+            assertEquals(r.stat("/usr/bin/agent", false).ino(), r.stat("/sbin-init", false).ino());
+            assertEquals(0, r.lookupPath("/usr/lib/x86_64/libfoo.so", false));
+            assertEquals(3, r.stat("/usr/lib/x86_64/libbar.so", false).size());
+        }
+    }
+
+    @Test
     void symlinksResolveInsideTheImage() throws Exception {
         Path img = tmp.resolve("a.ext4");
         try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(16L << 20).build())) {

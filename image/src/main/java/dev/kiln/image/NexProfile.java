@@ -162,7 +162,9 @@ public final class NexProfile implements Source {
             ensureDir(w, d, root755);
         }
         Metadata tmp = w.metadata("/tmp");
-        w.directory("/tmp", tmp != null && w.isDirectory("/tmp") ? tmp.withMode(01777) : Metadata.of(01777, time));
+        if (tmp == null || w.isDirectory("/tmp")) {
+            w.directory("/tmp", tmp != null ? tmp.withMode(01777) : Metadata.of(01777, time));
+        }
 
         long size = Files.size(agent);
         try (InputStream in = Files.newInputStream(agent)) {
@@ -196,8 +198,9 @@ public final class NexProfile implements Source {
         appendLineIfMissing(w, "/etc/securetty", "ttyS0", Metadata.of(0600, time));
     }
 
+    /** Creates a directory unless something is there already (a symlink such as /var/run -> /run stays). */
     private void ensureDir(Ext4Writer w, String path, Metadata md) {
-        if (!w.isDirectory(path)) {
+        if (!w.exists(path)) {
             w.directory(path, md);
         }
     }

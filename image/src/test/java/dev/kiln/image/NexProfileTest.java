@@ -173,6 +173,36 @@ class NexProfileTest {
     }
 
     @Test
+    void usrMergedBaseKeepsItsSymlinks() throws Exception {
+        Source usrMerged = new Source() {
+            @Override
+            public void applyTo(Ext4Writer w) throws java.io.IOException {
+                w.directory("/usr/sbin", Metadata.of(0755, T));
+                w.directory("/usr/bin", Metadata.of(0755, T));
+                w.symlink("/sbin", Metadata.of(0777, T), "usr/sbin");
+                w.symlink("/bin", Metadata.of(0777, T), "usr/bin");
+                w.directory("/run", Metadata.of(0755, T));
+                w.directory("/var", Metadata.of(0755, T));
+                w.symlink("/var/run", Metadata.of(0777, T), "/run");
+                byte[] init = "systemd".getBytes();
+                w.file("/usr/sbin/init", Metadata.of(0755, T), init.length, new ByteArrayInputStream(init));
+            }
+
+            @Override
+            public String describe() {
+                return "usr-merged base";
+            }
+        };
+        Path img = build(usrMerged, NexProfile.builder(agent).init(NexProfile.Init.PID1).time(T).build());
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            assertTrue(r.stat("/sbin", false).isSymlink(), "/sbin stays a symlink");
+            assertTrue(r.stat("/var/run", false).isSymlink(), "/var/run stays a symlink");
+            assertEquals(r.stat("/usr/local/bin/agent", false).ino(), r.stat("/usr/sbin/init", false).ino());
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+    }
+
+    @Test
     void settableUserPathAndRunlevel() throws Exception {
         Path img = build(alpineBase(true), NexProfile.builder(agent).time(T).user("svc", 2000, 3000)
                 .agentPath("/opt/agent").runlevel("default").build());
