@@ -29,7 +29,8 @@ public final class ExternalTools {
             java.util.Map.entry("zstd", "zstd"), java.util.Map.entry("xz", "xz-utils"),
             java.util.Map.entry("busybox", "busybox-static"), java.util.Map.entry("htpasswd", "apache2-utils"),
             java.util.Map.entry("docker-registry", "docker-registry"), java.util.Map.entry("skopeo", "skopeo"),
-            java.util.Map.entry("umoci", "umoci"), java.util.Map.entry("tune2fs", "e2fsprogs"));
+            java.util.Map.entry("umoci", "umoci"), java.util.Map.entry("tune2fs", "e2fsprogs"),
+            java.util.Map.entry("qemu-system-x86_64", "qemu-system-x86"));
 
     public static Path require(String tool) {
         for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",
