@@ -23,7 +23,8 @@ final class Errors implements CommandLine.IExecutionExceptionHandler {
 
     static void onShutdown() {
         if (running) {
-            // Interrupted (Ctrl-C): the build's finally blocks have removed temporary files.
+            // Interrupted (Ctrl-C): finally blocks will not run, so remove the temporary files here.
+            dev.kiln.image.Build.removeTemporaryFiles();
             System.err.println("error: interrupted");
             Runtime.getRuntime().halt(Kiln.INTERRUPTED);
         }

@@ -56,6 +56,37 @@ public final class Build {
         return new Builder();
     }
 
+    private static final java.util.Set<Path> TEMPORARY = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** Registers a temporary file or directory to be removed if the process is interrupted. */
+    static void track(Path p) {
+        TEMPORARY.add(p);
+    }
+
+    static void untrack(Path p) {
+        TEMPORARY.remove(p);
+    }
+
+    /**
+     * Removes the temporary files of builds still running; for a shutdown hook, so an
+     * interrupted build (Ctrl-C) leaves nothing behind either.
+     */
+    public static void removeTemporaryFiles() {
+        for (Path p : TEMPORARY) {
+            try {
+                if (Files.isDirectory(p)) {
+                    try (var walk = Files.walk(p)) {
+                        walk.sorted(java.util.Comparator.reverseOrder()).forEach(x -> x.toFile().delete());
+                    }
+                } else {
+                    Files.deleteIfExists(p);
+                }
+            } catch (IOException | RuntimeException e) {
+                // best effort while the process ends
+            }
+        }
+    }
+
     public static final class Builder {
         private final List<Source> sources = new ArrayList<>();
         private Ext4Options options;
@@ -109,6 +140,7 @@ public final class Build {
         String name = abs.getFileName().toString();
         boolean gz = name.endsWith(".gz");
         Path tmpImage = Files.createTempFile(dir, "." + name + ".", ".tmp");
+        track(tmpImage);
         Path tmpGz = null;
         Path tmpSum = null;
         boolean done = false;
@@ -135,6 +167,7 @@ public final class Build {
             Path result = tmpImage;
             if (gz) {
                 tmpGz = Files.createTempFile(dir, "." + name + ".", ".gz.tmp");
+                track(tmpGz);
                 progress.finishing("compressing");
                 gzip(tmpImage, tmpGz);
                 Files.delete(tmpImage);
@@ -147,6 +180,7 @@ public final class Build {
             long bytes = Files.size(result);
             if (checksumFile) {
                 tmpSum = Files.createTempFile(dir, "." + name + ".", ".sha256.tmp");
+                track(tmpSum);
                 Files.writeString(tmpSum, sha + "  " + name + "\n");
             }
             move(result, abs);
@@ -156,6 +190,13 @@ public final class Build {
             done = true;
             return new Result(abs, sha, bytes, summary);
         } finally {
+            untrack(tmpImage);
+            if (tmpGz != null) {
+                untrack(tmpGz);
+            }
+            if (tmpSum != null) {
+                untrack(tmpSum);
+            }
             if (!done) {
                 Files.deleteIfExists(tmpImage);
                 if (tmpGz != null) {

@@ -51,6 +51,7 @@ public final class ScriptStage implements Source {
             throw new InvalidSourceException(script + ": no such script; give the path of a shell script to --script");
         }
         Path dir = Files.createTempDirectory(work, ".kiln-stage-");
+        Build.track(dir);
         try {
             Path assembled = dir.resolve("assembled.ext4");
             try (Ext4Writer stage = Ext4Writer.create(assembled, stageOptions)) {
@@ -77,6 +78,7 @@ public final class ScriptStage implements Source {
             }
         } finally {
             deleteTree(dir);
+            Build.untrack(dir);
         }
     }
 
