@@ -322,18 +322,23 @@ public final class OciSource implements Source {
         }
     }
 
+    /** Content bytes and entries of all layers (an upper bound: whiteouts are not subtracted). */
     @Override
     public long[] estimate() throws IOException {
-        long bytes = 0;
-        if (kind == Kind.LAYOUT) {
-            try (Blobs blobs = Blobs.directory(path)) {
-                for (Layer l : resolve(blobs)) {
-                    bytes += Files.size(path.resolve(l.name)) * 3;
-                }
-            }
-        } else {
-            bytes = Files.size(path) * 3;
+        try (Blobs blobs = kind == Kind.LAYOUT ? Blobs.directory(path) : Blobs.tar(path)) {
+            return estimate(blobs, resolve(blobs), describe());
         }
-        return new long[] {bytes, bytes / 4096};
+    }
+
+    static long[] estimate(Blobs blobs, List<Layer> layers, String what) throws IOException {
+        long[] total = new long[2];
+        for (Layer l : layers) {
+            try (InputStream in = blobs.open(l.name)) {
+                long[] e = TarSource.scan(Compression.decompress(in), what + ": " + l.name);
+                total[0] += e[0];
+                total[1] += e[1];
+            }
+        }
+        return total;
     }
 }

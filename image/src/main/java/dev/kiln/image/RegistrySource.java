@@ -253,11 +253,13 @@ public final class RegistrySource implements Source {
         }
     }
 
+    /** Downloads the layers (the build needs them anyway) and counts their content. */
     @Override
     public long[] estimate() throws IOException {
-        Resolved r = resolve();
-        long bytes = r.sizes().stream().mapToLong(Long::longValue).sum() * 3;
-        return new long[] {bytes, bytes / 4096};
+        Resolved r = download();
+        try (Blobs blobs = Blobs.directory(cache.root())) {
+            return OciSource.estimate(blobs, r.layers(), describe());
+        }
     }
 
     /** Saves the resolved image as an OCI layout at {@code dir} (kiln pull). */

@@ -35,17 +35,27 @@ public final class TarSource implements Source {
     /** Reads the archive's headers once (decompressing it) to count entries and content bytes. */
     @Override
     public long[] estimate() throws IOException {
+        try (InputStream raw = Files.newInputStream(file)) {
+            return scan(Compression.decompress(raw), describe());
+        }
+    }
+
+    /** Content bytes and entry count of a (decompressed) tar stream, reading headers only. */
+    static long[] scan(InputStream in, String what) throws IOException {
         long bytes = 0;
         long entries = 0;
-        try (InputStream raw = Files.newInputStream(file);
-                TarArchiveInputStream tar = new TarArchiveInputStream(Compression.decompress(raw))) {
+        try {
+            TarArchiveInputStream tar = new TarArchiveInputStream(in);
             TarArchiveEntry e;
             while ((e = tar.getNextEntry()) != null) {
                 entries++;
                 bytes += e.isSparse() ? e.getRealSize() : e.getSize();
             }
         } catch (IOException | IllegalArgumentException e) {
-            throw new InvalidSourceException(describe() + ": not a readable tar archive (" + e.getMessage() + ")", e);
+            if (entries == 0) {
+                throw new InvalidSourceException(what + ": not a readable tar archive (" + e.getMessage() + ")", e);
+            }
+            // a stream without end blocks (umoci): what was read is the estimate
         }
         return new long[] {bytes, entries};
     }
