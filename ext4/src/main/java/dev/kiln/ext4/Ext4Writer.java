@@ -883,6 +883,7 @@ public final class Ext4Writer implements Closeable {
             inodes[JOURNAL_INO] = journalInode(t, uuid);
         }
 
+        writeSharedXattrs(uuid);
         writeInodeTables(inodes, uuid);
         writeGroupMetadata(inodes, nodes, uuid, seedBytes, hashVersion);
         out.truncate(layout.blocksCount * bs);
@@ -1030,10 +1031,40 @@ public final class Ext4Writer implements Closeable {
             in.inlineXattrs = Xattr.encodeInInode(inInode, space);
         }
         if (!inBlock.isEmpty()) {
-            long b = allocMeta();
-            writeBlock(b, Xattr.encodeBlock(inBlock, bs, b, uuid, csum));
-            in.fileAcl = b;
+            // Identical attribute sets share one block, as the kernel's mbcache makes them share.
+            String key = java.util.HexFormat.of().formatHex(Xattr.encodeBlock(inBlock, bs, 0, uuid, false));
+            SharedXattr shared = sharedXattrs.get(key);
+            if (shared == null || shared.refcount >= XATTR_REFCOUNT_MAX) {
+                shared = new SharedXattr(allocMeta(), inBlock);
+                sharedXattrs.put(key, shared);
+                xattrBlocks.add(shared);
+            }
+            shared.refcount++;
+            in.fileAcl = shared.block;
             in.blocks512 += bs / 512;
+        }
+    }
+
+    /** An xattr block and how many inodes use it; written once all inodes are known. */
+    private static final class SharedXattr {
+        final long block;
+        final List<Xattr.Attr> attrs;
+        long refcount;
+
+        SharedXattr(long block, List<Xattr.Attr> attrs) {
+            this.block = block;
+            this.attrs = attrs;
+        }
+    }
+
+    /** The kernel shares an xattr block among at most this many inodes (EXT4_XATTR_REFCOUNT_MAX). */
+    private static final int XATTR_REFCOUNT_MAX = 1024;
+    private final Map<String, SharedXattr> sharedXattrs = new java.util.HashMap<>();
+    private final List<SharedXattr> xattrBlocks = new ArrayList<>();
+
+    private void writeSharedXattrs(byte[] uuid) throws IOException {
+        for (SharedXattr x : xattrBlocks) {
+            writeBlock(x.block, Xattr.encodeBlock(x.attrs, bs, x.block, uuid, csum, x.refcount));
         }
     }
 

@@ -91,9 +91,14 @@ final class Xattr {
 
     /** An external xattr block at physical block {@code blockNr}. */
     static byte[] encodeBlock(List<Attr> attrs, int blockSize, long blockNr, byte[] uuid, boolean csum) {
+        return encodeBlock(attrs, blockSize, blockNr, uuid, csum, 1);
+    }
+
+    /** A block shared by {@code refcount} inodes with identical attributes, as the kernel shares them. */
+    static byte[] encodeBlock(List<Attr> attrs, int blockSize, long blockNr, byte[] uuid, boolean csum, long refcount) {
         byte[] b = new byte[blockSize];
         Le.put32(b, 0, MAGIC);
-        Le.put32(b, 4, 1); // refcount
+        Le.put32(b, 4, refcount);
         Le.put32(b, 8, 1); // blocks
         long blockHash = encodeEntries(b, BLOCK_HEADER, blockSize, attrs, 0, true);
         Le.put32(b, 12, blockHash);

@@ -57,6 +57,46 @@ class WriterIT {
     }
 
     @Test
+    void identicalXattrBlocksAreShared() throws Exception {
+        java.util.Map<String, byte[]> big = java.util.Map.of("user.acl-like", new byte[400], "security.label",
+                "system_u:object_r:etc_t:s0".getBytes());
+        Path img = tmp.resolve("shared.ext4");
+        long free1;
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).build())) {
+            for (int i = 0; i < 1100; i++) {
+                w.file("/etc/f" + i, Metadata.of(0644, Instant.EPOCH).withXattrs(big), 0, InputStream.nullInputStream());
+            }
+            w.file("/etc/other", Metadata.of(0644, Instant.EPOCH).withXattrs(java.util.Map.of("user.x", new byte[300])), 0,
+                    InputStream.nullInputStream());
+            w.close();
+            free1 = w.summary().freeBlocks();
+        }
+        ExternalTools.assertFsckClean(img);
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            java.util.Map<Long, Integer> users = new java.util.TreeMap<>();
+            for (int i = 0; i < 1100; i++) {
+                users.merge(r.readInode(r.resolve("/etc/f" + i, false)).fileAcl, 1, Integer::sum);
+            }
+            // 1,024 users at most per block, as the kernel shares them: two blocks for 1,100 files.
+            assertEquals(2, users.size(), users.toString());
+            assertTrue(users.containsValue(1024) && users.containsValue(76), users.toString());
+            assertTrue(!users.containsKey(r.readInode(r.resolve("/etc/other", false)).fileAcl));
+            assertEquals(400, r.xattrs(r.resolve("/etc/f1099", false)).get("user.acl-like").length);
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+        long free0;
+        try (Ext4Writer w = Ext4Writer.create(tmp.resolve("plain.ext4"), Ext4Options.builder(64L << 20).build())) {
+            for (int i = 0; i < 1100; i++) {
+                w.file("/etc/f" + i, Metadata.of(0644, Instant.EPOCH), 0, InputStream.nullInputStream());
+            }
+            w.file("/etc/other", Metadata.of(0644, Instant.EPOCH), 0, InputStream.nullInputStream());
+            w.close();
+            free0 = w.summary().freeBlocks();
+        }
+        assertEquals(3, free0 - free1, "1,101 files with xattr blocks use 3 blocks, not 1,101");
+    }
+
+    @Test
     void defaultFeaturesAreExactlyMkfsExt4s() throws Exception {
         Path img = write(new TestTree(), Ext4Options.builder(150L << 20).build());
         String out = ExternalTools.run(List.of("dumpe2fs", "-h", img.toString())).out();
