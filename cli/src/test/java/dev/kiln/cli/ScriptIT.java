@@ -62,4 +62,48 @@ class ScriptIT {
         assertTrue(fail.err().contains("exited with status 7"), fail.err());
         assertTrue(!Files.exists(tmp.resolve("out/failed.ext4")));
     }
+
+    @Test
+    void withoutRootTheScriptRunsInAUserNamespace() throws Exception {
+        if (!ExternalTools.isRoot()) {
+            Assumptions.abort("drops to an unprivileged user with setpriv, which needs root");
+        }
+        Path busybox = ExternalTools.require("busybox");
+        ExternalTools.require("setpriv");
+        Path jar = Path.of("target/kiln.jar").toAbsolutePath();
+        assertTrue(Files.exists(jar), jar.toString());
+        // A world-writable work area the unprivileged user can use.
+        Path work = Files.createTempDirectory(Path.of("/tmp"), "kiln-userns-");
+        try {
+            Path base = Files.createDirectories(work.resolve("base/bin"));
+            Files.createDirectories(work.resolve("base/etc"));
+            Files.copy(busybox, base.resolve("busybox"));
+            for (String tool : List.of("sh", "echo", "chmod", "id")) {
+                Files.createSymbolicLink(base.resolve(tool), Path.of("busybox"));
+            }
+            var mk = ExternalTools.run(List.of("mknod", work.resolve("base/etc/null").toString(), "c", "1", "3"));
+            assertEquals(0, mk.exit(), mk.out());
+            Path script = work.resolve("setup.sh");
+            Files.writeString(script, "echo \"uid-in-script=$(id -u)\"\necho made > /etc/new\nchmod 640 /etc/new\n");
+            Files.createDirectories(work.resolve("out"));
+            assertEquals(0, ExternalTools.run(List.of("chmod", "-R", "a+rwX", work.toString())).exit());
+            var r = ExternalTools.run(List.of("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                    "java", "-Duser.home=" + work, "-jar", jar.toString(), "build", "--image", "dir:" + work.resolve("base"),
+                    "--script", script.toString(), "-o", work.resolve("out/r.ext4").toString(), "--size", "32M"));
+            if (r.out().contains("unshare") && r.exit() != 0) {
+                Assumptions.abort("unprivileged user namespaces are off here: " + r.out());
+            }
+            assertEquals(0, r.exit(), r.out());
+            assertTrue(r.out().contains("uid-in-script=0"), r.out());
+            try (dev.kiln.ext4.Ext4Reader rd = dev.kiln.ext4.Ext4Reader.open(work.resolve("out/r.ext4"))) {
+                assertEquals(0, rd.stat("/etc/new", false).uid(), "files the script makes belong to root");
+                assertEquals(0640, rd.stat("/etc/new", false).mode());
+                var nul = rd.stat("/etc/null", false);
+                assertEquals(dev.kiln.ext4.FileType.CHAR_DEVICE, nul.type(), "device nodes survive an unprivileged stage");
+                assertEquals(3, nul.minor());
+            }
+        } finally {
+            ExternalTools.run(List.of("rm", "-rf", work.toString()));
+        }
+    }
 }
