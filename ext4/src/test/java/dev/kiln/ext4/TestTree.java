@@ -82,6 +82,38 @@ public final class TestTree {
                 n.minor(), g);
     }
 
+    /**
+     * A copy with only the nodes {@code keep} accepts, their metadata passed through
+     * {@code md} (e.g. to what a format can carry); hard links follow their targets.
+     */
+    public TestTree filtered(java.util.function.Predicate<Node> keep, java.util.function.UnaryOperator<Metadata> md) {
+        TestTree t = new TestTree();
+        List<Node> links = new ArrayList<>();
+        for (Node n : nodes.values()) {
+            if (!keep.test(n)) {
+                continue;
+            }
+            if (n.linkGroup() != null && !n.linkGroup().equals(n.path())) {
+                links.add(n);
+                continue;
+            }
+            Metadata m = md.apply(n.md());
+            switch (n.kind()) {
+                case DIR -> t.dir(n.path(), m);
+                case FILE -> t.file(n.path(), m, n.size(), n.seed(), n.holeEvery());
+                case SYMLINK -> t.symlink(n.path(), m, n.target());
+                case CHR, BLK -> t.device(n.path(), n.kind(), m, n.major(), n.minor());
+                default -> t.special(n.path(), n.kind(), m);
+            }
+        }
+        for (Node n : links) {
+            if (t.nodes.containsKey(n.linkGroup())) {
+                t.hardLink(n.path(), n.linkGroup());
+            }
+        }
+        return t;
+    }
+
     public void writeTo(Ext4Writer w) throws IOException {
         for (Object[] op : ops) {
             String path = (String) op[1];

@@ -70,6 +70,23 @@ public final class OciSource implements Source {
         public String toString() {
             return os + "/" + arch + (variant == null ? "" : "/" + variant);
         }
+
+        /** The platforms an index offers, as os/arch[/variant] (attestation entries left out). */
+        static List<String> available(JsonNode manifests) {
+            List<String> out = new ArrayList<>();
+            for (JsonNode c : manifests) {
+                JsonNode p = c.path("platform");
+                if (p.isMissingNode()) {
+                    continue;
+                }
+                String v = p.path("variant").asText("");
+                String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
+                if (!name.startsWith("unknown/")) {
+                    out.add(name);
+                }
+            }
+            return out;
+        }
     }
 
     OciSource(Kind kind, Path path, String tag, String digest, Platform platform) {
@@ -177,22 +194,13 @@ public final class OciSource implements Source {
         JsonNode m = json(blobs, blobPath(d), d);
         String mt = m.path("mediaType").asText(desc == null ? "" : desc.path("mediaType").asText());
         if (mt.contains("index") || mt.contains("manifest.list") || m.has("manifests")) {
-            List<String> available = new ArrayList<>();
             for (JsonNode c : m.path("manifests")) {
-                JsonNode p = c.path("platform");
-                if (platform.matches(p)) {
+                if (platform.matches(c.path("platform"))) {
                     return manifest(blobs, c);
                 }
-                if (!p.isMissingNode()) {
-                    String v = p.path("variant").asText("");
-                    String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
-                    if (!name.startsWith("unknown/")) {
-                        available.add(name);
-                    }
-                }
             }
-            throw new InvalidSourceException(describe() + ": no image for platform " + platform
-                    + "; available: " + String.join(", ", available) + " (choose one with --platform)");
+            throw new InvalidSourceException(describe() + ": no image for platform " + platform + "; available: "
+                    + String.join(", ", Platform.available(m.path("manifests"))) + " (choose one with --platform)");
         }
         if (m.path("schemaVersion").asInt() == 1) {
             throw new InvalidSourceException(describe() + ": Docker schema 1 manifests are not supported; "

@@ -99,23 +99,16 @@ public final class RegistrySource implements Source {
                     + "with a current Docker or skopeo", 0);
         }
         if (m.has("manifests")) {
-            List<String> available = new ArrayList<>();
             for (JsonNode c : m.path("manifests")) {
-                JsonNode p = c.path("platform");
-                if (platform.matches(p)) {
+                if (platform.matches(c.path("platform"))) {
                     String child = c.path("digest").asText();
                     byte[] cb = manifestBlob(child);
                     JsonNode cm = JSON.readTree(cb);
                     return layers(child, c.path("mediaType").asText(cm.path("mediaType").asText()), cb.length, cm);
                 }
-                String v = p.path("variant").asText("");
-                String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
-                if (!name.startsWith("unknown/")) {
-                    available.add(name);
-                }
             }
             throw new InvalidSourceException(ref + ": no image for platform " + platform + "; available: "
-                    + String.join(", ", available) + " (choose one with --platform)");
+                    + String.join(", ", OciSource.Platform.available(m.path("manifests"))) + " (choose one with --platform)");
         }
         return layers(digest, type, bytes.length, m);
     }

@@ -146,19 +146,7 @@ final class TarFixtures {
                 records.put("SCHILY.xattr." + x.getKey(), x.getValue());
             }
         }
-        for (Map.Entry<String, byte[]> x : records.entrySet()) {
-            byte[] key = x.getKey().getBytes(StandardCharsets.UTF_8);
-            int body = 1 + key.length + 1 + x.getValue().length + 1;
-            int len = body + String.valueOf(body).length();
-            if (String.valueOf(len).length() != String.valueOf(body).length()) {
-                len++;
-            }
-            data.writeBytes((len + " ").getBytes(StandardCharsets.US_ASCII));
-            data.writeBytes(key);
-            data.write('=');
-            data.writeBytes(x.getValue());
-            data.write('\n');
-        }
+        data.writeBytes(PaxTarWriter.encode(records));
         TarArchiveEntry pax = new TarArchiveEntry("./PaxHeaders/" + Math.abs(name.hashCode()),
                 TarConstants.LF_PAX_EXTENDED_HEADER_LC);
         pax.setSize(data.size());

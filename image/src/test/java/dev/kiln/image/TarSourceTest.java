@@ -25,41 +25,22 @@ class TarSourceTest {
 
     /** The test tree without what a format cannot carry (sockets; long names and big ids in ustar). */
     private static TestTree treeFor(TarFixtures.Format f) {
-        TestTree full = TestTree.everything();
-        TestTree t = new TestTree();
-        java.util.List<TestTree.Node> links = new java.util.ArrayList<>();
-        for (TestTree.Node n : full.nodes().values()) {
+        boolean pax = f == TarFixtures.Format.PAX;
+        return TestTree.everything().filtered(n -> {
             boolean ustarUnsafe = n.path().length() > 99 || n.md().uid() > 2097151 || n.md().gid() > 2097151
                     || (n.target() != null && n.target().length() > 99) || n.major() > 2097151;
-            boolean octalTime = n.md().mtime().getEpochSecond() >= 0 && n.md().mtime().getEpochSecond() < 8589934591L;
-            if (f != TarFixtures.Format.PAX && !octalTime) {
-                continue;
+            long mtime = n.md().mtime().getEpochSecond();
+            boolean octalTime = mtime >= 0 && mtime < 8589934591L;
+            return n.kind() != TestTree.Kind.SOCK && (pax || octalTime)
+                    && !(f == TarFixtures.Format.USTAR && ustarUnsafe);
+        }, md -> {
+            if (pax) {
+                return md;
             }
-            if (n.kind() == TestTree.Kind.SOCK || (f == TarFixtures.Format.USTAR && ustarUnsafe)) {
-                continue;
-            }
-            Metadata md = n.md();
-            if (f != TarFixtures.Format.PAX) {
-                // ustar and GNU headers keep whole seconds of mtime only, and no xattrs.
-                Instant m = Instant.ofEpochSecond(md.mtime().getEpochSecond());
-                md = new Metadata(md.mode(), md.uid(), md.gid(), m, m, m, m, Map.of());
-            }
-            if (n.linkGroup() != null && !n.linkGroup().equals(n.path())) {
-                links.add(n);
-                continue;
-            }
-            switch (n.kind()) {
-                case DIR -> t.dir(n.path(), md);
-                case FILE -> t.file(n.path(), md, n.size(), n.seed(), n.holeEvery());
-                case SYMLINK -> t.symlink(n.path(), md, n.target());
-                case CHR, BLK -> t.device(n.path(), n.kind(), md, n.major(), n.minor());
-                default -> t.special(n.path(), n.kind(), md);
-            }
-        }
-        for (TestTree.Node n : links) {
-            t.hardLink(n.path(), n.linkGroup());
-        }
-        return t;
+            // ustar and GNU headers keep whole seconds of mtime only, and no xattrs.
+            Instant m = Instant.ofEpochSecond(md.mtime().getEpochSecond());
+            return new Metadata(md.mode(), md.uid(), md.gid(), m, m, m, m, Map.of());
+        });
     }
 
     private Ext4Reader build(Path tar) throws Exception {
