@@ -16,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Writer → reader round trips, and the entry semantics of the writer. */
+@SuppressWarnings("try") // writers are closed early inside try blocks to read their summary
 class RoundTripTest {
     @TempDir Path tmp;
     private static final Instant T = Instant.ofEpochSecond(1_700_000_000L);

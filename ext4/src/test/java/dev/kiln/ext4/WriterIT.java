@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Images checked by e2fsck, debugfs and (as root) the kernel. */
+@SuppressWarnings("try") // writers are closed early inside try blocks to read their summary
 class WriterIT {
     @TempDir Path tmp;
 

@@ -19,10 +19,12 @@ public final class Compression {
         byte[] m = in.readNBytes(6);
         in.reset();
         if (m.length >= 2 && (m[0] & 0xFF) == 0x1F && (m[1] & 0xFF) == 0x8B) {
-            return new BufferedInputStream(new GzipCompressorInputStream(in, true), 1 << 16);
+            return new BufferedInputStream(GzipCompressorInputStream.builder().setInputStream(in)
+                    .setDecompressConcatenated(true).get(), 1 << 16);
         }
         if (m.length >= 6 && (m[0] & 0xFF) == 0xFD && m[1] == '7' && m[2] == 'z' && m[3] == 'X' && m[4] == 'Z' && m[5] == 0) {
-            return new BufferedInputStream(new XZCompressorInputStream(in, true), 1 << 16);
+            return new BufferedInputStream(XZCompressorInputStream.builder().setInputStream(in)
+                    .setDecompressConcatenated(true).get(), 1 << 16);
         }
         if (m.length >= 4 && (m[0] & 0xFF) == 0x28 && (m[1] & 0xFF) == 0xB5 && (m[2] & 0xFF) == 0x2F && (m[3] & 0xFF) == 0xFD) {
             return new BufferedInputStream(new ZstdCompressorInputStream(in), 1 << 16);

@@ -165,7 +165,7 @@ final class TarFixtures {
         return switch (codec) {
             case NONE -> raw;
             case GZIP -> new GzipCompressorOutputStream(raw);
-            case XZ -> new XZCompressorOutputStream(raw, 1);
+            case XZ -> new XZCompressorOutputStream(raw);
             case ZSTD -> new ZstdCompressorOutputStream(raw);
             case BZIP2 -> new BZip2CompressorOutputStream(raw, 1);
         };
