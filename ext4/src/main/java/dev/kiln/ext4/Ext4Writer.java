@@ -803,7 +803,7 @@ public final class Ext4Writer implements Closeable {
             long need = overflow ? alloc.freeCount() >= 0 ? layout.blocksCount - alloc.freeCount() + overflowBlocks : 0 : 0;
             throw new CapacityExceededException(String.format(
                     "content does not fit: needs %s%s, image has %d blocks of %d bytes and %d inodes",
-                    overflow ? "about " + need + " blocks" : "",
+                    overflow ? "about " + need + " blocks (" + ((need * bs + (1 << 20) - 1) >> 20) + " MiB)" : "",
                     usedInodes > layout.inodesCount ? (overflow ? " and " : "") + usedInodes + " inodes" : "",
                     layout.blocksCount, bs, layout.inodesCount),
                     need, usedInodes, layout.blocksCount, layout.inodesCount);
