@@ -39,6 +39,7 @@ class BuildCommandTest {
         assertTrue(r.out().contains("\"sha256\":\"" + dev.kiln.image.Build.sha256(out) + "\""), r.out());
         assertTrue(r.out().contains("\"files\":2"), r.out());
         assertEquals(32L << 20, Files.size(out));
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(out)));
         String sum = Files.readString(tmp.resolve("rootfs.ext4.sha256"));
         assertEquals(dev.kiln.image.Build.sha256(out) + "  rootfs.ext4\n", sum);
         try (Ext4Reader rd = Ext4Reader.open(out)) {

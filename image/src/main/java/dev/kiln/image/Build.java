@@ -183,8 +183,10 @@ public final class Build {
                 track(tmpSum);
                 Files.writeString(tmpSum, sha + "  " + name + "\n");
             }
+            publishable(result);
             move(result, abs);
             if (tmpSum != null) {
+                publishable(tmpSum);
                 move(tmpSum, abs.resolveSibling(name + ".sha256"));
             }
             done = true;
@@ -206,6 +208,15 @@ public final class Build {
                     Files.deleteIfExists(tmpSum);
                 }
             }
+        }
+    }
+
+    /** Temporary files are created private (0600); the result gets the usual 0644. */
+    private static void publishable(Path p) throws IOException {
+        try {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        } catch (UnsupportedOperationException e) {
+            // not a POSIX file system: keep what it gives
         }
     }
 
