@@ -115,6 +115,9 @@ class BuildCommandTest {
         assertEquals(1, r.err().lines().filter(l -> l.startsWith("error:")).count(), r.err());
         assertTrue(r.err().contains("error: tar:" + junk + ": not a readable tar archive"), r.err());
         assertNoOutput(tmp, "o.ext4");
+        r = CliRunner.run("build", "--image", "scratch", "-o", tmp.toString());
+        assertEquals(3, r.exit(), r.err());
+        assertTrue(r.err().contains("is a directory; give the image's file name"), r.err());
         // Not a source prefix and not a valid registry reference: refused without any network access.
         r = CliRunner.run("build", "--image", "Bogus:thing!", "-o", tmp.resolve("o.ext4").toString());
         assertEquals(3, r.exit(), r.err());

@@ -137,6 +137,10 @@ public final class Build {
         if (dir != null && !Files.isDirectory(dir)) {
             throw new InvalidSourceException(dir + ": output directory does not exist; create it first");
         }
+        if (Files.isDirectory(abs)) {
+            throw new InvalidSourceException(abs + ": is a directory; give the image's file name, e.g. "
+                    + abs.resolve("rootfs.ext4"));
+        }
         String name = abs.getFileName().toString();
         boolean gz = name.endsWith(".gz");
         Path tmpImage = Files.createTempFile(dir, "." + name + ".", ".tmp");
