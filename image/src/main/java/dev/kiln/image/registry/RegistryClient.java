@@ -32,7 +32,7 @@ public final class RegistryClient {
     private static final Pattern PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final HttpClient http;
+    private HttpClient http;
     private final Credentials credentials;
     private final Set<String> insecure;
     private final int maxAttempts;
@@ -45,12 +45,19 @@ public final class RegistryClient {
 
     /** With a custom retry policy: attempts per request, and the first backoff (doubling each time). */
     public RegistryClient(Credentials credentials, Set<String> insecure, int maxAttempts, long backoffMillis) {
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))
-                .followRedirects(HttpClient.Redirect.NORMAL).build();
         this.credentials = credentials;
         this.insecure = insecure;
         this.maxAttempts = maxAttempts;
         this.backoffMillis = backoffMillis;
+    }
+
+    /** The HTTP client, made on first use: builds from local sources never start one. */
+    private synchronized HttpClient http() {
+        if (http == null) {
+            http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))
+                    .followRedirects(HttpClient.Redirect.NORMAL).build();
+        }
+        return http;
     }
 
     /** A manifest or index: its bytes and media type. */
@@ -106,7 +113,7 @@ public final class RegistryClient {
             }
             HttpResponse<T> r;
             try {
-                r = http.send(b.build(), handler);
+                r = http().send(b.build(), handler);
             } catch (IOException e) {
                 last = e;
                 sleep(attempt, null);
@@ -201,7 +208,7 @@ public final class RegistryClient {
             b.header("Authorization", "Basic " + login.basic());
         }
         try {
-            HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+            HttpResponse<byte[]> r = http().send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
             if (r.statusCode() == 401 || r.statusCode() == 403) {
                 throw new RegistryException(where + ": the token service refused (HTTP " + r.statusCode() + "); log in "
                         + "(docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", r.statusCode());
