@@ -34,7 +34,40 @@ final class ImageCommands {
         if (Files.isDirectory(image)) {
             throw new Errors.UsageException(image + ": is a directory, not an image file");
         }
-        return Ext4Reader.open(image);
+        if (!image.getFileName().toString().endsWith(".gz")) {
+            return Ext4Reader.open(image);
+        }
+        // A published rootfs.ext4.gz: inflate it to a sparse temporary file, open it, and unlink
+        // it at once (the open channel keeps the data until the reader is closed).
+        Path tmp = Files.createTempFile("kiln-", ".ext4");
+        try {
+            try (java.io.InputStream in = new java.util.zip.GZIPInputStream(Files.newInputStream(image), 1 << 16);
+                    java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(tmp,
+                            java.nio.file.StandardOpenOption.WRITE)) {
+                byte[] buf = new byte[1 << 16];
+                byte[] zero = new byte[buf.length];
+                long pos = 0;
+                int n;
+                while ((n = in.readNBytes(buf, 0, buf.length)) > 0) {
+                    if (java.util.Arrays.mismatch(buf, 0, n, zero, 0, n) >= 0) {
+                        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(buf, 0, n);
+                        long p = pos;
+                        while (bb.hasRemaining()) {
+                            p += out.write(bb, p);
+                        }
+                    }
+                    pos += n;
+                }
+                if (out.size() < pos) {
+                    out.write(java.nio.ByteBuffer.wrap(new byte[1]), pos - 1);
+                }
+            } catch (java.util.zip.ZipException e) {
+                throw new dev.kiln.ext4.CorruptImageException(image + ": not a valid gzip file (" + e.getMessage() + ")");
+            }
+            return Ext4Reader.open(tmp);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
     }
 
     @Command(name = "inspect", mixinStandardHelpOptions = true,

@@ -76,6 +76,20 @@ class ImageCommandsTest {
     }
 
     @Test
+    void gzipImagesAreReadDirectly() throws Exception {
+        Path gz = tmp.resolve("img.ext4.gz");
+        try (var in = Files.newInputStream(img); var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+            in.transferTo(out);
+        }
+        var v = CliRunner.run("verify", gz.toString());
+        assertEquals(0, v.exit(), v.out() + v.err());
+        var ls = CliRunner.run("ls", gz.toString(), "/usr/bin");
+        assertTrue(ls.out().contains("sudo"), ls.out());
+        Files.write(tmp.resolve("bad.ext4.gz"), new byte[] {0x1F, (byte) 0x8B, 1, 2, 3});
+        assertEquals(3, CliRunner.run("inspect", tmp.resolve("bad.ext4.gz").toString()).exit());
+    }
+
+    @Test
     void verifyCleanAndDamaged() throws Exception {
         var ok = CliRunner.run("verify", img.toString());
         assertEquals(0, ok.exit(), ok.out());
