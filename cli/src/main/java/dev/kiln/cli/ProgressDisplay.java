@@ -14,6 +14,7 @@ final class ProgressDisplay implements Build.Progress, AutoCloseable {
     private final PrintWriter err;
     private final boolean terminal;
     private volatile Ext4Writer writer;
+    private volatile dev.kiln.image.Source source;
     private volatile String stage = "";
     private Thread ticker;
 
@@ -23,9 +24,10 @@ final class ProgressDisplay implements Build.Progress, AutoCloseable {
     }
 
     @Override
-    public void source(int index, int total, String description, Ext4Writer w) {
+    public void source(int index, int total, dev.kiln.image.Source s, Ext4Writer w) {
         this.writer = w;
-        this.stage = "[" + index + "/" + total + "] " + description;
+        this.source = s;
+        this.stage = "[" + index + "/" + total + "] " + s.describe();
         if (!terminal) {
             err.println("kiln: " + stage);
             err.flush();
@@ -41,6 +43,7 @@ final class ProgressDisplay implements Build.Progress, AutoCloseable {
     @Override
     public void finishing(String what) {
         stage = what;
+        source = null;
         if (!terminal) {
             err.println("kiln: " + what);
             err.flush();
@@ -52,10 +55,13 @@ final class ProgressDisplay implements Build.Progress, AutoCloseable {
         int i = 0;
         while (!Thread.currentThread().isInterrupted()) {
             Ext4Writer w = writer;
-            String line = String.format(Locale.ROOT, "\r%c %s: %s, %,d entries", spin.charAt(i++ % 4), stage,
+            dev.kiln.image.Source s = source;
+            double f = s == null ? -1 : s.fraction();
+            String lead = f < 0 ? String.valueOf(spin.charAt(i++ % 4)) : bar(f);
+            String line = String.format(Locale.ROOT, "\r%s %s: %s, %,d entries", lead, stage,
                     w == null ? "0 B" : Sizes.human(w.contentBytes()), w == null ? 0 : w.entries());
-            if (line.length() > 110) {
-                line = line.substring(0, 110);
+            if (line.length() > 120) {
+                line = line.substring(0, 120);
             }
             err.print(line + "\u001b[K");
             err.flush();
@@ -65,6 +71,17 @@ final class ProgressDisplay implements Build.Progress, AutoCloseable {
                 return;
             }
         }
+    }
+
+    /** A 20-column bar with the percentage, e.g. {@code [=========>          ]  47%}. */
+    static String bar(double f) {
+        int width = 20;
+        int done = (int) Math.round(f * width);
+        StringBuilder b = new StringBuilder("[");
+        for (int k = 0; k < width; k++) {
+            b.append(k < done ? '=' : k == done ? '>' : ' ');
+        }
+        return b.append(String.format(Locale.ROOT, "] %3d%%", Math.round(f * 100))).toString();
     }
 
     @Override

@@ -142,6 +142,13 @@ class BuildCommandTest {
     }
 
     @Test
+    void progressBar() {
+        assertEquals("[>                   ]   0%", ProgressDisplay.bar(0));
+        assertEquals("[==========>         ]  50%", ProgressDisplay.bar(0.5));
+        assertEquals("[====================] 100%", ProgressDisplay.bar(1));
+    }
+
+    @Test
     void versionAndHelp() {
         var v = CliRunner.run("--version");
         assertEquals(0, v.exit());

@@ -17,6 +17,9 @@ abstract class Blobs implements Closeable {
 
     abstract boolean exists(String name);
 
+    /** The size of a named file, or 0 when unknown. */
+    abstract long size(String name) throws IOException;
+
     abstract String describe();
 
     static Blobs directory(Path dir) {
@@ -37,6 +40,12 @@ abstract class Blobs implements Closeable {
             @Override
             boolean exists(String name) {
                 return Files.exists(dir.resolve(name));
+            }
+
+            @Override
+            long size(String name) throws IOException {
+                Path p = dir.resolve(name);
+                return Files.exists(p) ? Files.size(p) : 0;
             }
 
             @Override
@@ -74,6 +83,12 @@ abstract class Blobs implements Closeable {
             @Override
             boolean exists(String name) {
                 return entries.containsKey(LayerRules.normalize(name).substring(1));
+            }
+
+            @Override
+            long size(String name) {
+                TarArchiveEntry e = entries.get(LayerRules.normalize(name).substring(1));
+                return e == null ? 0 : e.getSize();
             }
 
             @Override

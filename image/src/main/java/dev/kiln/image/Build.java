@@ -33,8 +33,11 @@ public final class Build {
 
     /** Progress events; the library never prints. */
     public interface Progress {
-        /** A source starts; {@code writer} can be polled for counts while it runs. */
-        default void source(int index, int total, String description, Ext4Writer writer) {}
+        /**
+         * A source starts; {@code writer} can be polled for counts and {@code source} for the
+         * fraction read while it runs.
+         */
+        default void source(int index, int total, Source source, Ext4Writer writer) {}
 
         /** The image is being finished (metadata, compression, checksum). */
         default void finishing(String what) {}
@@ -154,7 +157,7 @@ public final class Build {
             try {
                 int i = 0;
                 for (Source s : sources) {
-                    progress.source(++i, sources.size(), s.describe(), w);
+                    progress.source(++i, sources.size(), s, w);
                     s.applyTo(w);
                 }
             } catch (IOException | RuntimeException e) {

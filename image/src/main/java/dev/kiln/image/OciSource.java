@@ -110,14 +110,27 @@ public final class OciSource implements Source {
     /** A layer to apply: where its bytes are and what they must hash to. */
     public record Layer(String name, String digest, String diffId) {}
 
+    private final Counting.Progress progress = new Counting.Progress();
+
+    @Override
+    public double fraction() {
+        return progress.fraction();
+    }
+
     @Override
     public void applyTo(Ext4Writer w) throws IOException {
         try (Blobs blobs = kind == Kind.LAYOUT ? Blobs.directory(path) : Blobs.tar(path)) {
             List<Layer> layers = resolve(blobs);
+            long total = 0;
+            for (Layer l : layers) {
+                total += blobs.size(l.name);
+            }
+            progress.total = total;
             int i = 0;
             for (Layer l : layers) {
                 i++;
-                applyLayer(blobs, l, w, describe() + ": layer " + i + "/" + layers.size() + " (" + shortDigest(l) + ")");
+                applyLayer(blobs, l, w, describe() + ": layer " + i + "/" + layers.size() + " (" + shortDigest(l) + ")",
+                        progress);
             }
         }
     }
@@ -304,9 +317,13 @@ public final class OciSource implements Source {
 
     /** Streams one layer into the writer, checking its compressed digest and its diff_id. */
     static void applyLayer(Blobs blobs, Layer l, Ext4Writer w, String what) throws IOException {
+        applyLayer(blobs, l, w, what, new Counting.Progress());
+    }
+
+    static void applyLayer(Blobs blobs, Layer l, Ext4Writer w, String what, Counting.Progress progress) throws IOException {
         MessageDigest compressed = newSha();
         MessageDigest uncompressed = newSha();
-        try (InputStream raw = blobs.open(l.name)) {
+        try (InputStream raw = new Counting(blobs.open(l.name), progress)) {
             DigestInputStream c = new DigestInputStream(raw, compressed);
             InputStream un = Compression.decompress(c);
             DigestInputStream u = new DigestInputStream(un, uncompressed);

@@ -230,16 +230,24 @@ public final class RegistrySource implements Source {
         }
     }
 
+    private final Counting.Progress progress = new Counting.Progress();
+
+    @Override
+    public double fraction() {
+        return progress.fraction();
+    }
+
     @Override
     public void applyTo(Ext4Writer w) throws IOException {
         Resolved r = resolve();
+        progress.total = r.sizes().stream().mapToLong(Long::longValue).sum();
         List<Future<Path>> fs = startDownloads(r);
         try (Blobs blobs = Blobs.directory(cache.root())) {
             for (int i = 0; i < r.layers().size(); i++) {
                 await(fs.get(i));
                 OciSource.Layer l = r.layers().get(i);
                 OciSource.applyLayer(blobs, l, w, ref + ": layer " + (i + 1) + "/" + r.layers().size() + " ("
-                        + l.digest().substring(0, 19) + ")");
+                        + l.digest().substring(0, 19) + ")", progress);
             }
         } finally {
             pool.shutdownNow();

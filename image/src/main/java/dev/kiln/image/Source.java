@@ -11,6 +11,14 @@ public interface Source {
     /** A short description for messages, e.g. {@code tar:/tmp/rootfs.tar.gz}. */
     String describe();
 
+    /**
+     * How much of the source has been read, from 0 to 1, while {@link #applyTo} runs; negative
+     * when unknown (a directory walk). Safe to call from another thread.
+     */
+    default double fraction() {
+        return -1;
+    }
+
     /** An upper estimate of the bytes of content and the number of entries, for --size auto. */
     default long[] estimate() throws IOException {
         return new long[] {0, 0};

@@ -60,9 +60,17 @@ public final class TarSource implements Source {
         return new long[] {bytes, entries};
     }
 
+    private final Counting.Progress progress = new Counting.Progress();
+
+    @Override
+    public double fraction() {
+        return progress.fraction();
+    }
+
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
-        try (InputStream raw = Files.newInputStream(file)) {
+        progress.total = Files.size(file);
+        try (InputStream raw = new Counting(Files.newInputStream(file), progress)) {
             apply(Compression.decompress(raw), writer, describe(), null);
         }
     }

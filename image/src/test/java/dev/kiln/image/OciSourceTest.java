@@ -90,6 +90,7 @@ public class OciSourceTest {
         Path img = tmp.resolve("out.ext4");
         try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(32L << 20).build())) {
             s.applyTo(w);
+            assertEquals(1.0, s.fraction(), "every layer read");
         }
         return img;
     }

@@ -46,7 +46,10 @@ class TarSourceTest {
     private Ext4Reader build(Path tar) throws Exception {
         Path img = tmp.resolve("out.ext4");
         try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).build())) {
-            new TarSource(tar).applyTo(w);
+            TarSource s = new TarSource(tar);
+            assertTrue(s.fraction() < 0, "unknown before the build starts");
+            s.applyTo(w);
+            assertEquals(1.0, s.fraction(), "the whole archive was read");
         }
         return Ext4Reader.open(img);
     }
