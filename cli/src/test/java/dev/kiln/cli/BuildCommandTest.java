@@ -92,6 +92,28 @@ class BuildCommandTest {
     }
 
     @Test
+    void clampTimesCapsNewerInodeTimesAtTheSourceDateEpoch() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("clamp"));
+        Files.writeString(src.resolve("new"), "n");
+        Files.writeString(src.resolve("old"), "o");
+        Files.setLastModifiedTime(src.resolve("new"), java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2030-01-01T00:00:00Z")));
+        Files.setLastModifiedTime(src.resolve("old"), java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2001-01-01T00:00:00Z")));
+        Path out = tmp.resolve("c.ext4");
+        assertEquals(0, CliRunner.run("build", "--image", "dir:" + src, "-o", out.toString(), "--size", "16M", "-q",
+                "--source-date-epoch", "1700000000", "--clamp-times").exit());
+        try (Ext4Reader r = Ext4Reader.open(out)) {
+            assertEquals(java.time.Instant.ofEpochSecond(1_700_000_000L), r.stat("/new", false).mtime());
+            assertEquals(java.time.Instant.parse("2001-01-01T00:00:00Z"), r.stat("/old", false).mtime());
+        }
+        Path unclamped = tmp.resolve("u.ext4");
+        assertEquals(0, CliRunner.run("build", "--image", "dir:" + src, "-o", unclamped.toString(), "--size", "16M", "-q",
+                "--source-date-epoch", "1700000000").exit());
+        try (Ext4Reader r = Ext4Reader.open(unclamped)) {
+            assertEquals(java.time.Instant.parse("2030-01-01T00:00:00Z"), r.stat("/new", false).mtime());
+        }
+    }
+
+    @Test
     void usageErrorsExitTwo() throws Exception {
         var r = CliRunner.run("build", "--image", "scratch", "-o", tmp.resolve("x.ext4").toString(), "--size", "lots");
         assertEquals(2, r.exit());

@@ -145,6 +145,16 @@ class ImageCommandsTest {
         assertEquals(tree.nodes().get("/etc/passwd").md().mtime(),
                 Files.getLastModifiedTime(out.resolve("etc/passwd")).toInstant());
         assertTrue(Files.exists(out.resolve("run/initctl"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        if ("root".equals(System.getProperty("user.name"))) {
+            // As root: numeric owners (32-bit ones too), device nodes and every xattr namespace.
+            assertEquals(4_000_000_000L, ((Integer) Files.getAttribute(out.resolve("home/nex/big-uid"), "unix:uid",
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS)) & 0xFFFFFFFFL);
+            long rdev = (Long) Files.getAttribute(out.resolve("dev/null"), "unix:rdev", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            assertEquals(0x103, rdev);
+            var caps = dev.kiln.ext4.ExternalTools.run(java.util.List.of("getfattr", "-n", "security.capability", "-e", "hex",
+                    out.resolve("usr/bin/ping").toString()));
+            assertTrue(caps.out().contains("security.capability=0x0100000280200000"), caps.out());
+        }
         var again = CliRunner.run("extract", img.toString(), "--to", out.toString());
         assertEquals(2, again.exit(), "a non-empty target is refused");
     }
