@@ -115,6 +115,9 @@ final class BuildCommand implements Callable<Integer> {
     @Option(names = "--no-sparse", description = "Allocate all-zero blocks of files instead of leaving holes.")
     boolean noSparse;
 
+    @Option(names = "--verify", description = "Check the finished image (as kiln verify does) before publishing it.")
+    boolean verify;
+
     @Option(names = "--no-checksum-file", description = "Do not write OUTPUT.sha256.")
     boolean noChecksumFile;
 
@@ -270,7 +273,8 @@ final class BuildCommand implements Callable<Integer> {
                     + sources.get(0).describe() + (sources.size() > 1 ? " + " + (sources.size() - 1) + " more" : ""));
         }
         Ext4Options options = ob.build();
-        Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json);
+        Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json)
+                .verify(verify);
         if (script != null) {
             Path work = output.toAbsolutePath().getParent();
             bb.source(new dev.kiln.image.ScriptStage(sources, options, script, work,

@@ -47,6 +47,10 @@ class BuildCommandTest {
         }
         assertTrue(r.err().contains("kiln: wrote"), r.err());
         assertTrue(r.err().contains("kiln: [1/1] dir:") && r.err().contains("kiln: computing sha256"), r.err());
+        var verified = CliRunner.run("build", "--image", "dir:" + tmp.resolve("root"), "-o", out.toString(), "--size", "32M",
+                "--verify");
+        assertEquals(0, verified.exit(), verified.err());
+        assertTrue(verified.err().contains("kiln: verifying"), verified.err());
         var quiet = CliRunner.run("build", "--image", "dir:" + tmp.resolve("root"), "-o", out.toString(), "--size", "32M", "-q");
         assertEquals("", quiet.err());
     }

@@ -30,6 +30,7 @@ public final class Build {
     private final boolean checksumFile;
     private final boolean digest;
     private final Progress progress;
+    private final boolean verify;
 
     /** Progress events; the library never prints. */
     public interface Progress {
@@ -53,6 +54,7 @@ public final class Build {
         this.checksumFile = b.checksumFile;
         this.digest = b.digest || b.checksumFile;
         this.progress = b.progress;
+        this.verify = b.verify;
     }
 
     public static Builder builder() {
@@ -97,6 +99,7 @@ public final class Build {
         private boolean checksumFile = true;
         private boolean digest;
         private Progress progress = new Progress() {};
+        private boolean verify;
 
         public Builder source(Source s) {
             sources.add(Objects.requireNonNull(s));
@@ -121,6 +124,12 @@ public final class Build {
         /** Compute the output's SHA-256 even without a checksum file (hashing a large sparse image takes time). */
         public Builder digest(boolean v) {
             this.digest = v;
+            return this;
+        }
+
+        /** Check the finished image with {@link dev.kiln.ext4.Ext4Verifier} before publishing it. */
+        public Builder verify(boolean v) {
+            this.verify = v;
             return this;
         }
 
@@ -171,6 +180,16 @@ public final class Build {
             progress.finishing("writing metadata");
             w.close();
             summary = w.summary();
+            if (verify) {
+                progress.finishing("verifying");
+                try (dev.kiln.ext4.Ext4Reader r = dev.kiln.ext4.Ext4Reader.open(tmpImage)) {
+                    var problems = dev.kiln.ext4.Ext4Verifier.verify(r);
+                    if (!problems.isEmpty()) {
+                        throw new IllegalStateException(abs + ": the written image failed verification (" + problems.size()
+                                + " problems, first: " + problems.get(0) + "); this is a kiln bug, please report it");
+                    }
+                }
+            }
             Path result = tmpImage;
             if (gz) {
                 tmpGz = Files.createTempFile(dir, "." + name + ".", ".gz.tmp");
