@@ -227,16 +227,28 @@ public final class OciSource implements Source {
         if (configDigest == null) {
             throw new InvalidSourceException(describe() + ": manifest has no config");
         }
-        JsonNode config = json(blobs, blobPath(configDigest), configDigest);
+        return layers(manifest, json(blobs, blobPath(configDigest), configDigest), describe());
+    }
+
+    /**
+     * An image manifest's layers, paired with the config's diff_ids (which must match them one
+     * for one); foreign layers served from other URLs are refused.
+     */
+    static List<Layer> layers(JsonNode manifest, JsonNode config, String what) {
         JsonNode diffIds = config.path("rootfs").path("diff_ids");
         JsonNode layers = manifest.path("layers");
         if (diffIds.size() != layers.size()) {
-            throw new InvalidSourceException(describe() + ": manifest lists " + layers.size() + " layers but the config "
+            throw new InvalidSourceException(what + ": manifest lists " + layers.size() + " layers but the config "
                     + diffIds.size() + " diff_ids");
         }
         List<Layer> out = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             String d = layers.get(i).path("digest").asText();
+            String mt = layers.get(i).path("mediaType").asText("");
+            if ((mt.contains("foreign") || mt.contains("nondistributable")) && layers.get(i).has("urls")) {
+                throw new InvalidSourceException(what + ": layer " + d + " is a foreign layer served elsewhere; "
+                        + "kiln reads only layers the image itself holds");
+            }
             out.add(new Layer(blobPath(d), d, diffIds.get(i).asText()));
         }
         return out;

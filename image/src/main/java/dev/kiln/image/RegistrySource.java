@@ -136,27 +136,9 @@ public final class RegistrySource implements Source {
             throw new InvalidSourceException(ref + ": manifest has no config");
         }
         Path configPath = fetch(configDigest, l -> { });
-        JsonNode config = JSON.readTree(configPath.toFile());
-        JsonNode diffIds = config.path("rootfs").path("diff_ids");
-        JsonNode layers = m.path("layers");
-        if (diffIds.size() != layers.size()) {
-            throw new InvalidSourceException(ref + ": manifest lists " + layers.size() + " layers but the config "
-                    + diffIds.size() + " diff_ids");
-        }
-        List<OciSource.Layer> out = new ArrayList<>();
+        List<OciSource.Layer> out = OciSource.layers(m, JSON.readTree(configPath.toFile()), ref.toString());
         List<Long> sizes = new ArrayList<>();
-        for (int i = 0; i < layers.size(); i++) {
-            String d = layers.get(i).path("digest").asText();
-            String mt = layers.get(i).path("mediaType").asText("");
-            if (mt.contains("foreign") || mt.contains("nondistributable")) {
-                if (layers.get(i).has("urls")) {
-                    throw new InvalidSourceException(ref + ": layer " + d + " is a foreign layer served elsewhere; "
-                            + "kiln pulls only from the registry");
-                }
-            }
-            out.add(new OciSource.Layer(OciSource.blobPath(d), d, diffIds.get(i).asText()));
-            sizes.add(layers.get(i).path("size").asLong(0));
-        }
+        m.path("layers").forEach(l -> sizes.add(l.path("size").asLong(0)));
         return new Resolved(manifestDigest, type, size, configDigest, out, sizes);
     }
 
