@@ -1,80 +1,135 @@
 package dev.kiln.cli;
 
-import java.io.BufferedReader;
+import dev.kiln.ext4.Ext4Reader;
+import dev.kiln.ext4.Ext4Verifier;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPInputStream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * Boots an image as the root file system of a QEMU microVM (virtio disk, serial console, as a
- * Firecracker guest sees it) and waits for a line on the console. The disk is attached with
- * -snapshot, so vetting never changes the image.
+ * Boots an image as the root file system of a microVM and waits for a line on the serial
+ * console: the check that vets a rootfs before it is published.
  */
 @Command(name = "boot", mixinStandardHelpOptions = true,
-        description = {"Boots IMAGE as the root file system of a QEMU microVM and waits for TEXT on the serial console.",
-            "Exits 0 when TEXT appears, 3 when the guest stops or the time runs out first. The image is not modified."})
+        description = {"Boots IMAGE as the root disk of a microVM (firecracker, else QEMU microvm) and watches the serial console.",
+            "Exits 0 when the guest prints TEXT (without --expect: when it powers off by itself), 1 on timeout, "
+                + "kernel panic or a VM that stops first. The image is not modified unless --writable is given."})
 final class BootCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "IMAGE", description = "An ext4 image (.gz is decompressed first).")
+    @Parameters(index = "0", paramLabel = "IMAGE", description = "An ext4 image (a .gz is decompressed to a temporary copy).")
     Path image;
 
-    @Option(names = "--kernel", paramLabel = "FILE", required = true, description = "The guest kernel (bzImage/vmlinuz).")
-    Path kernel;
+    @Mixin VmOptions vm;
 
-    @Option(names = "--initrd", paramLabel = "FILE", description = "An initramfs, when the kernel needs modules for virtio or ext4.")
-    Path initrd;
-
-    @Option(names = "--expect", paramLabel = "TEXT", required = true, description = "Text the guest must print.")
+    @Option(names = "--expect", paramLabel = "TEXT",
+            description = "Text the guest must print (never matched in the kernel's echo of its command line).")
     String expect;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "120", description = "Default: ${DEFAULT-VALUE}.")
-    int timeout;
+    @Option(names = "--writable", description = "Boot the image itself, so what the guest writes stays (default: a throw-away copy).")
+    boolean writable;
 
-    @Option(names = "--append", paramLabel = "ARGS", description = "Extra kernel command line arguments.")
-    String append = "";
+    @Option(names = "--verify-after", description = "With --writable: check the file system after the guest stopped "
+            + "(as kiln verify, including a journal left needing recovery).")
+    boolean verifyAfter;
 
-    @Option(names = "--memory", paramLabel = "MIB", defaultValue = "512", description = "Guest memory (default: ${DEFAULT-VALUE}).")
-    int memory;
+    @Option(names = "--log", paramLabel = "FILE", description = "Write the guest console to FILE instead of stderr.")
+    Path log;
 
-    @Option(names = "--kvm", description = "Use KVM acceleration (default: software emulation, which works everywhere).")
-    boolean kvm;
-
-    @Option(names = "--qemu", paramLabel = "PATH", defaultValue = "qemu-system-x86_64",
-            description = "The QEMU binary (default: ${DEFAULT-VALUE}).")
-    String qemu;
-
-    @Option(names = {"-v", "--verbose"}, description = "Copy the guest console to stderr.")
-    boolean verbose;
+    @Option(names = {"-q", "--quiet"}, description = "Do not show the guest console.")
+    boolean quiet;
 
     @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
+    /** The VM options shared by kiln boot and kiln build --boot-test. */
+    static final class VmOptions {
+        @Option(names = "--kernel", paramLabel = "FILE", description = "The guest kernel (bzImage for QEMU, vmlinux for firecracker).")
+        Path kernel;
+
+        @Option(names = "--initrd", paramLabel = "FILE", description = "An initramfs, when the kernel needs modules for virtio or ext4.")
+        Path initrd;
+
+        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "120", description = "Default: ${DEFAULT-VALUE}.")
+        int timeout;
+
+        @Option(names = "--append", paramLabel = "ARGS", description = "Extra kernel command line arguments.")
+        String append = "";
+
+        @Option(names = {"--mem", "--memory"}, paramLabel = "MIB", defaultValue = "512", description = "Guest memory in MiB (default: ${DEFAULT-VALUE}).")
+        int mem;
+
+        @Option(names = "--cpus", paramLabel = "N", defaultValue = "1", description = "Guest CPUs (default: ${DEFAULT-VALUE}).")
+        int cpus;
+
+        @Option(names = "--vmm", paramLabel = "auto|firecracker|qemu", defaultValue = "auto",
+                description = "The VM monitor (default: firecracker when it is on PATH and KVM works, else QEMU).")
+        String vmm;
+
+        @Option(names = "--accel", paramLabel = "auto|kvm|tcg", defaultValue = "auto",
+                description = "KVM or software emulation (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
+        String accel;
+
+        @Option(names = "--qemu", paramLabel = "PATH", description = "The QEMU binary (default: qemu-system-<arch>).")
+        String qemu;
+
+        void check(CommandSpec spec) {
+            if (kernel == null) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--kernel=FILE'");
+            }
+            if (!List.of("auto", "firecracker", "qemu").contains(vmm)) {
+                throw new Errors.UsageException("--vmm " + vmm + ": not a VM monitor; use auto, firecracker or qemu");
+            }
+            if (!List.of("auto", "kvm", "tcg").contains(accel)) {
+                throw new Errors.UsageException("--accel " + accel + ": use auto, kvm or tcg");
+            }
+            if (timeout <= 0 || mem < 64 || cpus < 1) {
+                throw new Errors.UsageException("--timeout must be positive, --mem at least 64 (MiB), --cpus at least 1");
+            }
+        }
+
+        Microvm microvm() {
+            return Microvm.choose(vmm, accel, qemu);
+        }
+
+        Microvm.Spec spec(Path disk, boolean writable, String expect) {
+            return new Microvm.Spec(kernel, initrd, disk, writable, expect, append, mem, cpus, timeout);
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
-        for (Path p : initrd == null ? List.of(image, kernel) : List.of(image, kernel, initrd)) {
+        vm.check(spec);
+        for (Path p : vm.initrd == null ? List.of(image, vm.kernel) : List.of(image, vm.kernel, vm.initrd)) {
             if (!Files.isRegularFile(p)) {
                 throw new java.nio.file.NoSuchFileException(p.toString());
             }
         }
+        boolean gz = image.getFileName().toString().endsWith(".gz");
+        if (writable && gz) {
+            throw new Errors.UsageException(image + ": --writable boots the image itself, and a .gz cannot be written; "
+                    + "decompress it first (gunzip -k)");
+        }
+        if (verifyAfter && !writable) {
+            throw new Errors.UsageException("--verify-after checks what a --writable boot left; add --writable");
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        Microvm m = vm.microvm();
         Path disk = image;
         Path tmp = null;
-        if (image.getFileName().toString().endsWith(".gz")) {
+        if (gz) {
             tmp = Files.createTempFile("kiln-boot-", ".ext4");
             try (InputStream in = new GZIPInputStream(Files.newInputStream(image), 1 << 16);
                     OutputStream out = Files.newOutputStream(tmp)) {
@@ -82,8 +137,24 @@ final class BootCommand implements Callable<Integer> {
             }
             disk = tmp;
         }
-        try {
-            return boot(disk);
+        try (PrintWriter logFile = log == null ? null
+                : new PrintWriter(Files.newBufferedWriter(log, StandardCharsets.UTF_8), true)) {
+            PrintWriter console = logFile != null ? logFile : quiet ? null : err;
+            err.println("kiln: booting " + image + " (" + describe(m) + ")");
+            err.flush();
+            Microvm.Result r = m.boot(vm.spec(disk, writable, expect), console);
+            String failed = report(err, image.toString(), r, expect, vm.timeout, console == err);
+            int code = Kiln.OK;
+            if (failed != null) {
+                err.println("error: " + failed);
+                code = Kiln.INTERNAL;
+            } else if (r.detail() != null) {
+                err.println("warning: " + image + ": " + r.detail());
+            }
+            if (verifyAfter) {
+                code = Math.max(code, verify(err));
+            }
+            return code;
         } finally {
             if (tmp != null) {
                 Files.deleteIfExists(tmp);
@@ -91,60 +162,56 @@ final class BootCommand implements Callable<Integer> {
         }
     }
 
-    private int boot(Path disk) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(qemu, "-m", Integer.toString(memory), "-nographic", "-no-reboot",
-                "-nodefaults", "-serial", "stdio", "-kernel", kernel.toString(),
-                "-append", ("console=ttyS0 root=/dev/vda rw panic=-1 " + append).trim(),
-                "-drive", "file=" + disk + ",format=raw,if=virtio,snapshot=on"));
-        if (initrd != null) {
-            cmd.addAll(List.of("-initrd", initrd.toString()));
+    static String describe(Microvm m) {
+        return (m.vmm() == Microvm.Vmm.FIRECRACKER ? "firecracker" : m.binary()) + ", "
+                + (m.accel() == Microvm.Accel.KVM ? "KVM" : "software emulation");
+    }
+
+    /**
+     * Prints the verdict (and, on failure, the console's last lines when they were not shown);
+     * returns null when the boot passed, else the error message.
+     */
+    static String report(PrintWriter err, String what, Microvm.Result r, String expect, int timeout, boolean shown) {
+        String seconds = String.format(java.util.Locale.ROOT, "%.1f s", r.millis() / 1000.0);
+        String why = switch (r.outcome()) {
+            case PASSED -> null;
+            case PANIC -> r.tail().stream().anyMatch(l -> l.contains("No working init found") || l.contains("no init at "))
+                    ? "the guest kernel panicked: the image has no init to run (/sbin/init)" : "the guest kernel panicked";
+            case STOPPED -> "the VM stopped" + (expect != null ? " before the guest printed '" + expect + "'" : " without powering off cleanly");
+            case TIMEOUT -> expect != null ? "the guest did not print '" + expect + "' within " + timeout + " s"
+                    : "the guest did not power off within " + timeout + " s";
+        };
+        if (why == null) {
+            err.println("kiln: " + what + " booted in " + seconds + (expect != null ? ": the guest printed '" + expect + "'"
+                    : ": the guest powered off"));
+            err.flush();
+            return null;
         }
-        if (kvm) {
-            cmd.add("-enable-kvm");
-        }
-        Process p;
-        try {
-            p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        } catch (IOException e) {
-            throw new Errors.UsageException(qemu + ": cannot run QEMU (" + e.getMessage()
-                    + "); install qemu-system-x86 or give --qemu PATH");
-        }
-        p.getOutputStream().close();
-        PrintWriter err = spec.commandLine().getErr();
-        CompletableFuture<Boolean> seen = CompletableFuture.supplyAsync(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    if (verbose) {
-                        err.println(line);
-                        err.flush();
-                    }
-                    if (line.contains(expect)) {
-                        return true;
-                    }
-                }
-            } catch (IOException e) {
-                // the guest went away
+        if (!shown && !r.tail().isEmpty()) {
+            err.println("kiln: the console's last lines:");
+            for (String l : r.tail()) {
+                err.println("  | " + l);
             }
-            return false;
-        });
-        boolean found;
-        try {
-            found = seen.get(timeout, TimeUnit.SECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            found = false;
-        } finally {
-            p.destroy();
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
+            err.flush();
+        }
+        String hint = r.outcome() == Microvm.Outcome.PANIC ? "; check the image's init (see the console's last lines)"
+                : "; see the console's last lines (--timeout to wait longer)";
+        return what + ": " + why + hint;
+    }
+
+    private int verify(PrintWriter err) throws IOException {
+        try (Ext4Reader r = Ext4Reader.open(image)) {
+            List<Ext4Verifier.Problem> problems = Ext4Verifier.verify(r);
+            if (problems.isEmpty()) {
+                err.println("kiln: " + image + ": clean after the boot");
+                return Kiln.OK;
             }
+            for (Ext4Verifier.Problem p : problems.subList(0, Math.min(problems.size(), 20))) {
+                err.println("  " + p);
+            }
+            err.println("error: " + image + ": " + problems.size() + " problems after the boot; "
+                    + "the guest must unmount (or remount read-only) before it powers off");
+            return Kiln.INVALID_INPUT;
         }
-        if (found) {
-            err.println("kiln: " + image + " booted: the guest printed '" + expect + "'");
-            return Kiln.OK;
-        }
-        err.println("error: " + image + ": the guest did not print '" + expect + "' within " + timeout
-                + " s; run with --verbose to see its console");
-        return Kiln.INVALID_INPUT;
     }
 }

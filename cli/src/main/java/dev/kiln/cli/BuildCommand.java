@@ -118,6 +118,16 @@ final class BuildCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "Check the finished image (as kiln verify does) before publishing it.")
     boolean verify;
 
+    @Option(names = "--boot-test", description = {"Boot the finished image in a microVM (needs --kernel) and publish it only if "
+            + "the agent's readiness line appears (the Nex service prints '" + dev.kiln.image.NexProfile.READY + "'; "
+            + "with --agent-init pid1 or no --agent, give --boot-expect).", "The VM options are those of kiln boot."})
+    boolean bootTest;
+
+    @Option(names = "--boot-expect", paramLabel = "TEXT", description = "The console line --boot-test waits for.")
+    String bootExpect;
+
+    @picocli.CommandLine.Mixin BootCommand.VmOptions vm;
+
     @Option(names = "--no-checksum-file", description = "Do not write OUTPUT.sha256.")
     boolean noChecksumFile;
 
@@ -129,6 +139,51 @@ final class BuildCommand implements Callable<Integer> {
 
     @Option(names = "--stacktrace", description = "Print the stack trace of an error.")
     boolean stacktrace;
+
+    /** The boot test: checked before anything is built, run on the finished image before it is renamed into place. */
+    private Build.ImageCheck bootCheck() {
+        vm.check(spec);
+        String expect = bootExpect;
+        if (expect == null) {
+            if (agent == null || !agentInit.equalsIgnoreCase("openrc")) {
+                throw new Errors.UsageException("--boot-test: give --boot-expect TEXT, the line the guest prints when it is ready "
+                        + "(only the OpenRC agent service prints one kiln knows)");
+            }
+            expect = dev.kiln.image.NexProfile.READY;
+        }
+        for (Path p : vm.initrd == null ? java.util.List.of(vm.kernel) : java.util.List.of(vm.kernel, vm.initrd)) {
+            if (!java.nio.file.Files.isRegularFile(p)) {
+                throw new Errors.UsageException(p + ": no such file; give the guest kernel (and initramfs) for --boot-test");
+            }
+        }
+        Microvm m = vm.microvm();
+        String text = expect;
+        java.io.PrintWriter err = spec.commandLine().getErr();
+        return image -> {
+            if (!quiet) {
+                err.println("kiln: boot test (" + BootCommand.describe(m) + ")");
+                err.flush();
+            }
+            Microvm.Result r;
+            try {
+                r = m.boot(vm.spec(image, false, text), quiet ? null : err);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("boot test interrupted");
+            }
+            String failed = BootCommand.report(err, output + " (boot test)", r, text, vm.timeout, !quiet);
+            if (failed != null) {
+                throw new BootTestException(failed + "; " + output + " was not written");
+            }
+        };
+    }
+
+    /** The image did not pass its boot test. */
+    static final class BootTestException extends RuntimeException {
+        BootTestException(String message) {
+            super(message);
+        }
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -275,6 +330,11 @@ final class BuildCommand implements Callable<Integer> {
         Ext4Options options = ob.build();
         Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json)
                 .verify(verify);
+        if (bootTest) {
+            bb.check(bootCheck());
+        } else if (vm.kernel != null || bootExpect != null) {
+            throw new Errors.UsageException("--kernel and --boot-expect are for --boot-test; add --boot-test to boot the image");
+        }
         if (script != null) {
             Path work = output.toAbsolutePath().getParent();
             bb.source(new dev.kiln.image.ScriptStage(sources, options, script, work,

@@ -52,9 +52,9 @@ class NexBootIT {
             debs = false;
         }
         need(debs, "no openrc/libeinfo1/librc1 .deb files in " + DEBS + " (.ci/run downloads them with apt-get download)");
-        Path kernel = newest("vmlinuz-");
-        Path initrd = newest("initrd.img-");
-        need(kernel != null && initrd != null, "no kernel and initrd in /boot (apt-get install linux-image-cloud-amd64)");
+        TestKernel tk = TestKernel.require();
+        Path kernel = tk.kernel();
+        Path initrd = tk.initrd();
 
         Path script = tmp.resolve("openrc-base.sh");
         try (InputStream in = NexBootIT.class.getResourceAsStream("/openrc-base.sh")) {
@@ -68,9 +68,12 @@ class NexBootIT {
         Path agent = tmp.resolve("agent");
         Files.writeString(agent, "#!/bin/sh\necho \"AGENT-STARTED as $(id -un) uid $(id -u)\"\nwhile true; do sleep 60; done\n");
         Path image = tmp.resolve("rootfs.ext4");
+        // --boot-test: published only once the booted image's service printed its readiness line.
         var b = CliRunner.run("build", "--image", "dir:" + base, "--agent", agent.toString(), "-o", image.toString(),
-                "--size", "auto", "--free", "16M", "-q");
-        assertEquals(0, b.exit(), b.err());
+                "--size", "auto", "--free", "16M", "--boot-test", "--kernel", kernel.toString(), "--initrd", initrd.toString(),
+                "--timeout", "240");
+        assertEquals(0, b.exit(), b.err().substring(Math.max(0, b.err().length() - 4000)));
+        assertTrue(b.err().contains("the guest printed '" + dev.kiln.image.NexProfile.READY + "'"), b.err());
         ExternalTools.assertFsckClean(image);
 
         CommandLine cl = Kiln.commandLine();
@@ -79,17 +82,9 @@ class NexBootIT {
         cl.setOut(new PrintWriter(new StringWriter(), true));
         int code = cl.execute("boot", image.toString(), "--kernel", kernel.toString(), "--initrd", initrd.toString(),
                 "--expect", "KILNCHECK agent=[AGENT-STARTED as nex uid 1000] status=[ * status: started] agetty=running",
-                "--timeout", "240", "-v");
+                "--timeout", "240");
         String console = err.toString();
         assertEquals(0, code, "boot console:\n" + console.substring(Math.max(0, console.length() - 4000)));
         assertTrue(console.contains("Starting agent"), console);
-    }
-
-    private static Path newest(String prefix) throws Exception {
-        try (var s = Files.list(Path.of("/boot"))) {
-            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().reduce((a, c) -> c).orElse(null);
-        } catch (java.nio.file.NoSuchFileException e) {
-            return null;
-        }
     }
 }

@@ -31,6 +31,7 @@ public final class Build {
     private final boolean digest;
     private final Progress progress;
     private final boolean verify;
+    private final ImageCheck check;
 
     /** Progress events; the library never prints. */
     public interface Progress {
@@ -55,6 +56,7 @@ public final class Build {
         this.digest = b.digest || b.checksumFile;
         this.progress = b.progress;
         this.verify = b.verify;
+        this.check = b.check;
     }
 
     public static Builder builder() {
@@ -100,6 +102,7 @@ public final class Build {
         private boolean digest;
         private Progress progress = new Progress() {};
         private boolean verify;
+        private ImageCheck check;
 
         public Builder source(Source s) {
             sources.add(Objects.requireNonNull(s));
@@ -138,9 +141,24 @@ public final class Build {
             return this;
         }
 
+        /**
+         * A last check of the finished (uncompressed) image before it is published, e.g. booting
+         * it; when it throws, nothing is published.
+         */
+        public Builder check(ImageCheck c) {
+            this.check = c;
+            return this;
+        }
+
         public Build build() {
             return new Build(this);
         }
+    }
+
+    /** A check of the finished image, run before it is published. */
+    @FunctionalInterface
+    public interface ImageCheck {
+        void check(Path image) throws IOException;
     }
 
     public Result run() throws IOException {
@@ -189,6 +207,9 @@ public final class Build {
                                 + " problems, first: " + problems.get(0) + "); this is a kiln bug, please report it");
                     }
                 }
+            }
+            if (check != null) {
+                check.check(tmpImage);
             }
             Path result = tmpImage;
             if (gz) {

@@ -25,6 +25,9 @@ import org.apache.commons.codec.digest.Sha2Crypt;
  * a password is given.
  */
 public final class NexProfile implements Source {
+    /** What the agent service prints on the console once OpenRC has started it (kiln build --boot-test waits for it). */
+    public static final String READY = "kiln: agent started";
+
     /** How the agent starts. */
     public enum Init { OPENRC, PID1 }
 
@@ -145,6 +148,11 @@ public final class NexProfile implements Source {
                 + "\n"
                 + "depend() {\n"
                 + "\tafter net\n"
+                + "}\n"
+                + "\n"
+                + "start_post() {\n"
+                + "\t# A readiness line on the console (kiln boot, kiln build --boot-test).\n"
+                + "\teinfo \"" + READY + "\"\n"
                 + "}\n";
     }
 
