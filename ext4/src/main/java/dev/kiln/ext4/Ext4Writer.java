@@ -48,6 +48,7 @@ public final class Ext4Writer implements Closeable {
     private static final int INLINE_MAX = 60;
 
     private final FileChannel out;
+    private final BlockOutput output;
     private final Ext4Options opts;
     private final Layout layout;
     private final BlockAllocator alloc;
@@ -115,6 +116,7 @@ public final class Ext4Writer implements Closeable {
         Instant t = opts.timestamp;
         this.root = new Node(Inode.S_IFDIR, Metadata.of(0755, t));
         this.root.refs = 1;
+        this.output = new BlockOutput(out);
     }
 
     /** Creates (or truncates) {@code path} and returns a writer for it. */
@@ -355,6 +357,7 @@ public final class Ext4Writer implements Closeable {
             if (count <= 0) {
                 continue;
             }
+            output.drain();
             ByteBuffer buf = ByteBuffer.wrap(data, (int) from, count);
             long pos = physical * bs;
             while (buf.hasRemaining()) {
@@ -716,11 +719,7 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void writeFully(byte[] b, int off, int len, long pos) throws IOException {
-        ByteBuffer buf = ByteBuffer.wrap(b, off, len);
-        long p = pos;
-        while (buf.hasRemaining()) {
-            p += out.write(buf, p);
-        }
+        output.write(b, off, len, pos);
     }
 
     private void writeBlock(long block, byte[] data) throws IOException {
@@ -758,7 +757,11 @@ public final class Ext4Writer implements Closeable {
         try {
             finish();
         } finally {
-            out.close();
+            try {
+                output.close();
+            } finally {
+                out.close();
+            }
         }
     }
 
@@ -886,6 +889,7 @@ public final class Ext4Writer implements Closeable {
         writeSharedXattrs(uuid);
         writeInodeTables(inodes, uuid);
         writeGroupMetadata(inodes, nodes, uuid, seedBytes, hashVersion);
+        output.drain();
         out.truncate(layout.blocksCount * bs);
         if (out.size() < layout.blocksCount * bs) {
             // Extend sparsely: one zero byte at the very end.

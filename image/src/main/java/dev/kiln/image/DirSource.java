@@ -39,6 +39,13 @@ public final class DirSource implements Source {
         this(root, (p, u, g) -> new long[] {u, g});
     }
 
+    /**
+     * One lstat's worth. Not "unix:*": that also resolves the owner and group names, which reads
+     * /etc/passwd and /etc/group (or asks nscd) for every file and cost two thirds of the time
+     * of a dir: build of 30,000 small files.
+     */
+    private static final String ATTRIBUTES = "unix:mode,ino,dev,nlink,uid,gid,size,rdev,lastModifiedTime";
+
     public DirSource(Path root, OwnerMap owners) {
         this.root = root;
         this.owners = owners;
@@ -86,7 +93,7 @@ public final class DirSource implements Source {
             String name = prefix + "/" + p.getFileName();
             Map<String, Object> a;
             try {
-                a = Files.readAttributes(p, "unix:*", NOFOLLOW);
+                a = Files.readAttributes(p, ATTRIBUTES, NOFOLLOW);
             } catch (IOException e) {
                 throw new InvalidSourceException(p + ": cannot read attributes (" + e.getMessage() + ")", e);
             }
@@ -143,7 +150,7 @@ public final class DirSource implements Source {
     }
 
     private static Metadata metadata(Path p) throws IOException {
-        return metadata(p, Files.readAttributes(p, "unix:*", NOFOLLOW));
+        return metadata(p, Files.readAttributes(p, ATTRIBUTES, NOFOLLOW));
     }
 
     private static Metadata metadata(Path p, Map<String, Object> a) throws IOException {
