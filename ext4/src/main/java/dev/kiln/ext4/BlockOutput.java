@@ -14,12 +14,21 @@ import java.util.ArrayDeque;
  * the page cache runs on another core while the writer reads and encodes the next files.
  * Writes happen in the order they were made; {@link #drain()} waits for all of them (before
  * reading the file back, truncating or syncing it).
+ *
+ * <p>Where the file system allows it, aligned writes bypass the page cache (O_DIRECT): on the
+ * virtual machines kiln is built for, copying into the page cache costs several times more than
+ * the device write itself (1.4 GB: 3.3 s buffered + 0.5 s fsync against 0.6 s direct), and an
+ * image is written once and not read again by the build. Unaligned writes (block sizes below
+ * the file system's, the odd partial run) go through the page cache; the kernel keeps the two
+ * coherent, and one thread does both in order.
  */
 final class BlockOutput implements Closeable {
     static final int BUFFER_BYTES = 4 << 20;
     private static final int BUFFERS = 3;
 
     private final FileChannel ch;
+    private final FileChannel direct;
+    private final int align;
     private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
     private final ArrayDeque<ByteBuffer> queue = new ArrayDeque<>();
     private final ArrayDeque<Long> positions = new ArrayDeque<>();
@@ -31,9 +40,29 @@ final class BlockOutput implements Closeable {
     private IOException failure;
 
     BlockOutput(FileChannel ch) {
+        this(ch, null);
+    }
+
+    /** With {@code path}, aligned writes use a second, O_DIRECT channel when the file system supports it. */
+    BlockOutput(FileChannel ch, java.nio.file.Path path) {
         this.ch = ch;
+        FileChannel d = null;
+        int a = 1;
+        if (path != null) {
+            try {
+                a = (int) java.nio.file.Files.getFileStore(path).getBlockSize();
+                if (a > 0 && a <= 65536 && Integer.bitCount(a) == 1) {
+                    d = FileChannel.open(path, java.nio.file.StandardOpenOption.WRITE, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+                }
+            } catch (IOException | UnsupportedOperationException e) {
+                d = null; // tmpfs and some others refuse O_DIRECT: the page cache it is
+            }
+        }
+        this.direct = d;
+        this.align = d == null ? 1 : a;
         for (int i = 0; i < BUFFERS; i++) {
-            free.add(ByteBuffer.allocateDirect(BUFFER_BYTES));
+            ByteBuffer b = ByteBuffer.allocateDirect(BUFFER_BYTES + align);
+            free.add(b.alignedSlice(align).limit(BUFFER_BYTES).slice());
         }
         this.thread = new Thread(this::run, "kiln-ext4-writer");
         thread.setDaemon(true);
@@ -134,8 +163,9 @@ final class BlockOutput implements Closeable {
             }
             IOException err = null;
             try {
+                FileChannel to = direct != null && pos % align == 0 && b.remaining() % align == 0 ? direct : ch;
                 while (b.hasRemaining()) {
-                    pos += ch.write(b, pos);
+                    pos += to.write(b, pos);
                 }
             } catch (IOException e) {
                 err = e;
@@ -165,6 +195,13 @@ final class BlockOutput implements Closeable {
             thread.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (direct != null) {
+            try {
+                direct.close();
+            } catch (IOException e) {
+                // nothing was pending on it
+            }
         }
     }
 }

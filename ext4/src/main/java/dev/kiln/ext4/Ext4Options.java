@@ -24,6 +24,7 @@ public final class Ext4Options {
     final boolean metadataCsum;
     final boolean inlineData;
     final boolean sparseFiles;
+    final boolean directIo;
     final long journalBlocks;
 
     private Ext4Options(Builder b) {
@@ -41,6 +42,7 @@ public final class Ext4Options {
         this.metadataCsum = b.metadataCsum;
         this.inlineData = b.inlineData;
         this.sparseFiles = b.sparseFiles;
+        this.directIo = b.directIo;
         this.journalBlocks = b.journalBlocks;
     }
 
@@ -71,6 +73,7 @@ public final class Ext4Options {
         private boolean metadataCsum = true;
         private boolean inlineData;
         private boolean sparseFiles = true;
+        private boolean directIo = true;
         private long journalBlocks = -1;
 
         private Builder(long sizeBytes) {
@@ -176,6 +179,15 @@ public final class Ext4Options {
 
         public Builder inlineData(boolean v) {
             this.inlineData = v;
+            return this;
+        }
+
+        /**
+         * Write the image with O_DIRECT where the file system supports it (default), bypassing
+         * the page cache; false writes everything through the page cache. The bytes are the same.
+         */
+        public Builder directIo(boolean v) {
+            this.directIo = v;
             return this;
         }
 

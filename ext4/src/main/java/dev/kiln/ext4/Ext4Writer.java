@@ -71,7 +71,7 @@ public final class Ext4Writer implements Closeable {
             int blockSize, byte[] uuid, long files, long directories, long symlinks, long devices,
             long others) {}
 
-    private Ext4Writer(FileChannel out, Ext4Options opts) {
+    private Ext4Writer(FileChannel out, Path path, Ext4Options opts) {
         this.out = out;
         this.opts = opts;
         this.bs = opts.blockSize;
@@ -116,7 +116,7 @@ public final class Ext4Writer implements Closeable {
         Instant t = opts.timestamp;
         this.root = new Node(Inode.S_IFDIR, Metadata.of(0755, t));
         this.root.refs = 1;
-        this.output = new BlockOutput(out);
+        this.output = new BlockOutput(out, path);
     }
 
     /** Creates (or truncates) {@code path} and returns a writer for it. */
@@ -124,7 +124,7 @@ public final class Ext4Writer implements Closeable {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.READ);
         try {
-            return new Ext4Writer(ch, opts);
+            return new Ext4Writer(ch, opts.directIo ? path : null, opts);
         } catch (RuntimeException e) {
             ch.close();
             throw e;

@@ -12,6 +12,14 @@ import org.apache.commons.compress.compressors.zstandard.ZstdCompressorInputStre
 public final class Compression {
     private Compression() {}
 
+    /**
+     * Reads (and so decompresses) {@code in} on a second thread, a megabyte ahead of the
+     * consumer: reading and inflating the archive overlaps with writing the image.
+     */
+    public static InputStream readAhead(InputStream in) throws IOException {
+        return org.apache.commons.io.input.ReadAheadInputStream.builder().setInputStream(in).setBufferSize(1 << 20).get();
+    }
+
     /** Wraps {@code in} in a decompressor if its magic bytes say it is compressed. */
     public static InputStream decompress(InputStream raw) throws IOException {
         BufferedInputStream in = raw instanceof BufferedInputStream b ? b : new BufferedInputStream(raw, 1 << 16);

@@ -74,14 +74,83 @@ public final class DirSource implements Source {
         return acc;
     }
 
+    /** Files up to this size are read by the walking thread; larger ones are streamed by the writer's. */
+    private static final int PREFETCH_FILE = 1 << 20;
+    /** At most this much content read ahead of the writer. */
+    private static final int PREFETCH_BYTES = 32 << 20;
+    private static final int PREFETCH_ENTRIES = 8192;
+
+    /** One entry of the walk, with everything the host had to say about it (or why it could not). */
+    private record Item(Path path, String name, Map<String, Object> attrs, Metadata md, byte[] content, String target,
+            Exception error) {
+        static final Item END = new Item(null, null, null, null, null, null, null);
+    }
+
+    /**
+     * The walk (listing, lstat, xattrs, reading small files, readlink) runs on a second thread,
+     * in the order the writer takes the entries; on a tree of many small files the system calls
+     * are most of the work, and they now overlap with writing the image.
+     */
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
         writer.directory("/", owned("/", metadata(root)));
-        walk(root, "", writer, links);
+        java.util.concurrent.BlockingQueue<Item> queue = new java.util.concurrent.ArrayBlockingQueue<>(PREFETCH_ENTRIES);
+        java.util.concurrent.Semaphore budget = new java.util.concurrent.Semaphore(PREFETCH_BYTES);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread walker = new Thread(() -> {
+            try {
+                walk(root, "", queue, budget, stop);
+            } catch (Exception e) {
+                put(queue, new Item(null, null, null, null, null, null, e), stop);
+            }
+            put(queue, Item.END, stop);
+        }, "kiln-dir-walk");
+        walker.setDaemon(true);
+        walker.start();
+        try {
+            while (true) {
+                Item it;
+                try {
+                    it = queue.take();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while reading " + root);
+                }
+                if (it == Item.END) {
+                    break;
+                }
+                if (it.error() != null) {
+                    if (it.error() instanceof IOException io) {
+                        throw io;
+                    }
+                    throw (RuntimeException) it.error();
+                }
+                if (it.content() != null) {
+                    budget.release(Math.max(1, it.content().length));
+                }
+                apply(it, writer, links);
+            }
+        } finally {
+            stop.set(true);
+            queue.clear();
+            budget.release(PREFETCH_BYTES);
+            walker.interrupt();
+        }
     }
 
-    private void walk(Path dir, String prefix, Ext4Writer w, Map<String, String> links) throws IOException {
+    private static void put(java.util.concurrent.BlockingQueue<Item> q, Item it, java.util.concurrent.atomic.AtomicBoolean stop) {
+        try {
+            while (!stop.get() && !q.offer(it, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                // the writer is behind; wait
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void walk(Path dir, String prefix, java.util.concurrent.BlockingQueue<Item> q,
+            java.util.concurrent.Semaphore budget, java.util.concurrent.atomic.AtomicBoolean stop) throws Exception {
         List<Path> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             ds.forEach(children::add);
@@ -90,6 +159,9 @@ public final class DirSource implements Source {
         }
         children.sort((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()));
         for (Path p : children) {
+            if (stop.get()) {
+                return;
+            }
             String name = prefix + "/" + p.getFileName();
             Map<String, Object> a;
             try {
@@ -99,23 +171,64 @@ public final class DirSource implements Source {
             }
             int mode = (Integer) a.get("mode");
             int type = mode & 0170000;
-            int nlink = (Integer) a.get("nlink");
-            if (type != 0040000 && nlink > 1) {
-                String key = a.get("dev") + ":" + a.get("ino");
-                String first = links.putIfAbsent(key, name);
-                if (first != null) {
-                    w.hardLink(name, first);
-                    continue;
-                }
+            if (type != 0040000 && (Integer) a.get("nlink") > 1) {
+                // A hard link's data is read once, by whichever name the writer sees first.
+                put(q, new Item(p, name, a, null, null, null, null), stop);
+                continue;
             }
-            Metadata md = owned(name, metadata(p, a));
-            try {
-                switch (type) {
-                    case 0040000 -> {
-                        w.directory(name, md);
-                        walk(p, name, w, links);
+            Metadata md = metadata(p, a);
+            byte[] content = null;
+            String target = null;
+            if (type == 0100000) {
+                long size = (Long) a.get("size");
+                if (size <= PREFETCH_FILE) {
+                    budget.acquire((int) Math.max(1, size));
+                    try {
+                        content = Files.readAllBytes(p);
+                    } catch (java.nio.file.AccessDeniedException e) {
+                        budget.release((int) Math.max(1, size));
+                        throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
                     }
-                    case 0100000 -> {
+                    if (content.length != size) {
+                        // Changed while we looked: stream it later, as for large files.
+                        budget.release((int) Math.max(1, size));
+                        content = null;
+                    }
+                }
+            } else if (type == 0120000) {
+                target = Files.readSymbolicLink(p).toString();
+            }
+            put(q, new Item(p, name, a, md, content, target, null), stop);
+            if (type == 0040000) {
+                walk(p, name, q, budget, stop);
+            }
+        }
+    }
+
+    private void apply(Item it, Ext4Writer w, Map<String, String> links) throws IOException {
+        Path p = it.path();
+        String name = it.name();
+        Map<String, Object> a = it.attrs();
+        int mode = (Integer) a.get("mode");
+        int type = mode & 0170000;
+        Metadata raw = it.md();
+        if (type != 0040000 && (Integer) a.get("nlink") > 1) {
+            String key = a.get("dev") + ":" + a.get("ino");
+            String first = links.putIfAbsent(key, name);
+            if (first != null) {
+                w.hardLink(name, first);
+                return;
+            }
+            raw = metadata(p, a);
+        }
+        Metadata md = owned(name, raw);
+        try {
+            switch (type) {
+                case 0040000 -> w.directory(name, md);
+                case 0100000 -> {
+                    if (it.content() != null) {
+                        w.file(name, md, it.content().length, new java.io.ByteArrayInputStream(it.content()));
+                    } else {
                         long size = (Long) a.get("size");
                         try (InputStream in = Files.newInputStream(p)) {
                             w.file(name, md, size, in);
@@ -123,24 +236,24 @@ public final class DirSource implements Source {
                             throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
                         }
                     }
-                    case 0120000 -> w.symlink(name, md, Files.readSymbolicLink(p).toString());
-                    case 0020000, 0060000 -> {
-                        long rdev = (Long) a.get("rdev");
-                        int major = (int) (((rdev >>> 8) & 0xFFF) | ((rdev >>> 32) & ~0xFFFL));
-                        int minor = (int) ((rdev & 0xFF) | ((rdev >>> 12) & ~0xFFL));
-                        if (type == 0020000) {
-                            w.charDevice(name, md, major, minor);
-                        } else {
-                            w.blockDevice(name, md, major, minor);
-                        }
-                    }
-                    case 0010000 -> w.fifo(name, md);
-                    case 0140000 -> w.socket(name, md);
-                    default -> throw new InvalidSourceException(p + ": unknown file type " + Integer.toOctalString(type));
                 }
-            } catch (EntryException e) {
-                throw new InvalidSourceException(p + ": " + e.getMessage(), e);
+                case 0120000 -> w.symlink(name, md, it.target() != null ? it.target() : Files.readSymbolicLink(p).toString());
+                case 0020000, 0060000 -> {
+                    long rdev = (Long) a.get("rdev");
+                    int major = (int) (((rdev >>> 8) & 0xFFF) | ((rdev >>> 32) & ~0xFFFL));
+                    int minor = (int) ((rdev & 0xFF) | ((rdev >>> 12) & ~0xFFL));
+                    if (type == 0020000) {
+                        w.charDevice(name, md, major, minor);
+                    } else {
+                        w.blockDevice(name, md, major, minor);
+                    }
+                }
+                case 0010000 -> w.fifo(name, md);
+                case 0140000 -> w.socket(name, md);
+                default -> throw new InvalidSourceException(p + ": unknown file type " + Integer.toOctalString(type));
             }
+        } catch (EntryException e) {
+            throw new InvalidSourceException(p + ": " + e.getMessage(), e);
         }
     }
 

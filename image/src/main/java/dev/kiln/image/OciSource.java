@@ -339,9 +339,12 @@ public final class OciSource implements Source {
             DigestInputStream c = new DigestInputStream(raw, compressed);
             InputStream un = Compression.decompress(c);
             DigestInputStream u = new DigestInputStream(un, uncompressed);
-            TarSource.apply(u, w, what, new LayerRules());
-            // Whatever follows the tar's end marker still counts for the digests.
-            u.transferTo(OutputStream.nullOutputStream());
+            // Inflating and both digests run on the read-ahead thread, beside the writing.
+            try (InputStream ahead = Compression.readAhead(org.apache.commons.io.input.CloseShieldInputStream.wrap(u))) {
+                TarSource.apply(ahead, w, what, new LayerRules());
+                // Whatever follows the tar's end marker still counts for the digests.
+                ahead.transferTo(OutputStream.nullOutputStream());
+            }
             c.transferTo(OutputStream.nullOutputStream());
         }
         check(what, "digest", l.digest, compressed);

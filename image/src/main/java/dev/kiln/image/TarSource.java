@@ -70,8 +70,9 @@ public final class TarSource implements Source {
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         progress.total = Files.size(file);
-        try (InputStream raw = new Counting(Files.newInputStream(file), progress)) {
-            apply(Compression.decompress(raw), writer, describe(), null);
+        try (InputStream raw = new Counting(Files.newInputStream(file), progress);
+                InputStream in = Compression.readAhead(Compression.decompress(raw))) {
+            apply(in, writer, describe(), null);
         }
     }
 
