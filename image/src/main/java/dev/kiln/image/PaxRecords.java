@@ -21,6 +21,7 @@ import java.util.TreeMap;
 final class PaxRecords {
     private static final int RECORD = 512;
     private static final int MAX_RECORDED = 64 << 20;
+    private static final byte[] ZERO_RECORD = new byte[RECORD];
 
     private PaxRecords() {}
 
@@ -115,20 +116,15 @@ final class PaxRecords {
         Map<String, byte[]> out = new TreeMap<>();
         int off = (int) ((RECORD - startOffset % RECORD) % RECORD);
         while (off + RECORD <= raw.length) {
-            byte[] h = Arrays.copyOfRange(raw, off, off + RECORD);
-            boolean zero = true;
-            for (byte x : h) {
-                if (x != 0) {
-                    zero = false;
-                    break;
-                }
-            }
-            if (zero) {
+            if (Arrays.mismatch(raw, off, off + RECORD, ZERO_RECORD, 0, RECORD) < 0) {
                 off += RECORD;
                 continue;
             }
-            int type = h[156];
-            long size = size(h);
+            int type = raw[off + 156];
+            if (type != 'x' && type != 'L' && type != 'K' && type != 'g') {
+                return out; // the entry's own header (the usual case: no extended headers at all)
+            }
+            long size = size(raw, off);
             if (size < 0 || size > raw.length) {
                 return out;
             }
@@ -144,17 +140,17 @@ final class PaxRecords {
         return out;
     }
 
-    private static long size(byte[] h) {
-        if ((h[124] & 0x80) != 0) {
+    private static long size(byte[] h, int at) {
+        if ((h[at + 124] & 0x80) != 0) {
             long v = 0;
             for (int i = 125; i < 136; i++) {
-                v = (v << 8) | (h[i] & 0xFF);
+                v = (v << 8) | (h[at + i] & 0xFF);
             }
             return v;
         }
         long v = 0;
         for (int i = 124; i < 136; i++) {
-            int c = h[i];
+            int c = h[at + i];
             if (c == 0 || c == ' ') {
                 if (v > 0) {
                     break;

@@ -84,12 +84,15 @@ public final class TarSource implements Source {
         PaxRecords.Recorder rec = new PaxRecords.Recorder(in);
         TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.UTF_8.name());
         TarArchiveEntry e = null;
+        byte[] drain = new byte[8192];
         while (true) {
             Map<String, byte[]> rawXattrs;
             try {
                 // Finish the previous entry so that only this entry's headers are recorded.
                 if (e != null) {
-                    tar.transferTo(java.io.OutputStream.nullOutputStream());
+                    while (tar.read(drain) >= 0) {
+                        // (usually nothing is left: the writer read the content)
+                    }
                 }
             } catch (IOException | IllegalArgumentException ex) {
                 throw new InvalidSourceException(what + ": " + e.getName() + ": " + ex.getMessage()
