@@ -151,18 +151,21 @@ public final class DirSource implements Source {
 
     private void walk(Path dir, String prefix, java.util.concurrent.BlockingQueue<Item> q,
             java.util.concurrent.Semaphore budget, java.util.concurrent.atomic.AtomicBoolean stop) throws Exception {
-        List<Path> children = new ArrayList<>();
+        List<Map.Entry<String, Path>> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            ds.forEach(children::add);
+            for (Path c : ds) {
+                children.add(Map.entry(c.getFileName().toString(), c));
+            }
         } catch (IOException e) {
             throw new InvalidSourceException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
         }
-        children.sort((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()));
-        for (Path p : children) {
+        children.sort(Map.Entry.comparingByKey());
+        for (Map.Entry<String, Path> child : children) {
             if (stop.get()) {
                 return;
             }
-            String name = prefix + "/" + p.getFileName();
+            Path p = child.getValue();
+            String name = prefix + "/" + child.getKey();
             Map<String, Object> a;
             try {
                 a = Files.readAttributes(p, ATTRIBUTES, NOFOLLOW);
@@ -184,15 +187,14 @@ public final class DirSource implements Source {
                 if (size <= PREFETCH_FILE) {
                     budget.acquire((int) Math.max(1, size));
                     try {
-                        content = Files.readAllBytes(p);
+                        content = readExactly(p, (int) size);
                     } catch (java.nio.file.AccessDeniedException e) {
                         budget.release((int) Math.max(1, size));
                         throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
                     }
-                    if (content.length != size) {
-                        // Changed while we looked: stream it later, as for large files.
+                    if (content == null) {
+                        // Shrank while we looked: the writer streams it and reports the short read.
                         budget.release((int) Math.max(1, size));
-                        content = null;
                     }
                 }
             } else if (type == 0120000) {
@@ -203,6 +205,27 @@ public final class DirSource implements Source {
                 walk(p, name, q, budget, stop);
             }
         }
+    }
+
+    /**
+     * The first {@code size} bytes of the file (the size lstat gave), or null if it is shorter
+     * now: one open, the reads, one close (Files.readAllBytes also asks for the size and reads
+     * once more to see the end).
+     */
+    private static byte[] readExactly(Path p, int size) throws IOException {
+        byte[] b = new byte[size];
+        if (size == 0) {
+            return b;
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p)) {
+            ByteBuffer buf = ByteBuffer.wrap(b);
+            while (buf.hasRemaining()) {
+                if (ch.read(buf) < 0) {
+                    return null;
+                }
+            }
+        }
+        return b;
     }
 
     private void apply(Item it, Ext4Writer w, Map<String, String> links) throws IOException {
