@@ -213,7 +213,7 @@ public final class Ext4Writer implements Closeable {
             if (p.indexOf('\0') >= 0) {
                 throw new EntryException(path, "path contains a NUL byte");
             }
-            if (p.getBytes(StandardCharsets.UTF_8).length > 255) {
+            if (p.length() > 85 && p.getBytes(StandardCharsets.UTF_8).length > 255) { // ≤ 85 chars is ≤ 255 bytes
                 throw new EntryException(path, "name longer than 255 bytes");
             }
             parts.add(p);
@@ -233,6 +233,20 @@ public final class Ext4Writer implements Closeable {
      * image root; missing directories are created when {@code create}, else null is returned.
      */
     private Node walkToParent(String path, List<String> parts, boolean create) {
+        // The usual case: every parent exists and none is a symlink.
+        Node dir = root;
+        int last = parts.size() - 1;
+        for (int i = 0; i < last && dir != null; i++) {
+            Node child = dir.children.get(parts.get(i));
+            dir = child != null && child.isDir() ? child : null;
+        }
+        if (dir != null) {
+            return dir;
+        }
+        return walkToParentSlow(path, parts, create);
+    }
+
+    private Node walkToParentSlow(String path, List<String> parts, boolean create) {
         List<Node> stack = new ArrayList<>();
         stack.add(root);
         List<String> todo = new ArrayList<>(parts.subList(0, parts.size() - 1));
@@ -390,8 +404,11 @@ public final class Ext4Writer implements Closeable {
         if (parts.isEmpty()) {
             throw new EntryException(path, "only a directory can be the root");
         }
-        Node parent = parentOf(path, parts);
-        String name = parts.get(parts.size() - 1);
+        place(path, parentOf(path, parts), parts.get(parts.size() - 1), node);
+    }
+
+    /** Puts {@code node} as {@code name} in {@code parent}, the directory {@code path} resolved to. */
+    private void place(String path, Node parent, String name, Node node) {
         Node old = parent.children.get(name);
         if (old != null && old != node) {
             if (old.isDir() && !old.children.isEmpty()) {
@@ -540,7 +557,7 @@ public final class Ext4Writer implements Closeable {
             crc = writeContent(path, n, size, content);
         }
         digest.update(longBytes(crc));
-        put(path, n);
+        place(path, parent, parts.get(parts.size() - 1), n);
     }
 
     /** A symbolic link; targets up to 59 bytes live in the inode, longer ones in a block. */
