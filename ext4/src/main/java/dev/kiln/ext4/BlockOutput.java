@@ -29,6 +29,7 @@ final class BlockOutput implements Closeable {
     private final FileChannel ch;
     private final FileChannel direct;
     private final int align;
+    private boolean useDirect;
     private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
     private final ArrayDeque<ByteBuffer> queue = new ArrayDeque<>();
     private final ArrayDeque<Long> positions = new ArrayDeque<>();
@@ -59,6 +60,7 @@ final class BlockOutput implements Closeable {
             }
         }
         this.direct = d;
+        this.useDirect = d != null;
         this.align = d == null ? 1 : a;
         for (int i = 0; i < BUFFERS; i++) {
             ByteBuffer b = ByteBuffer.allocateDirect(BUFFER_BYTES + align);
@@ -163,9 +165,21 @@ final class BlockOutput implements Closeable {
             }
             IOException err = null;
             try {
-                FileChannel to = direct != null && pos % align == 0 && b.remaining() % align == 0 ? direct : ch;
+                if (useDirect && pos % align == 0 && b.remaining() % align == 0) {
+                    try {
+                        long p = pos;
+                        while (b.hasRemaining()) {
+                            p += direct.write(b, p);
+                        }
+                    } catch (IOException e) {
+                        // Some file systems accept O_DIRECT at open and refuse the writes
+                        // (EINVAL): write this and everything after through the page cache.
+                        useDirect = false;
+                        b.rewind();
+                    }
+                }
                 while (b.hasRemaining()) {
-                    pos += to.write(b, pos);
+                    pos += ch.write(b, pos);
                 }
             } catch (IOException e) {
                 err = e;
