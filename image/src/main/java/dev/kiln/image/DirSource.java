@@ -18,6 +18,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A host directory tree, walked in name order. Modes, numeric owners, modification times, hard
@@ -82,7 +87,7 @@ public final class DirSource implements Source {
 
     /** One entry of the walk, with everything the host had to say about it (or why it could not). */
     private record Item(Path path, String name, Map<String, Object> attrs, Metadata md, byte[] content, String target,
-            Exception error) {
+            Throwable error) {
         static final Item END = new Item(null, null, null, null, null, null, null);
     }
 
@@ -95,13 +100,14 @@ public final class DirSource implements Source {
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
         writer.directory("/", owned("/", metadata(root)));
-        java.util.concurrent.BlockingQueue<Item> queue = new java.util.concurrent.ArrayBlockingQueue<>(PREFETCH_ENTRIES);
-        java.util.concurrent.Semaphore budget = new java.util.concurrent.Semaphore(PREFETCH_BYTES);
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        BlockingQueue<Item> queue = new ArrayBlockingQueue<>(PREFETCH_ENTRIES);
+        Semaphore budget = new Semaphore(PREFETCH_BYTES);
+        AtomicBoolean stop = new AtomicBoolean();
         Thread walker = new Thread(() -> {
             try {
                 walk(root, "", queue, budget, stop);
-            } catch (Exception e) {
+            } catch (Throwable e) {
+                // Everything, errors included, reaches the writer's thread, which waits for END.
                 put(queue, new Item(null, null, null, null, null, null, e), stop);
             }
             put(queue, Item.END, stop);
@@ -124,7 +130,13 @@ public final class DirSource implements Source {
                     if (it.error() instanceof IOException io) {
                         throw io;
                     }
-                    throw (RuntimeException) it.error();
+                    if (it.error() instanceof RuntimeException re) {
+                        throw re;
+                    }
+                    if (it.error() instanceof Error err) {
+                        throw err;
+                    }
+                    throw new IOException(root + ": " + it.error(), it.error());
                 }
                 if (it.content() != null) {
                     budget.release(Math.max(1, it.content().length));
@@ -139,9 +151,9 @@ public final class DirSource implements Source {
         }
     }
 
-    private static void put(java.util.concurrent.BlockingQueue<Item> q, Item it, java.util.concurrent.atomic.AtomicBoolean stop) {
+    private static void put(BlockingQueue<Item> q, Item it, AtomicBoolean stop) {
         try {
-            while (!stop.get() && !q.offer(it, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            while (!stop.get() && !q.offer(it, 100, TimeUnit.MILLISECONDS)) {
                 // the writer is behind; wait
             }
         } catch (InterruptedException e) {
@@ -149,8 +161,8 @@ public final class DirSource implements Source {
         }
     }
 
-    private void walk(Path dir, String prefix, java.util.concurrent.BlockingQueue<Item> q,
-            java.util.concurrent.Semaphore budget, java.util.concurrent.atomic.AtomicBoolean stop) throws Exception {
+    private void walk(Path dir, String prefix, BlockingQueue<Item> q,
+            Semaphore budget, AtomicBoolean stop) throws Exception {
         List<Map.Entry<String, Path>> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path c : ds) {

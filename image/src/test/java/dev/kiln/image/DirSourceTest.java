@@ -1,0 +1,77 @@
+package dev.kiln.image;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.ext4.Ext4Options;
+import dev.kiln.ext4.Ext4Reader;
+import dev.kiln.ext4.Ext4Writer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The dir: source's walker thread: order, content of small and large files, hard links, failures. */
+class DirSourceTest {
+    @TempDir Path tmp;
+
+    @Test
+    void walkedTreeArrivesWhole() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Random r = new Random(5);
+        byte[][] data = new byte[400][];
+        for (int i = 0; i < data.length; i++) {
+            // Mostly small (read ahead by the walker), some over the 1 MiB prefetch limit (streamed).
+            data[i] = new byte[i % 50 == 0 ? (1 << 20) + r.nextInt(100_000) : r.nextInt(3000)];
+            r.nextBytes(data[i]);
+            Path d = Files.createDirectories(src.resolve("d" + (i % 13)));
+            Files.write(d.resolve("f" + i), data[i]);
+        }
+        Files.createLink(src.resolve("d0/hard"), src.resolve("d1/f1"));
+        Files.createSymbolicLink(src.resolve("link"), Path.of("d2/f2"));
+        Path img = tmp.resolve("img");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).build())) {
+            new DirSource(src).applyTo(w);
+        }
+        try (Ext4Reader rd = Ext4Reader.open(img)) {
+            for (int i = 0; i < data.length; i++) {
+                try (var in = rd.open("/d" + (i % 13) + "/f" + i)) {
+                    assertArrayEquals(data[i], in.readAllBytes(), "f" + i);
+                }
+            }
+            assertEquals(rd.stat("/d1/f1", false).ino(), rd.stat("/d0/hard", false).ino(), "hard links stay one inode");
+            assertEquals("d2/f2", rd.readLink(rd.resolve("/link", false)));
+        }
+        assertFalse(walkerAlive(), "the walker thread ends with the walk");
+    }
+
+    @Test
+    void aFailureStopsTheWalkerAndReachesTheCaller() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        for (int i = 0; i < 3000; i++) {
+            Files.write(src.resolve(String.format("a%05d", i)), new byte[100]);
+        }
+        // A symlink target longer than a 1 KiB block cannot be stored: the writer refuses it
+        // while the walker is still busy with the files after it.
+        Files.createSymbolicLink(src.resolve("a00010-long"), Path.of("x".repeat(2000)));
+        Path img = tmp.resolve("img");
+        var e = assertThrows(InvalidSourceException.class, () -> {
+            try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).blockSize(1024).build())) {
+                new DirSource(src).applyTo(w);
+            }
+        });
+        assertTrue(e.getMessage().contains("a00010-long"), e.getMessage());
+        for (int i = 0; i < 50 && walkerAlive(); i++) {
+            Thread.sleep(20);
+        }
+        assertFalse(walkerAlive(), "the walker thread stops when the build fails");
+    }
+
+    private static boolean walkerAlive() {
+        return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("kiln-dir-walk") && t.isAlive());
+    }
+}
