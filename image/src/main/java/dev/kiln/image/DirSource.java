@@ -81,8 +81,12 @@ public final class DirSource implements Source {
 
     /** Files up to this size are read by the walking thread; larger ones are streamed by the writer's. */
     private static final int PREFETCH_FILE = 1 << 20;
-    /** At most this much content read ahead of the writer. */
-    private static final int PREFETCH_BYTES = 32 << 20;
+    /**
+     * At most this much content read ahead of the writer. More does not go faster, and read-ahead
+     * arrays that outlive a young collection are promoted: with 32 MiB a build of the Linux tree
+     * peaked at 277 MiB RSS under C2, with 8 MiB at 195 MiB.
+     */
+    private static final int PREFETCH_BYTES = 8 << 20;
     private static final int PREFETCH_ENTRIES = 8192;
 
     /** One entry of the walk, with everything the host had to say about it (or why it could not). */
