@@ -16,7 +16,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
 import java.util.zip.Deflater;
-import java.util.zip.GZIPOutputStream;
 
 /**
  * One build: sources applied in order into a new image, written atomically to the output
@@ -276,19 +275,9 @@ public final class Build {
     }
 
     /** gzip with a fixed header (no name, mtime 0), so the same image gives the same bytes. */
+    /** gzip -6 on all cores (see {@link ParallelGzip}); one gzip member that any gunzip reads. */
     static void gzip(Path in, Path out) throws IOException {
-        try (InputStream is = Files.newInputStream(in);
-                OutputStream os = new GZIPOutputStream(Files.newOutputStream(out), 1 << 16) {
-                    {
-                        def.setLevel(Deflater.DEFAULT_COMPRESSION);
-                    }
-                }) {
-            byte[] buf = new byte[1 << 20];
-            int n;
-            while ((n = is.read(buf)) > 0) {
-                os.write(buf, 0, n);
-            }
-        }
+        ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
     }
 
     public static String sha256(Path p) throws IOException {
