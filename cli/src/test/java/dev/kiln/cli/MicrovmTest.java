@@ -85,9 +85,9 @@ class MicrovmTest {
         StringWriter console = new StringWriter();
         var spec = new Microvm.Spec(kernel, null, image, false, "READY-LINE", "", 128, 1, 20);
         Microvm.Result r = m.boot(spec, new PrintWriter(console, true));
+        // PASSED, not TIMEOUT: the stand-in sleeps beyond the 20 s limit, so kiln stopped it at the text.
         assertEquals(Microvm.Outcome.PASSED, r.outcome(), console.toString());
         assertTrue(console.toString().contains("disk: a copy"), console.toString());
-        assertTrue(r.millis() < 20_000, "it stops as soon as the text appears");
         JsonNode cfg = new ObjectMapper().readTree(seen.toFile());
         assertEquals(kernel.toString(), cfg.at("/boot-source/kernel_image_path").asText());
         assertEquals("console=ttyS0 root=/dev/vda rw reboot=k panic=1 pci=off", cfg.at("/boot-source/boot_args").asText());
