@@ -100,6 +100,11 @@ final class BootCommand implements Callable<Integer> {
             }
         }
 
+        /** The kernel, and the initramfs when one is given. */
+        List<Path> bootFiles() {
+            return initrd == null ? List.of(kernel) : List.of(kernel, initrd);
+        }
+
         Microvm microvm() {
             return Microvm.choose(vmm, accel, qemu);
         }
@@ -112,7 +117,9 @@ final class BootCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         vm.check(spec);
-        for (Path p : vm.initrd == null ? List.of(image, vm.kernel) : List.of(image, vm.kernel, vm.initrd)) {
+        List<Path> files = new java.util.ArrayList<>(List.of(image));
+        files.addAll(vm.bootFiles());
+        for (Path p : files) {
             if (!Files.isRegularFile(p)) {
                 throw new java.nio.file.NoSuchFileException(p.toString());
             }

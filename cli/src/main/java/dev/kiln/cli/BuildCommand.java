@@ -151,7 +151,7 @@ final class BuildCommand implements Callable<Integer> {
             }
             expect = dev.kiln.image.NexProfile.READY;
         }
-        for (Path p : vm.initrd == null ? java.util.List.of(vm.kernel) : java.util.List.of(vm.kernel, vm.initrd)) {
+        for (Path p : vm.bootFiles()) {
             if (!java.nio.file.Files.isRegularFile(p)) {
                 throw new Errors.UsageException(p + ": no such file; give the guest kernel (and initramfs) for --boot-test");
             }

@@ -398,7 +398,6 @@ final class Microvm {
         private final Deque<String> tail = new ArrayDeque<>();
         private Outcome outcome;
         private boolean stopped;
-        private boolean closed;
 
         Watch(String expect) {
             this.expect = expect == null || expect.isEmpty() ? null : expect;
@@ -431,7 +430,6 @@ final class Microvm {
         }
 
         synchronized void closed() {
-            closed = true;
             stopped = true;
             notifyAll();
         }

@@ -40,10 +40,6 @@ final class BlockOutput implements Closeable {
     private boolean closing;
     private IOException failure;
 
-    BlockOutput(FileChannel ch) {
-        this(ch, null);
-    }
-
     /** With {@code path}, aligned writes use a second, O_DIRECT channel when the file system supports it. */
     BlockOutput(FileChannel ch, java.nio.file.Path path) {
         this.ch = ch;

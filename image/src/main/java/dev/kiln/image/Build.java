@@ -274,7 +274,6 @@ public final class Build {
         }
     }
 
-    /** gzip with a fixed header (no name, mtime 0), so the same image gives the same bytes. */
     /** gzip -6 on all cores (see {@link ParallelGzip}); one gzip member that any gunzip reads. */
     static void gzip(Path in, Path out) throws IOException {
         ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
