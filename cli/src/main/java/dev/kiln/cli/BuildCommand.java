@@ -37,8 +37,22 @@ final class BuildCommand implements Callable<Integer> {
     Path agent;
 
     @Option(names = "--agent-init", paramLabel = "openrc|pid1", defaultValue = "openrc",
-            description = "How the agent starts: an OpenRC service (default) or as /sbin/init.")
+            description = "How the agent starts: an OpenRC service (default) or as /sbin/init (PID 1: the kernel "
+                    + "panics when it exits, so it must never return).")
     String agentInit;
+
+    @Option(names = "--init", paramLabel = "PATH",
+            description = "Make /sbin/init a symlink to PATH, an init the image has (e.g. /sbin/openrc-init on Debian "
+                    + "with OpenRC, /bin/busybox).")
+    String init;
+
+    @Option(names = "--host-libs", description = "Copy from this machine what the agent needs to start (its #! "
+            + "interpreter, ELF loader and shared libraries) to the same paths in the image, where the image lacks them.")
+    boolean hostLibs;
+
+    @Option(names = "--no-boot-check", description = "Do not check that the image can boot (init, agent, their "
+            + "loaders and libraries, runlevel links).")
+    boolean noBootCheck;
 
     @Option(names = "--agent-path", paramLabel = "PATH", defaultValue = "/usr/local/bin/agent",
             description = "Where the agent is installed (default: ${DEFAULT-VALUE}).")
@@ -58,9 +72,14 @@ final class BuildCommand implements Callable<Integer> {
     String rootPassword;
 
     @Option(names = "--script", paramLabel = "FILE",
-            description = "Run this shell script chrooted in the assembled root before the image is written "
-                    + "(as root, or in an unprivileged user namespace).")
-    Path script;
+            description = {"Run this shell script (repeatable, in order) with /bin/sh chrooted in the base and --add files, "
+                    + "before the Nex profile, as a container build's RUN step: root in namespaces of its own (ids 0-65535 "
+                    + "through /etc/subuid when not run as root), with /proc, /dev, read-only /sys, the host's network and "
+                    + "resolv.conf.", "Environment: PATH, HOME=/root, TERM=dumb and --env."})
+    java.util.List<Path> scripts = new java.util.ArrayList<>();
+
+    @Option(names = "--env", paramLabel = "NAME=VALUE", description = "Set a variable for the scripts (repeatable).")
+    java.util.List<String> env = new java.util.ArrayList<>();
 
     @picocli.CommandLine.Mixin RegistryOptions registryOptions;
 
@@ -232,13 +251,27 @@ final class BuildCommand implements Callable<Integer> {
                 throw new Errors.UsageException(e.getMessage());
             }
         }
-        if (agent != null) {
-            sources.add(profile(time));
+        dev.kiln.image.NexProfile profile = agent != null ? profile(time) : null;
+        if (profile != null && scripts.isEmpty()) {
+            sources.add(profile);
         }
         if (auto) {
             bytes = autoSize(sources, freeBytes);
         }
-        return build(sources, bytes, time, auto, freeBytes);
+        if (auto && profile != null && !scripts.isEmpty()) {
+            bytes += 16L << 20;
+        }
+        if (init != null && agent != null && agentInit.equalsIgnoreCase("pid1")) {
+            throw new Errors.UsageException("--init and --agent-init pid1 both set /sbin/init; drop one");
+        }
+        if (hostLibs && agent == null) {
+            throw new Errors.UsageException("--host-libs copies what the agent needs; give --agent FILE");
+        }
+        if (scripts.isEmpty()) {
+            sources.addAll(finishing(time));
+        }
+        this.platformArch = plat.arch();
+        return build(sources, profile, bytes, time, auto, freeBytes);
     }
 
     private dev.kiln.image.NexProfile profile(Instant time) {
@@ -291,10 +324,10 @@ final class BuildCommand implements Callable<Integer> {
 
     private long autoInodes;
 
-    private Integer build(java.util.List<Source> sources, long bytes, Instant time, boolean auto, long freeBytes)
-            throws Exception {
+    private Integer build(java.util.List<Source> sources, dev.kiln.image.NexProfile profile, long bytes, Instant time,
+            boolean auto, long freeBytes) throws Exception {
         try {
-            return buildOnce(sources, bytes, time);
+            return buildOnce(sources, profile, bytes, time);
         } catch (dev.kiln.ext4.CapacityExceededException e) {
             if (!auto) {
                 throw e;
@@ -302,11 +335,64 @@ final class BuildCommand implements Callable<Integer> {
             autoInodes = Math.max(autoInodes, e.inodesNeeded() * 5 / 4 + 1024);
             long need = Math.max(bytes * 3 / 2, (e.blocksNeeded() * blockSize) * 5 / 4 + freeBytes);
             need = (need + (1 << 20) - 1) & ~((1L << 20) - 1);
-            return buildOnce(sources, need, time);
+            return buildOnce(sources, profile, need, time);
         }
     }
 
-    private Integer buildOnce(java.util.List<Source> sources, long bytes, Instant time) throws Exception {
+    private String platformArch;
+
+    /** After the profile: --host-libs, then --init. */
+    private java.util.List<Source> finishing(Instant time) {
+        java.util.List<Source> out = new java.util.ArrayList<>();
+        if (hostLibs) {
+            out.add(new dev.kiln.image.HostLibs(agent, time));
+        }
+        if (init != null) {
+            try {
+                out.add(new dev.kiln.image.InitLink(init, time));
+            } catch (IllegalArgumentException e) {
+                throw new Errors.UsageException(e.getMessage());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Can the image boot to its agent? For a root file system (--agent, --init or --boot-test)
+     * an error stops the build before anything is published; otherwise findings are warnings
+     * (the image may be a data disk).
+     */
+    private Build.ImageCheck bootability() {
+        if (noBootCheck) {
+            return null;
+        }
+        boolean strict = agent != null || init != null || bootTest;
+        boolean pid1 = agent != null && agentInit.equalsIgnoreCase("pid1");
+        dev.kiln.image.BootCheck check = new dev.kiln.image.BootCheck(platformArch, agent != null ? agentPath : null, pid1);
+        java.io.PrintWriter err = spec.commandLine().getErr();
+        return image -> {
+            java.util.List<dev.kiln.image.BootCheck.Problem> problems;
+            try (dev.kiln.ext4.Ext4Reader r = dev.kiln.ext4.Ext4Reader.open(image)) {
+                problems = check.check(r);
+            }
+            boolean failed = strict && dev.kiln.image.BootCheck.failed(problems);
+            for (var p : problems) {
+                boolean error = strict && p.severity() == dev.kiln.image.BootCheck.Severity.ERROR;
+                if (!quiet && !(failed && p == problems.get(0))) {
+                    err.println("kiln: " + (error ? "error: " : "warning: ") + p.path() + ": " + p.message());
+                }
+            }
+            err.flush();
+            if (failed) {
+                var first = problems.get(0);
+                throw new dev.kiln.image.InvalidSourceException(first.path() + ": " + first.message() + "; " + output
+                        + " was not written (--no-boot-check skips this check)");
+            }
+        };
+    }
+
+    private Integer buildOnce(java.util.List<Source> sources, dev.kiln.image.NexProfile profile, long bytes,
+            Instant time) throws Exception {
         Ext4Options.Builder ob = Ext4Options.builder(bytes).blockSize(blockSize).inodeRatio(inodeRatio)
                 .label(label).timestamp(time).sparseFiles(!noSparse).inlineData(inlineData);
         if (inodes != null) {
@@ -330,16 +416,43 @@ final class BuildCommand implements Callable<Integer> {
         Ext4Options options = ob.build();
         Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json)
                 .verify(verify);
+        Build.ImageCheck boot = null;
         if (bootTest) {
-            bb.check(bootCheck());
+            boot = bootCheck();
         } else if (vm.kernel != null || bootExpect != null) {
             throw new Errors.UsageException("--kernel and --boot-expect are for --boot-test; add --boot-test to boot the image");
         }
-        if (script != null) {
+        Build.ImageCheck bootable = bootability();
+        Build.ImageCheck booted = boot;
+        bb.check(image -> {
+            if (bootable != null) {
+                bootable.check(image);
+            }
+            if (booted != null) {
+                booted.check(image);
+            }
+        });
+        if (!scripts.isEmpty()) {
+            // As in Nex's recipe: the scripts run on the base and added files, then the profile is applied and checked.
+            java.util.Map<String, String> vars = new java.util.LinkedHashMap<>();
+            for (String e : env) {
+                try {
+                    var kv = dev.kiln.image.ScriptStage.parseEnv(e);
+                    vars.put(kv.getKey(), kv.getValue());
+                } catch (IllegalArgumentException ex) {
+                    throw new Errors.UsageException(ex.getMessage());
+                }
+            }
             Path work = output.toAbsolutePath().getParent();
-            bb.source(new dev.kiln.image.ScriptStage(sources, options, script, work,
-                    quiet ? new java.io.PrintStream(java.io.OutputStream.nullOutputStream()) : System.err));
+            bb.source(new dev.kiln.image.ScriptStage(sources, options, scripts, vars, work, quiet ? null : System.err));
+            if (profile != null) {
+                bb.source(profile);
+            }
+            finishing(time).forEach(bb::source);
         } else {
+            if (!env.isEmpty()) {
+                throw new Errors.UsageException("--env is for --script; add --script FILE or drop --env");
+            }
             sources.forEach(bb::source);
         }
         Build.Result r;

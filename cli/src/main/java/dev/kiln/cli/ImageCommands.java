@@ -267,25 +267,63 @@ final class ImageCommands {
 
         @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
+        @Option(names = "--boot", description = "Also check that the image can boot: an executable /sbin/init for the "
+                + "platform, the loader and libraries it (and the agent) need, #! interpreters, OpenRC runlevel links.")
+        boolean boot;
+
+        @Option(names = "--agent-path", paramLabel = "PATH", description = "With --boot: the agent to check too "
+                + "(default: /usr/local/bin/agent when the image has it).")
+        String agentPath;
+
+        @Option(names = "--platform", paramLabel = "OS/ARCH", description = "With --boot: the platform the image is for "
+                + "(default: the host's, ${DEFAULT-VALUE}).")
+        String platform = dev.kiln.image.OciSource.Platform.host().toString();
+
         @Override
         public Integer call() throws Exception {
             List<Ext4Verifier.Problem> problems;
+            List<dev.kiln.image.BootCheck.Problem> bootProblems = List.of();
             try (Ext4Reader r = open(image)) {
                 problems = Ext4Verifier.verify(r);
+                if (boot && problems.isEmpty()) {
+                    String arch;
+                    try {
+                        arch = dev.kiln.image.OciSource.Platform.parse(platform).arch();
+                    } catch (IllegalArgumentException e) {
+                        throw new Errors.UsageException("--platform: " + e.getMessage());
+                    }
+                    String agent = agentPath;
+                    if (agent == null && r.lookupPath("/usr/local/bin/agent", false) != 0) {
+                        agent = "/usr/local/bin/agent";
+                    }
+                    boolean pid1 = agent != null && r.lookupPath(agent, true) != 0
+                            && r.lookupPath(agent, true) == r.lookupPath(dev.kiln.image.BootCheck.INIT, true);
+                    bootProblems = new dev.kiln.image.BootCheck(arch, agent, pid1).check(r);
+                }
             }
             PrintWriter out = spec.commandLine().getOut();
             for (Ext4Verifier.Problem p : problems) {
                 out.println(image + ": " + p);
             }
-            if (problems.isEmpty()) {
-                if (!quiet) {
-                    out.println(image + ": clean");
-                }
-                return Kiln.OK;
+            for (var p : bootProblems) {
+                out.println(image + ": " + p);
             }
-            spec.commandLine().getErr().println("error: " + image + ": " + problems.size()
-                    + " problem(s) found; the image is not consistent");
-            return Kiln.INVALID_INPUT;
+            if (!problems.isEmpty()) {
+                spec.commandLine().getErr().println("error: " + image + ": " + problems.size()
+                        + " problem(s) found; the image is not consistent");
+                return Kiln.INVALID_INPUT;
+            }
+            if (dev.kiln.image.BootCheck.failed(bootProblems)) {
+                spec.commandLine().getErr().println("error: " + image + ": the image cannot boot to its agent ("
+                        + bootProblems.stream().filter(p -> p.severity() == dev.kiln.image.BootCheck.Severity.ERROR).count()
+                        + " error(s))");
+                return Kiln.INVALID_INPUT;
+            }
+            if (!quiet) {
+                out.println(image + ": clean" + (boot ? (bootProblems.isEmpty() ? ", bootable" : ", bootable with warnings")
+                        : ""));
+            }
+            return Kiln.OK;
         }
     }
 }

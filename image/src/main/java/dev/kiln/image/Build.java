@@ -62,34 +62,52 @@ public final class Build {
         return new Builder();
     }
 
-    private static final java.util.Set<Path> TEMPORARY = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static final java.util.Set<Object> TEMPORARY = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** Registers a temporary file or directory to be removed if the process is interrupted. */
     static void track(Path p) {
         TEMPORARY.add(p);
     }
 
-    static void untrack(Path p) {
+    /** Registers a clean-up (ending helper processes, removing what they made) to run if the process is interrupted. */
+    static void track(Runnable cleanup) {
+        TEMPORARY.add(cleanup);
+    }
+
+    static void untrack(Object p) {
         TEMPORARY.remove(p);
     }
 
     /**
-     * Removes the temporary files of builds still running; for a shutdown hook, so an
-     * interrupted build (Ctrl-C) leaves nothing behind either.
+     * Removes the temporary files of builds still running and ends their helper processes; for
+     * a shutdown hook, so an interrupted build (Ctrl-C) leaves nothing behind either.
      */
     public static void removeTemporaryFiles() {
-        for (Path p : TEMPORARY) {
+        for (Object o : TEMPORARY) {
             try {
-                if (Files.isDirectory(p)) {
-                    try (var walk = Files.walk(p)) {
-                        walk.sorted(java.util.Comparator.reverseOrder()).forEach(x -> x.toFile().delete());
-                    }
+                if (o instanceof Runnable r) {
+                    r.run();
                 } else {
-                    Files.deleteIfExists(p);
+                    deleteTree((Path) o);
                 }
-            } catch (IOException | RuntimeException e) {
+            } catch (RuntimeException e) {
                 // best effort while the process ends
             }
+        }
+    }
+
+    /** Removes a file or a tree, as far as this process may; best effort. */
+    static void deleteTree(Path p) {
+        try {
+            if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                try (var walk = Files.walk(p)) {
+                    walk.sorted(java.util.Comparator.reverseOrder()).forEach(x -> x.toFile().delete());
+                }
+            } else {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException | RuntimeException e) {
+            // what remains is reported by the caller
         }
     }
 

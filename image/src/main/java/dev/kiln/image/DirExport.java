@@ -35,6 +35,16 @@ public final class DirExport {
 
     /** Extracts into {@code dir} (which must exist and be empty); returns the entries skipped. */
     public static int write(Ext4Reader r, Path dir) throws IOException {
+        return write(r, dir, false);
+    }
+
+    /**
+     * As {@link #write(Ext4Reader, Path)}; with {@code staging}, what this process cannot make
+     * (a device node or socket in a user namespace, an owner outside its id map) does not stop
+     * the export: such an entry becomes an empty placeholder file with mode 0, or keeps the owner
+     * it got. The caller restores them from the image afterwards ({@link ScriptStage}).
+     */
+    static int write(Ext4Reader r, Path dir, boolean staging) throws IOException {
         boolean root = isRoot();
         Map<Long, Path> firstPath = new HashMap<>();
         List<Object[]> dirTimes = new ArrayList<>();
@@ -62,18 +72,29 @@ public final class DirExport {
                 case SYMLINK -> Files.createSymbolicLink(out, Path.of(r.readLink(st.ino())));
                 case FIFO, CHAR_DEVICE, BLOCK_DEVICE -> {
                     if (st.type() != FileType.FIFO && !root) {
+                        placeholder(out, staging);
                         skipped[0]++;
                         return;
                     }
-                    special(out, st, root);
+                    try {
+                        special(out, st, root, staging);
+                    } catch (IOException e) {
+                        if (!staging) {
+                            throw e;
+                        }
+                        Files.deleteIfExists(out);
+                        placeholder(out, true);
+                        skipped[0]++;
+                    }
                     return;
                 }
                 default -> {
+                    placeholder(out, staging);
                     skipped[0]++;
                     return;
                 }
             }
-            applyMetadata(r, out, st, root);
+            applyMetadata(r, out, st, root, staging);
             if (st.isDirectory()) {
                 dirTimes.add(new Object[] {out, st});
             }
@@ -85,10 +106,25 @@ public final class DirExport {
         return skipped[0];
     }
 
-    private static void applyMetadata(Ext4Reader r, Path out, FileStat st, boolean root) throws IOException {
+    private static void placeholder(Path out, boolean staging) throws IOException {
+        if (staging) {
+            Files.createFile(out);
+            Files.setAttribute(out, "unix:mode", 0, LinkOption.NOFOLLOW_LINKS);
+        }
+    }
+
+    private static void applyMetadata(Ext4Reader r, Path out, FileStat st, boolean root, boolean staging)
+            throws IOException {
         if (root) {
-            Files.setAttribute(out, "unix:uid", (int) st.uid(), LinkOption.NOFOLLOW_LINKS);
-            Files.setAttribute(out, "unix:gid", (int) st.gid(), LinkOption.NOFOLLOW_LINKS);
+            try {
+                Files.setAttribute(out, "unix:uid", (int) st.uid(), LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(out, "unix:gid", (int) st.gid(), LinkOption.NOFOLLOW_LINKS);
+            } catch (java.nio.file.FileSystemException e) {
+                if (!staging) {
+                    throw e;
+                }
+                // An owner outside the namespace's id map: restored from the image afterwards.
+            }
         }
         if (!st.isSymlink()) {
             // After chown, which clears setuid/setgid.
@@ -116,7 +152,7 @@ public final class DirExport {
      * FIFOs and device nodes get all their metadata from commands: the JDK opens a path to
      * change its mode, owner or times, and opening a FIFO blocks (a device could react).
      */
-    private static void special(Path out, FileStat st, boolean root) throws IOException {
+    private static void special(Path out, FileStat st, boolean root, boolean staging) throws IOException {
         String mode = Integer.toOctalString(st.mode());
         if (st.type() == FileType.FIFO) {
             run(List.of("mkfifo", "-m", mode, out.toString()));
@@ -125,7 +161,13 @@ public final class DirExport {
                     Integer.toString(st.major()), Integer.toString(st.minor())));
         }
         if (root) {
-            run(List.of("chown", "-h", st.uid() + ":" + st.gid(), out.toString()));
+            try {
+                run(List.of("chown", "-h", st.uid() + ":" + st.gid(), out.toString()));
+            } catch (IOException e) {
+                if (!staging) {
+                    throw e;
+                }
+            }
             run(List.of("chmod", mode, out.toString()));
         }
         run(List.of("touch", "-h", "-m", "-d", "@" + stamp(st.mtime()), out.toString()));

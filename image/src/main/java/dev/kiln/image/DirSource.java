@@ -33,15 +33,26 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class DirSource implements Source {
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private final Path root;
-    private final OwnerMap owners;
+    private final Hook hook;
 
-    /** Chooses the owner recorded for a path, given the host's. */
-    public interface OwnerMap {
-        long[] owner(String imagePath, long hostUid, long hostGid) throws IOException;
+    /**
+     * Lets a caller adjust entries as the tree is read: the script stage restores what its
+     * staging directory could not hold (owners, device nodes, security xattrs).
+     */
+    interface Hook {
+        /** The metadata recorded for {@code imagePath}, given the host's; {@code ino} and {@code ctime} are the host file's. */
+        Metadata metadata(String imagePath, Metadata host, long ino, FileTime ctime) throws IOException;
+
+        /** Writes the entry itself instead of the host file and returns true, or returns false. */
+        default boolean replace(String imagePath, long ino, FileTime ctime, Ext4Writer w) throws IOException {
+            return false;
+        }
     }
 
+    private static final Hook AS_IS = (p, md, ino, ctime) -> md;
+
     public DirSource(Path root) {
-        this(root, (p, u, g) -> new long[] {u, g});
+        this(root, AS_IS);
     }
 
     /**
@@ -49,11 +60,11 @@ public final class DirSource implements Source {
      * /etc/passwd and /etc/group (or asks nscd) for every file and cost two thirds of the time
      * of a dir: build of 30,000 small files.
      */
-    private static final String ATTRIBUTES = "unix:mode,ino,dev,nlink,uid,gid,size,rdev,lastModifiedTime";
+    private static final String ATTRIBUTES = "unix:mode,ino,dev,nlink,uid,gid,size,rdev,lastModifiedTime,ctime";
 
-    public DirSource(Path root, OwnerMap owners) {
+    DirSource(Path root, Hook hook) {
         this.root = root;
-        this.owners = owners;
+        this.hook = hook;
     }
 
     @Override
@@ -103,7 +114,9 @@ public final class DirSource implements Source {
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
-        writer.directory("/", owned("/", metadata(root)));
+        xattrs = HostXattrs.dumpAsync(root);
+        Map<String, Object> rootAttrs = Files.readAttributes(root, ATTRIBUTES, NOFOLLOW);
+        writer.directory("/", hooked("/", withXattrs("/", metadata(root, rootAttrs), (Integer) rootAttrs.get("mode")), rootAttrs));
         BlockingQueue<Item> queue = new ArrayBlockingQueue<>(PREFETCH_ENTRIES);
         Semaphore budget = new Semaphore(PREFETCH_BYTES);
         AtomicBoolean stop = new AtomicBoolean();
@@ -260,7 +273,11 @@ public final class DirSource implements Source {
             }
             raw = metadata(p, a);
         }
-        Metadata md = owned(name, raw);
+        raw = withXattrs(name, raw, mode);
+        if (hook.replace(name, ((Number) a.get("ino")).longValue(), (FileTime) a.get("ctime"), w)) {
+            return;
+        }
+        Metadata md = hooked(name, raw, a);
         try {
             switch (type) {
                 case 0040000 -> w.directory(name, md);
@@ -296,13 +313,33 @@ public final class DirSource implements Source {
         }
     }
 
-    private Metadata owned(String imagePath, Metadata md) throws IOException {
-        long[] o = owners.owner(imagePath, md.uid(), md.gid());
-        return o[0] == md.uid() && o[1] == md.gid() ? md : md.withOwner(o[0], o[1]);
+    /**
+     * Every xattr namespace the process may read, from one {@code getfattr -R} of the tree run
+     * beside the walk ({@link HostXattrs}); without getfattr, the {@code user.*} xattrs the JDK
+     * reads file by file.
+     */
+    private java.util.concurrent.Future<Map<String, Map<String, byte[]>>> xattrs;
+
+    private Metadata withXattrs(String name, Metadata md, int mode) throws IOException {
+        Map<String, Map<String, byte[]>> all;
+        try {
+            all = xattrs.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while reading xattrs of " + root);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new InvalidSourceException(root + ": cannot read xattrs (" + e.getCause().getMessage() + ")", e);
+        }
+        if (all == null) {
+            Map<String, byte[]> user = userXattrs(name.equals("/") ? root : root.resolve(name.substring(1)), mode);
+            return user.isEmpty() ? md : md.withXattrs(user);
+        }
+        Map<String, byte[]> x = all.get(name);
+        return x == null ? md : md.withXattrs(x);
     }
 
-    private static Metadata metadata(Path p) throws IOException {
-        return metadata(p, Files.readAttributes(p, ATTRIBUTES, NOFOLLOW));
+    private Metadata hooked(String imagePath, Metadata md, Map<String, Object> a) throws IOException {
+        return hook.metadata(imagePath, md, ((Number) a.get("ino")).longValue(), (FileTime) a.get("ctime"));
     }
 
     private static Metadata metadata(Path p, Map<String, Object> a) throws IOException {
@@ -316,7 +353,7 @@ public final class DirSource implements Source {
         int mode = (Integer) a.get("mode");
         long uid = ((Integer) a.get("uid")) & 0xFFFFFFFFL;
         long gid = ((Integer) a.get("gid")) & 0xFFFFFFFFL;
-        return new Metadata(mode & 07777, uid, gid, atime, mtime, ctime, crtime, userXattrs(p, mode));
+        return new Metadata(mode & 07777, uid, gid, atime, mtime, ctime, crtime, Map.of());
     }
 
     private static Map<String, byte[]> userXattrs(Path p, int mode) {

@@ -1,0 +1,123 @@
+package dev.kiln.image;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Every xattr of a host tree, all namespaces ({@code security.*}, {@code trusted.*},
+ * {@code system.posix_acl_*}, {@code user.*}), read with one {@code getfattr -R} (the JDK
+ * reads only {@code user.*}). Which namespaces can be read depends on the caller's privileges:
+ * {@code trusted.*} needs root in the initial user namespace.
+ */
+final class HostXattrs {
+    private HostXattrs() {}
+
+    /** {@link #dump} on a thread of its own, so a walk of the same tree can go on beside it. */
+    static java.util.concurrent.Future<Map<String, Map<String, byte[]>>> dumpAsync(Path root) {
+        java.util.concurrent.FutureTask<Map<String, Map<String, byte[]>>> task =
+                new java.util.concurrent.FutureTask<>(() -> dump(root));
+        Thread t = new Thread(task, "kiln-xattrs");
+        t.setDaemon(true);
+        t.start();
+        return task;
+    }
+
+    /**
+     * Image path ("/etc/x", relative to {@code root}) to its xattrs; null when getfattr is not
+     * installed. Paths without xattrs are absent.
+     */
+    static Map<String, Map<String, byte[]>> dump(Path root) throws IOException {
+        if (UserNamespace.which("getfattr") == null) {
+            return null;
+        }
+        String base = root.toAbsolutePath().normalize().toString();
+        Process p = new ProcessBuilder("getfattr", "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", base)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        p.getOutputStream().close();
+        Map<String, Map<String, byte[]>> out = new HashMap<>();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.ISO_8859_1))) {
+            parse(in, base, out);
+        }
+        try {
+            p.waitFor();
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while reading xattrs of " + root);
+        }
+        return out;
+    }
+
+    /** getfattr's dump format: "# file: PATH" (octal escapes), then NAME=0xHEX lines, then a blank line. */
+    static void parse(BufferedReader in, String base, Map<String, Map<String, byte[]>> out) throws IOException {
+        String line;
+        Map<String, byte[]> current = null;
+        while ((line = in.readLine()) != null) {
+            if (line.startsWith("# file: ")) {
+                String file = unescape(line.substring(8));
+                String rel = file.equals(base) ? "/" : file.startsWith(base + "/") ? file.substring(base.length()) : null;
+                current = rel == null ? null : out.computeIfAbsent(utf8(rel), k -> new TreeMap<>());
+            } else if (current != null && !line.isEmpty() && !line.startsWith("#")) {
+                int eq = line.indexOf('=');
+                String name = utf8(unescape(eq < 0 ? line : line.substring(0, eq)));
+                String v = eq < 0 ? "" : line.substring(eq + 1);
+                byte[] value;
+                if (v.startsWith("0x")) {
+                    value = HexFormat.of().parseHex(v.substring(2));
+                } else if (v.startsWith("\"") && v.endsWith("\"") && v.length() >= 2) {
+                    value = unescape(v.substring(1, v.length() - 1)).getBytes(StandardCharsets.ISO_8859_1);
+                } else {
+                    value = new byte[0];
+                }
+                current.put(name, value);
+            }
+        }
+    }
+
+    /** getfattr writes bytes that are not printable as \ooo and a backslash as \\; read back as bytes (ISO-8859-1). */
+    static String unescape(String s) {
+        if (s.indexOf('\\') < 0) {
+            return s;
+        }
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && isOctal(s, i + 1)) {
+                b.write(Integer.parseInt(s.substring(i + 1, i + 4), 8));
+                i += 3;
+            } else if (c == '\\' && i + 1 < s.length() && s.charAt(i + 1) == '\\') {
+                b.write('\\');
+                i++;
+            } else {
+                b.write(c);
+            }
+        }
+        return b.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    private static boolean isOctal(String s, int from) {
+        if (from + 3 > s.length()) {
+            return false;
+        }
+        for (int i = from; i < from + 3; i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '7') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Names as the JDK gives them (UTF-8 decoded) from ISO-8859-1 byte strings. */
+    static String utf8(String latin1) {
+        return new String(latin1.getBytes(StandardCharsets.ISO_8859_1), StandardCharsets.UTF_8);
+    }
+}
