@@ -444,7 +444,11 @@ final class BuildCommand implements Callable<Integer> {
                 }
             }
             Path work = output.toAbsolutePath().getParent();
-            bb.source(new dev.kiln.image.ScriptStage(sources, options, scripts, vars, work, quiet ? null : System.err));
+            java.io.PrintWriter err = spec.commandLine().getErr();
+            bb.source(new dev.kiln.image.ScriptStage(sources, options, scripts, vars, work, quiet ? null : line -> {
+                err.println(line);
+                err.flush();
+            }));
             if (profile != null) {
                 bb.source(profile);
             }

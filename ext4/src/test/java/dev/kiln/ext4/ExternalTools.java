@@ -31,7 +31,10 @@ public final class ExternalTools {
             java.util.Map.entry("docker-registry", "docker-registry"), java.util.Map.entry("skopeo", "skopeo"),
             java.util.Map.entry("umoci", "umoci"), java.util.Map.entry("tune2fs", "e2fsprogs"),
             java.util.Map.entry("qemu-system-x86_64", "qemu-system-x86"), java.util.Map.entry("agetty", "util-linux"),
-            java.util.Map.entry("dpkg-deb", "dpkg"), java.util.Map.entry("setpriv", "util-linux"));
+            java.util.Map.entry("dpkg-deb", "dpkg"), java.util.Map.entry("setpriv", "util-linux"),
+            java.util.Map.entry("unshare", "util-linux"), java.util.Map.entry("useradd", "passwd"),
+            java.util.Map.entry("newuidmap", "uidmap"), java.util.Map.entry("setcap", "libcap2-bin"),
+            java.util.Map.entry("getcap", "libcap2-bin"), java.util.Map.entry("debootstrap", "debootstrap"));
 
     public static Path require(String tool) {
         for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",

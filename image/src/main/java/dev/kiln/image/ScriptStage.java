@@ -5,7 +5,6 @@ import dev.kiln.ext4.Ext4Writer;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.PrintStream;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -55,7 +54,7 @@ public final class ScriptStage implements Source {
     private final List<Path> scripts;
     private final Map<String, String> env;
     private final Path work;
-    private final PrintStream log;
+    private final java.util.function.Consumer<String> log;
     private final boolean quiet;
 
     /**
@@ -64,17 +63,17 @@ public final class ScriptStage implements Source {
      * @param scripts shell scripts, run in order
      * @param env variables added to {@link #ENVIRONMENT}
      * @param work where the staging directory is made (next to the output)
-     * @param log where the scripts' output and kiln's notes go; null for none
+     * @param log takes each line of the scripts' output and kiln's notes; null for none
      */
     public ScriptStage(List<Source> sources, Ext4Options options, List<Path> scripts, Map<String, String> env, Path work,
-            PrintStream log) {
+            java.util.function.Consumer<String> log) {
         this.sources = List.copyOf(sources);
         this.options = options;
         this.scripts = List.copyOf(scripts);
         this.env = new LinkedHashMap<>(env);
         this.work = work;
         this.quiet = log == null;
-        this.log = log == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : log;
+        this.log = log == null ? line -> { } : log;
         for (String name : this.env.keySet()) {
             if (!ENV_NAME.matcher(name).matches()) {
                 throw new IllegalArgumentException("--env: not a variable name: " + name);
@@ -119,7 +118,7 @@ public final class ScriptStage implements Source {
         }
         UserNamespace ns = UserNamespace.detect();
         if (ns.note() != null) {
-            log.println("kiln: " + ns.note());
+            log.accept("kiln: " + ns.note());
         }
         Path dir = Files.createTempDirectory(work, ".kiln-stage-");
         Cleanup cleanup = new Cleanup(dir, ns);
@@ -191,7 +190,7 @@ public final class ScriptStage implements Source {
         try (BufferedReader in = new BufferedReader(reader(p))) {
             String line;
             while ((line = in.readLine()) != null) {
-                log.println(line);
+                log.accept(line);
                 tail.addLast(line);
                 if (tail.size() > TAIL) {
                     tail.removeFirst();
@@ -264,6 +263,9 @@ public final class ScriptStage implements Source {
         public synchronized void run() {
             Process p = process;
             if (p != null && p.isAlive()) {
+                // PID 1 of the stage's namespace first: the kernel then ends every process in it. (unshare's
+                // --kill-child does not reach it once a user namespace was mapped from outside.)
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
                 p.destroy();
                 try {
                     if (!p.waitFor(5, TimeUnit.SECONDS)) {
@@ -283,7 +285,7 @@ public final class ScriptStage implements Source {
                     Process rm = ns.start(new ProcessBuilder(ns.wrap(List.of("rm", "-rf", "--", dir.toString())))
                             .redirectErrorStream(true));
                     Subprocess.drainAndWait(rm, 120, "removing " + dir);
-                } catch (IOException e) {
+                } catch (IOException | RuntimeException e) {
                     // reported below
                 }
             }

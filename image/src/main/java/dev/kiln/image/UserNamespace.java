@@ -106,6 +106,7 @@ public final class UserNamespace {
             return p;
         }
         try {
+            awaitNamespace(p);
             map("newuidmap", p.pid(), uid, uids);
             map("newgidmap", p.pid(), gid, gids);
             p.getOutputStream().write('\n');
@@ -115,6 +116,33 @@ public final class UserNamespace {
             throw e;
         }
         return p;
+    }
+
+    /**
+     * Waits until {@code unshare} has made its user namespace: the process exists as soon as it
+     * is started, but maps written before its unshare() call would be for this namespace, and
+     * newuidmap refuses them.
+     */
+    private static void awaitNamespace(Process p) throws IOException {
+        Path self = Path.of("/proc/self/ns/user");
+        Path child = Path.of("/proc/" + p.pid() + "/ns/user");
+        String mine = Files.readSymbolicLink(self).toString();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline && p.isAlive()) {
+            try {
+                if (!Files.readSymbolicLink(child).toString().equals(mine)) {
+                    return;
+                }
+                Thread.sleep(1);
+            } catch (IOException e) {
+                // not readable yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while starting a user namespace");
+            }
+        }
+        throw new IOException("unshare did not make a user namespace (" + (p.isAlive() ? "no answer after 10 s"
+                : "it exited with status " + p.exitValue()) + "); are unprivileged user namespaces allowed here?");
     }
 
     private static void map(String tool, long pid, long self, Range r) throws IOException {
