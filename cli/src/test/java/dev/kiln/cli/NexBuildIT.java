@@ -51,7 +51,7 @@ class NexBuildIT {
         Path out = tmp.resolve("rootfs.ext4.gz");
         var r = CliRunner.run("build", "--image", "tar:" + base, "--agent", agent.toString(), "-o", out.toString(),
                 "--add", tmp.resolve("extra.conf") + ":/etc/nex/extra.conf:0600:1000:1000", "--size", "auto",
-                "--free", "32M", "--json", "-q");
+                "--free", "32M", "--json", "-q", "--no-boot-check"); // a stand-in base and agent: not bootable
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("\"output\""), r.out());
         Path img = tmp.resolve("rootfs.ext4");
@@ -98,6 +98,11 @@ class NexBuildIT {
         assertTrue(!Files.exists(tmp.resolve("y.ext4")));
         var pid1 = CliRunner.run("build", "--image", "dir:" + tmp.resolve("bare"), "--agent", agent.toString(),
                 "--agent-init", "pid1", "-o", tmp.resolve("y.ext4").toString(), "-q");
-        assertEquals(0, pid1.exit(), pid1.err());
+        assertEquals(3, pid1.exit(), "a text file cannot be PID 1: " + pid1.err());
+        assertTrue(pid1.err().contains("/sbin/init: init is neither an ELF executable nor a #! script"), pid1.err());
+        assertTrue(!Files.exists(tmp.resolve("y.ext4")));
+        var unchecked = CliRunner.run("build", "--image", "dir:" + tmp.resolve("bare"), "--agent", agent.toString(),
+                "--agent-init", "pid1", "--no-boot-check", "-o", tmp.resolve("y.ext4").toString(), "-q");
+        assertEquals(0, unchecked.exit(), unchecked.err());
     }
 }
