@@ -275,8 +275,15 @@ final class BuildCommand implements Callable<Integer> {
     }
 
     private dev.kiln.image.NexProfile profile(Instant time) {
-        dev.kiln.image.NexProfile.Builder b = dev.kiln.image.NexProfile.builder(agent).time(time).agentPath(agentPath)
-                .runlevel(runlevel);
+        if (java.nio.file.Files.isDirectory(agent)) {
+            throw new dev.kiln.image.InvalidSourceException(agent + ": is a directory; give --agent the agent binary itself");
+        }
+        dev.kiln.image.NexProfile.Builder b = dev.kiln.image.NexProfile.builder(agent).time(time).agentPath(agentPath);
+        try {
+            b.runlevel(runlevel);
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UsageException("--runlevel: " + e.getMessage());
+        }
         switch (agentInit.toLowerCase(Locale.ROOT)) {
             case "openrc" -> b.init(dev.kiln.image.NexProfile.Init.OPENRC);
             case "pid1" -> b.init(dev.kiln.image.NexProfile.Init.PID1);
@@ -471,7 +478,7 @@ final class BuildCommand implements Callable<Integer> {
         var s = r.summary();
         if (!quiet) {
             long used = s.blocksCount() - s.freeBlocks();
-            spec.commandLine().getErr().printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks; %s of %s used%n",
+            spec.commandLine().getErr().printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks (inodes); %s of %s used%n",
                     r.output(), s.files(), s.directories(), s.symlinks(), Sizes.human(used * s.blockSize()),
                     Sizes.human(s.blocksCount() * s.blockSize()));
         }

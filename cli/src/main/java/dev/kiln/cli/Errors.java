@@ -11,8 +11,9 @@ import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 
 /**
- * Turns exceptions into one line on stderr and an exit code (DESIGN.md): 3 for bad input,
- * 5 when content does not fit, 2 for bad option values, 1 for anything unexpected.
+ * Turns exceptions into one line on stderr and an exit code (docs/ARCHITECTURE.md): 3 for bad
+ * input, 4 for the registry or network, 5 when content does not fit, 6 when the output cannot
+ * be written, 2 for bad option values only, 1 for anything unexpected (a bug).
  */
 final class Errors implements CommandLine.IExecutionExceptionHandler {
     private static volatile boolean running = true;
@@ -21,12 +22,41 @@ final class Errors implements CommandLine.IExecutionExceptionHandler {
         running = false;
     }
 
+    /** The exit code of the signal that ends the process: SIGINT unless SIGTERM was seen. */
+    private static volatile int signalExit = Kiln.INTERRUPTED;
+
+    /**
+     * SIGTERM exits 143 (128 + 15) and SIGINT 130, as shells and service managers expect. The
+     * JVM runs the same shutdown hooks for both and does not say which signal it was, so
+     * SIGTERM gets a handler that records it first (sun.misc.Signal, through reflection: it is
+     * in jdk.unsupported, reachable from the class path on every JDK). SIGINT keeps the JVM's
+     * own handling, which also respects an inherited "ignore".
+     */
+    static void watchTerm() {
+        try {
+            Class<?> signal = Class.forName("sun.misc.Signal");
+            Class<?> handler = Class.forName("sun.misc.SignalHandler");
+            Object term = signal.getConstructor(String.class).newInstance("TERM");
+            Object h = java.lang.reflect.Proxy.newProxyInstance(handler.getClassLoader(), new Class<?>[] {handler},
+                    (proxy, method, args) -> {
+                        if (method.getName().equals("handle")) {
+                            signalExit = Kiln.TERMINATED;
+                            new Thread(() -> System.exit(Kiln.TERMINATED), "kiln-sigterm").start();
+                        }
+                        return null;
+                    });
+            signal.getMethod("handle", signal, handler).invoke(null, term, h);
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            // No sun.misc.Signal here: SIGTERM then exits as SIGINT does.
+        }
+    }
+
     static void onShutdown() {
         if (running) {
-            // Interrupted (Ctrl-C): finally blocks will not run, so remove the temporary files here.
+            // Interrupted (Ctrl-C, SIGTERM): finally blocks will not run, so remove the temporary files here.
             dev.kiln.image.Build.removeTemporaryFiles();
-            System.err.println("error: interrupted");
-            Runtime.getRuntime().halt(Kiln.INTERRUPTED);
+            System.err.println(signalExit == Kiln.TERMINATED ? "error: terminated" : "error: interrupted");
+            Runtime.getRuntime().halt(signalExit);
         }
     }
 
@@ -51,12 +81,16 @@ final class Errors implements CommandLine.IExecutionExceptionHandler {
         if (ex instanceof dev.kiln.image.registry.RegistryException) {
             return Kiln.NETWORK;
         }
+        if (ex instanceof dev.kiln.image.OutputException) {
+            return Kiln.CANNOT_WRITE;
+        }
         if (ex instanceof InvalidSourceException || ex instanceof EntryException
                 || ex instanceof CorruptImageException || ex instanceof EOFException
                 || ex instanceof NoSuchFileException) {
             return Kiln.INVALID_INPUT;
         }
-        if (ex instanceof UsageException || ex instanceof IllegalArgumentException) {
+        if (ex instanceof UsageException || ex instanceof CommandLine.ParameterException) {
+            // Only option errors; any other IllegalArgumentException is a bug (exit 1).
             return Kiln.USAGE;
         }
         if (ex.getCause() instanceof CapacityExceededException c) {

@@ -85,12 +85,18 @@ final class ImageCommands {
         public Integer call() throws Exception {
             try (Ext4Reader r = open(image)) {
                 var sb = r.superblock();
-                long[] counts = new long[7];
+                // Counted by inode, as the build's summary counts them; hard-linked names are counted apart.
+                long[] counts = new long[FileType.values().length];
+                java.util.Set<Long> seen = new java.util.HashSet<>();
+                long[] names = {0};
                 List<Object[]> largest = new ArrayList<>();
                 r.walk((p, st) -> {
-                    counts[st.type().ordinal()]++;
                     if (st.isRegular()) {
+                        names[0]++;
                         largest.add(new Object[] {p, st.size()});
+                    }
+                    if (st.isDirectory() || seen.add(st.ino())) {
+                        counts[st.type().ordinal()]++;
                     }
                 });
                 largest.sort(Comparator.comparing((Object[] o) -> (Long) o[1]).reversed()
@@ -148,8 +154,12 @@ final class ImageCommands {
                             sb.freeInodesCount());
                     out.printf(Locale.ROOT, "journal:      %s%n", jino == 0 ? "none" : Sizes.human(journalBytes)
                             + " (inode " + jino + ")");
-                    out.printf(Locale.ROOT, "content:      %d files, %d directories, %d symlinks, %d devices, %d fifos, "
-                            + "%d sockets%n", counts[0], counts[1], counts[2], counts[3] + counts[4], counts[5], counts[6]);
+                    long files = counts[FileType.REGULAR.ordinal()];
+                    out.printf(Locale.ROOT, "content:      %d files%s, %d directories, %d symlinks, %d devices, %d fifos, "
+                            + "%d sockets (inodes)%n", files, names[0] == files ? "" : " (" + names[0] + " names)",
+                            counts[FileType.DIRECTORY.ordinal()], counts[FileType.SYMLINK.ordinal()],
+                            counts[FileType.CHAR_DEVICE.ordinal()] + counts[FileType.BLOCK_DEVICE.ordinal()],
+                            counts[FileType.FIFO.ordinal()], counts[FileType.SOCKET.ordinal()]);
                     if (!top.isEmpty()) {
                         out.println("largest files:");
                         for (Object[] o : top) {

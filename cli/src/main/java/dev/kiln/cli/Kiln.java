@@ -16,7 +16,8 @@ import picocli.CommandLine.Command;
         exitCodeList = {
             "0:ok", "1:internal error", "2:usage error", "3:invalid or corrupt input",
             "4:registry, network or authentication error", "5:content does not fit the requested size",
-            "130:interrupted"})
+            "6:the output cannot be written (disk full, read-only or not writable)",
+            "130:interrupted (SIGINT)", "143:terminated (SIGTERM)"})
 public final class Kiln implements Runnable {
     public static final int OK = 0;
     public static final int INTERNAL = 1;
@@ -24,7 +25,9 @@ public final class Kiln implements Runnable {
     public static final int INVALID_INPUT = 3;
     public static final int NETWORK = 4;
     public static final int DOES_NOT_FIT = 5;
+    public static final int CANNOT_WRITE = 6;
     public static final int INTERRUPTED = 130;
+    public static final int TERMINATED = 143;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -46,6 +49,7 @@ public final class Kiln implements Runnable {
     }
 
     public static void main(String[] args) {
+        Errors.watchTerm();
         Runtime.getRuntime().addShutdownHook(new Thread(Errors::onShutdown));
         int code = commandLine().execute(args);
         Errors.finished();

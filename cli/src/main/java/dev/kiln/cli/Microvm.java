@@ -292,6 +292,13 @@ final class Microvm {
     private Result run(List<String> cmd, Spec s, PrintWriter console) throws IOException, InterruptedException {
         long start = System.nanoTime();
         Process p;
+        if (s.writable() && dev.kiln.image.UserNamespace.which("setsid") != null) {
+            // A session of its own: Ctrl-C on the terminal reaches kiln, which shuts the guest down
+            // cleanly, instead of killing QEMU with the guest's file system mounted.
+            List<String> c = new ArrayList<>(List.of("setsid"));
+            c.addAll(cmd);
+            cmd = c;
+        }
         try {
             p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         } catch (IOException e) {
@@ -300,14 +307,30 @@ final class Microvm {
         }
         Watch watch = new Watch(s.expect());
         Thread reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
+            // Read as it arrives, not by lines: a prompt ("login: ") has no newline after it.
+            try (java.io.Reader r = new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)) {
+                char[] buf = new char[4096];
+                StringBuilder line = new StringBuilder();
+                int n;
+                while ((n = r.read(buf)) > 0) {
                     if (console != null) {
-                        console.println(line);
+                        console.write(buf, 0, n);
                         console.flush();
                     }
-                    watch.line(line);
+                    for (int i = 0; i < n; i++) {
+                        if (buf[i] == '\n') {
+                            watch.line(line.toString());
+                            line.setLength(0);
+                        } else {
+                            line.append(buf[i]);
+                        }
+                    }
+                    if (line.length() > 0) {
+                        watch.partial(line.toString());
+                    }
+                }
+                if (line.length() > 0) {
+                    watch.line(line.toString());
                 }
             } catch (IOException e) {
                 // the VM went away
@@ -318,36 +341,71 @@ final class Microvm {
         reader.setDaemon(true);
         reader.start();
         long deadline = start + TimeUnit.SECONDS.toNanos(s.timeoutSeconds());
-        Outcome outcome = watch.await(deadline);
-        String detail = null;
         OutputStream stdin = p.getOutputStream();
-        if (outcome == Outcome.PASSED && s.writable() && !watch.stopped()) {
-            // Leave the file system clean: let the guest stop by itself, then ask it to.
-            Outcome after = watch.awaitStop(Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(5)));
-            if (after != Outcome.STOPPED && vmm == Vmm.QEMU) {
-                for (char key : new char[] {'s', 'u', 'o'}) {
-                    stdin.write(new byte[] {1, 'b'});
-                    stdin.flush();
-                    Thread.sleep(200);
-                    stdin.write(key);
-                    stdin.flush();
-                    Thread.sleep(key == 'o' ? 0 : 1500);
+        Runnable stopOnExit = () -> {
+            // Interrupted (Ctrl-C, SIGTERM): a writable guest is still shut down cleanly.
+            if (s.writable() && p.isAlive()) {
+                try {
+                    shutDown(watch, stdin, System.nanoTime() + TimeUnit.SECONDS.toNanos(20));
+                } catch (IOException | InterruptedException e) {
+                    // the VM is ended below
                 }
-                after = watch.awaitStop(System.nanoTime() + TimeUnit.SECONDS.toNanos(30));
             }
-            if (after != Outcome.STOPPED) {
-                detail = "the guest did not power off; the file system may need journal recovery";
+            p.destroy();
+        };
+        dev.kiln.image.Build.trackCleanup(stopOnExit);
+        Outcome outcome = Outcome.TIMEOUT;
+        String detail = null;
+        try {
+            outcome = watch.await(deadline);
+            if (s.writable() && !watch.stopped()) {
+                // Leave the file system clean on every way out (the text came, the time ran out,
+                // a panic left the VM up): let a guest that passed stop by itself, then ask it to.
+                Outcome after = outcome == Outcome.PASSED
+                        ? watch.awaitStop(Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(5)))
+                        : Outcome.TIMEOUT;
+                if (after != Outcome.STOPPED) {
+                    after = shutDown(watch, stdin, System.nanoTime() + TimeUnit.SECONDS.toNanos(30));
+                }
+                if (after != Outcome.STOPPED) {
+                    detail = "the guest did not power off; the file system may need journal recovery";
+                }
             }
-        }
-        stdin.close();
-        p.destroy();
-        if (!p.waitFor(10, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
+        } finally {
+            dev.kiln.image.Build.untrack(stopOnExit);
+            try {
+                stdin.close();
+            } catch (IOException e) {
+                // the VM already went away
+            }
+            p.destroy();
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
         }
         reader.join(2000);
         long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         return new Result(outcome, watch.tail(), millis, detail);
+    }
+
+    /**
+     * Asks a running guest to stop with its file system clean: magic SysRq over the serial
+     * console (QEMU's mon:stdio sends a break with Ctrl-A b): sync, remount read-only, power off.
+     */
+    private Outcome shutDown(Watch watch, OutputStream stdin, long deadline) throws IOException, InterruptedException {
+        if (vmm != Vmm.QEMU) {
+            return watch.stopped() ? Outcome.STOPPED : Outcome.TIMEOUT;
+        }
+        for (char key : new char[] {'s', 'u', 'o'}) {
+            stdin.write(new byte[] {1, 'b'});
+            stdin.flush();
+            Thread.sleep(200);
+            stdin.write(key);
+            stdin.flush();
+            Thread.sleep(key == 'o' ? 0 : 1500);
+        }
+        return watch.awaitStop(deadline);
     }
 
     /** Copies an image, leaving holes where it has zero blocks (images are mostly empty). */
@@ -423,6 +481,15 @@ final class Microvm {
                 outcome = Outcome.PASSED;
             }
             notifyAll();
+        }
+
+        /** The line so far, before its newline: the expected text may be a prompt. */
+        synchronized void partial(String raw) {
+            String line = raw.replace("\r", "");
+            if (expect != null && outcome == null && line.contains(expect) && !isCommandLineEcho(line)) {
+                outcome = Outcome.PASSED;
+                notifyAll();
+            }
         }
 
         static boolean isCommandLineEcho(String line) {

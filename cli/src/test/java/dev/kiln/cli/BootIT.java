@@ -148,6 +148,26 @@ class BootIT {
     }
 
     @Test
+    void aPromptWithoutNewlineIsMatchedAsItArrives() throws Exception {
+        Path prompt = agent("prompt", "printf 'kiln-login: '\nwhile true; do busybox sleep 60; done\n");
+        Path image = build("prompt.ext4", prompt);
+        var r = boot(image, "--expect", "kiln-login: ", "--timeout", "60", "-q");
+        assertEquals(0, r.exit(), "a prompt has no newline after it, and must still match: " + r.err());
+    }
+
+    @Test
+    void aWritableBootThatTimesOutIsStillShutDownCleanly() throws Exception {
+        Path busy = agent("busy", "echo written > /home/nex/proof\nbusybox sync\necho GUEST-UP\n"
+                + "while true; do busybox sleep 60; done\n");
+        Path image = build("busy.ext4", busy);
+        var r = boot(image, "--writable", "--expect", "NEVER-PRINTED", "--timeout", "20", "-q");
+        assertEquals(1, r.exit(), r.err());
+        assertTrue(r.err().contains("did not print 'NEVER-PRINTED' within 20 s"), r.err());
+        assertFalse(r.err().contains("may need journal recovery"), r.err());
+        assertCleanWith(image, "/home/nex/proof", "written\n");
+    }
+
+    @Test
     void failedBootsExitOneWithTheReason() throws Exception {
         Path noInit = build("noinit.ext4", null);
         var r = boot(noInit, "--expect", "NEVER");

@@ -74,7 +74,13 @@ public final class Build {
         TEMPORARY.add(cleanup);
     }
 
-    static void untrack(Object p) {
+    /** Registers a clean-up to run if the process is interrupted (for callers outside this package). */
+    public static void trackCleanup(Runnable cleanup) {
+        TEMPORARY.add(cleanup);
+    }
+
+    /** Forgets a registered file or clean-up. */
+    public static void untrack(Object p) {
         TEMPORARY.remove(p);
     }
 
@@ -190,7 +196,12 @@ public final class Build {
         }
         String name = abs.getFileName().toString();
         boolean gz = name.endsWith(".gz");
-        Path tmpImage = Files.createTempFile(dir, "." + name + ".", ".tmp");
+        Path tmpImage;
+        try {
+            tmpImage = Files.createTempFile(dir, "." + name + ".", ".tmp");
+        } catch (IOException e) {
+            throw cannotWrite(abs, e);
+        }
         track(tmpImage);
         Path tmpGz = null;
         Path tmpSum = null;
@@ -255,6 +266,19 @@ public final class Build {
             }
             done = true;
             return new Result(abs, sha, bytes, summary);
+        } catch (IOException e) {
+            boolean ours = e instanceof java.nio.file.FileSystemException f && f.getFile() != null
+                    && f.getFile().startsWith(dir + "/." + name + ".");
+            if (isNoSpace(e) || ours) {
+                // Free the space first, so the message says what is really free.
+                for (Path t : new Path[] {tmpImage, tmpGz, tmpSum}) {
+                    if (t != null) {
+                        Files.deleteIfExists(t);
+                    }
+                }
+                throw cannotWrite(abs, e);
+            }
+            throw e;
         } finally {
             untrack(tmpImage);
             if (tmpGz != null) {
@@ -273,6 +297,38 @@ public final class Build {
                 }
             }
         }
+    }
+
+    private static boolean isNoSpace(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (m.contains("No space left on device") || m.contains("Disk quota exceeded")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The output's directory cannot take the image: say which, why, and what to do; never name the hidden temporary file. */
+    private OutputException cannotWrite(Path out, IOException e) {
+        Path dir = out.getParent();
+        if (isNoSpace(e)) {
+            String free = "";
+            try {
+                free = "; " + Sizes.human(Files.getFileStore(dir).getUsableSpace()) + " free there";
+            } catch (IOException | RuntimeException x) {
+                // unknown
+            }
+            return new OutputException(out + ": no space left on the device (the image takes up to "
+                    + Sizes.human(options.sizeBytes()) + ", less where it is sparse" + free + "); free some space or write "
+                    + "elsewhere with -o", e);
+        }
+        String why = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                : String.valueOf(e.getMessage()).contains("Read-only file system") ? "read-only file system"
+                : e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage().replace(
+                        String.valueOf(e instanceof java.nio.file.FileSystemException f ? f.getFile() : ""), "").trim());
+        return new OutputException(out + ": cannot write in " + dir + " (" + why + "); choose a writable directory with -o",
+                e);
     }
 
     /** Temporary files are created private (0600); the result gets the usual 0644. */

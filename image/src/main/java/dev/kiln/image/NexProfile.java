@@ -159,7 +159,9 @@ public final class NexProfile implements Source {
     @Override
     public void applyTo(Ext4Writer w) throws IOException {
         if (!Files.isRegularFile(agent)) {
-            throw new InvalidSourceException(agent + ": agent binary not found; give the path of the Nex agent with --agent");
+            throw new InvalidSourceException(agent + (java.nio.file.Files.isDirectory(agent)
+                    ? ": is a directory; give --agent the agent binary itself"
+                    : ": agent binary not found; give the path of the Nex agent with --agent"));
         }
         if (init == Init.OPENRC && !w.isFile("/sbin/openrc-run") && !w.exists("/sbin/openrc-run")) {
             throw new InvalidSourceException("/sbin/openrc-run: the base image has no OpenRC, so the agent service "

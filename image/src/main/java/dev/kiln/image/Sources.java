@@ -88,11 +88,81 @@ public final class Sources {
             }
             default: {
                 // Anything else is a registry reference: alpine:3.20, ghcr.io/o/r@sha256:..., docker://...
+                // but never a local path or an unknown prefix, which would go to Docker Hub.
+                notLocal(ref, scheme, rest);
                 dev.kiln.image.registry.ImageReference r = dev.kiln.image.registry.ImageReference.parse(ref);
                 Registry reg = registry != null ? registry : defaultRegistry();
                 return new RegistrySource(r, platform, reg.client(), reg.cache(), reg.pull(), reg.listener());
             }
         }
+    }
+
+    /** The prefixes --image takes, for messages. */
+    public static final String PREFIXES = "oci:DIR, oci-archive:FILE, docker-archive:FILE, tar:FILE, dir:PATH, "
+            + "ext4:FILE, scratch, or a registry reference such as alpine:3.20";
+
+    private static final java.util.regex.Pattern TAG = java.util.regex.Pattern.compile("[\\w][\\w.-]{0,127}");
+
+    /** Refuses, without any network access, a reference that names a local path or has an unknown prefix. */
+    private static void notLocal(String ref, String scheme, String rest) {
+        Path whole = pathOrNull(ref);
+        if (whole != null && (ref.startsWith("/") || ref.startsWith(".") || ref.startsWith("~") || Files.exists(whole))) {
+            if (Files.exists(whole)) {
+                throw new InvalidSourceException(ref + ": a local " + (Files.isDirectory(whole) ? "directory" : "file")
+                        + ", not a registry reference; say what it is: " + suggest(whole, ref) + " (--image takes "
+                        + PREFIXES + "; for a registry image of that name write docker://" + ref + ")");
+            }
+            throw new InvalidSourceException(ref + ": no such file or directory; a local source needs a prefix ("
+                    + PREFIXES + ")");
+        }
+        if (!scheme.isEmpty() && !scheme.equals("docker") && !TAG.matcher(rest).matches()
+                && !rest.matches("[0-9]+/.*")) {
+            Path p = pathOrNull(rest);
+            String hint = p != null && Files.exists(p) ? "; for " + rest + " use " + suggest(p, rest) : "";
+            throw new InvalidSourceException(ref + ": unknown prefix '" + scheme + ":'" + hint + " (--image takes "
+                    + PREFIXES + ")");
+        }
+    }
+
+    private static Path pathOrNull(String s) {
+        try {
+            return Path.of(s.startsWith("~/") ? System.getProperty("user.home") + s.substring(1) : s);
+        } catch (java.nio.file.InvalidPathException e) {
+            return null;
+        }
+    }
+
+    /** The likely prefix for a local path, from what it holds. */
+    static String suggest(Path p, String shown) {
+        if (Files.isDirectory(p)) {
+            return (Files.exists(p.resolve("oci-layout")) ? "oci:" : "dir:") + shown;
+        }
+        byte[] head = new byte[1082];
+        int n = 0;
+        try (var in = Files.newInputStream(p)) {
+            n = in.readNBytes(head, 0, head.length);
+        } catch (java.io.IOException e) {
+            return "tar:" + shown;
+        }
+        if (n >= 1082 && (head[1080] & 0xff) == 0x53 && (head[1081] & 0xff) == 0xEF) {
+            return "ext4:" + shown;
+        }
+        try (var tar = new org.apache.commons.compress.archivers.tar.TarArchiveInputStream(
+                Compression.decompress(Files.newInputStream(p)))) {
+            int entries = 0;
+            for (var e = tar.getNextEntry(); e != null && entries++ < 10_000; e = tar.getNextEntry()) {
+                String name = e.getName().replaceFirst("^\\./", "");
+                if (name.equals("manifest.json")) {
+                    return "docker-archive:" + shown;
+                }
+                if (name.equals("oci-layout")) {
+                    return "oci-archive:" + shown;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not a tar kiln can read: tar: still says what was meant
+        }
+        return "tar:" + shown;
     }
 
     private static Path existing(String p, String ref, boolean dir) {

@@ -180,7 +180,8 @@ public final class UserNamespace {
         return null;
     }
 
-    static Path which(String tool) {
+    /** The executable {@code tool} on PATH (or in the usual system directories), or null. */
+    public static Path which(String tool) {
         String path = System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
         for (String dir : (path + ":/usr/sbin:/sbin:/usr/bin:/bin").split(":")) {
             if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {

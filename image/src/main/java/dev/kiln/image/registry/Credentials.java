@@ -7,13 +7,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Where registry credentials come from, first match wins: {@code --creds user:pass}, the
  * {@code KILN_REGISTRY_USER}/{@code KILN_REGISTRY_PASSWORD} environment, then the Docker config
- * ({@code $REGISTRY_AUTH_FILE}, else {@code ~/.docker/config.json}): {@code credHelpers} and
- * {@code credsStore} through their {@code docker-credential-*} helpers, and {@code auths}.
+ * ({@code $REGISTRY_AUTH_FILE}, else {@code $DOCKER_CONFIG/config.json}, else
+ * {@code ~/.docker/config.json}): {@code credHelpers} and {@code credsStore} through their
+ * {@code docker-credential-*} helpers, and {@code auths}.
  */
 public final class Credentials {
     /** A user and secret; user "<token>" with an identity token means token exchange. */
@@ -29,6 +29,14 @@ public final class Credentials {
     Path helperDir;
 
     public Credentials(String creds, Path authFile) {
+        this(creds, authFile, System.getenv("KILN_REGISTRY_USER"), System.getenv("KILN_REGISTRY_PASSWORD"));
+    }
+
+    /**
+     * @param envUser {@code KILN_REGISTRY_USER} (null when unset)
+     * @param envPassword {@code KILN_REGISTRY_PASSWORD}; required when {@code envUser} is given
+     */
+    Credentials(String creds, Path authFile, String envUser, String envPassword) {
         Login l = null;
         if (creds != null) {
             int c = creds.indexOf(':');
@@ -36,18 +44,37 @@ public final class Credentials {
                 throw new IllegalArgumentException("--creds wants USER:PASSWORD");
             }
             l = new Login(creds.substring(0, c), creds.substring(c + 1));
-        } else if (System.getenv("KILN_REGISTRY_USER") != null) {
-            l = new Login(System.getenv("KILN_REGISTRY_USER"), String.valueOf(System.getenv("KILN_REGISTRY_PASSWORD")));
+        } else if (envUser != null) {
+            if (envPassword == null) {
+                throw new IllegalArgumentException("KILN_REGISTRY_USER is set but KILN_REGISTRY_PASSWORD is not; set both, "
+                        + "or unset KILN_REGISTRY_USER to use the Docker config");
+            }
+            l = new Login(envUser, envPassword);
         }
         this.explicit = l;
         this.authFile = authFile;
     }
 
-    /** The default: --creds (may be null), then $REGISTRY_AUTH_FILE or ~/.docker/config.json. */
+    /** The default: --creds (may be null), then the Docker config {@link #configFile()} names. */
     public static Credentials defaults(String creds) {
+        return new Credentials(creds, configFile());
+    }
+
+    /**
+     * The Docker config file: {@code $REGISTRY_AUTH_FILE} (podman, skopeo), else
+     * {@code $DOCKER_CONFIG/config.json} (docker, skopeo, buildah, Jib), else
+     * {@code ~/.docker/config.json}.
+     */
+    public static Path configFile() {
         String f = System.getenv("REGISTRY_AUTH_FILE");
-        Path p = f != null ? Path.of(f) : Path.of(System.getProperty("user.home"), ".docker", "config.json");
-        return new Credentials(creds, p);
+        if (f != null && !f.isBlank()) {
+            return Path.of(f);
+        }
+        String dir = System.getenv("DOCKER_CONFIG");
+        if (dir != null && !dir.isBlank()) {
+            return Path.of(dir, "config.json");
+        }
+        return Path.of(System.getProperty("user.home"), ".docker", "config.json");
     }
 
     public Login forHost(String host) {
@@ -94,11 +121,22 @@ public final class Credentials {
     private static Login helper(Path dir, String name, String server) {
         String exe = (dir == null ? "" : dir + "/") + "docker-credential-" + name;
         try {
-            Process p = new ProcessBuilder(exe, "get").redirectErrorStream(false).start();
+            Process p = new ProcessBuilder(exe, "get").redirectError(ProcessBuilder.Redirect.DISCARD).start();
             p.getOutputStream().write(server.getBytes(StandardCharsets.UTF_8));
             p.getOutputStream().close();
-            byte[] out = p.getInputStream().readAllBytes();
-            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            // Read on another thread and wait with a deadline: a helper that hangs (asking for a
+            // keyring password, say) keeps its output open, so reading first would never time out.
+            String out;
+            try {
+                out = dev.kiln.image.Subprocess.drainAndWait(p, HELPER_TIMEOUT_SECONDS, exe + " get");
+            } catch (java.io.InterruptedIOException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            } catch (IOException e) {
+                throw new RegistryException(exe + ": the credential helper gave no answer in " + HELPER_TIMEOUT_SECONDS
+                        + " s (does it wait for a keyring or a prompt?); unlock it or remove it from " + configFile(), e);
+            }
+            if (p.exitValue() != 0) {
                 return null; // the helper knows no credentials for this server
             }
             JsonNode j = new ObjectMapper().readTree(out);
@@ -108,9 +146,9 @@ public final class Credentials {
         } catch (IOException e) {
             throw new RegistryException(exe + ": cannot run the credential helper named in the Docker config ("
                     + e.getMessage() + "); install it or remove it from the config", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
         }
     }
+
+    /** How long a credential helper may take. */
+    static long HELPER_TIMEOUT_SECONDS = 30;
 }

@@ -37,7 +37,8 @@ public final class RegistryClient {
     private final Set<String> insecure;
     private final int maxAttempts;
     private final long backoffMillis;
-    private final Map<String, String> tokens = new HashMap<>();
+    /** Tokens by host and scope; the layer downloads share them from several threads. */
+    private final Map<String, String> tokens = new java.util.concurrent.ConcurrentHashMap<>();
 
     public RegistryClient(Credentials credentials, Set<String> insecure) {
         this(credentials, insecure, 5, 500);
@@ -116,6 +117,11 @@ public final class RegistryClient {
                 r = http().send(b.build(), handler);
             } catch (IOException e) {
                 last = e;
+                NetworkError kind = NetworkError.of(e);
+                if (!kind.transient_) {
+                    // A name that does not resolve or a TLS failure will not go away by retrying.
+                    throw new RegistryException(where + ": " + kind.explain(ref.apiHost(), e), e);
+                }
                 sleep(attempt, null);
                 continue;
             } catch (InterruptedException e) {
@@ -126,7 +132,7 @@ public final class RegistryClient {
             if (s == 200 || s == 206) {
                 return r;
             }
-            close(r);
+            String detail = errorDetail(r);
             lastStatus = s;
             if (s == 401 && !authTried) {
                 authTried = true;
@@ -136,33 +142,112 @@ public final class RegistryClient {
                 continue;
             }
             if (s == 401 || s == 403) {
-                throw new RegistryException(where + ": access denied (HTTP " + s + "); check the name, then log in "
-                        + "(docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", s);
+                throw new RegistryException(where + ": access denied (HTTP " + s + detail + "); check the name, then log "
+                        + "in (docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", s);
             }
             if (s == 404) {
-                throw new RegistryException(where + ": not found (HTTP 404); check the repository, tag or digest", s);
+                throw new RegistryException(where + ": not found (HTTP 404" + detail + "); check the repository, tag or "
+                        + "digest", s);
             }
             if (s == 429 || s >= 500) {
                 sleep(attempt, r.headers().firstValue("Retry-After").orElse(null));
                 continue;
             }
-            throw new RegistryException(where + ": unexpected HTTP " + s, s);
+            throw new RegistryException(where + ": unexpected HTTP " + s + detail, s);
         }
         if (last != null && lastStatus == 0) {
-            throw new RegistryException(where + ": " + last.getClass().getSimpleName() + " " + last.getMessage()
-                    + " after " + maxAttempts + " attempts; check the network and the registry address", last);
+            throw new RegistryException(where + ": " + NetworkError.of(last).explain(ref.apiHost(), last) + " (after "
+                    + maxAttempts + " attempts)", last);
         }
         throw new RegistryException(where + ": HTTP " + lastStatus + " after " + maxAttempts + " attempts; the registry "
                 + "is busy or failing, try again later", lastStatus);
     }
 
-    private static void close(HttpResponse<?> r) {
-        if (r.body() instanceof InputStream in) {
-            try {
-                in.close();
-            } catch (IOException e) {
-                // nothing to do
+    /**
+     * The distribution spec's error body ({@code {"errors":[{"code":…,"message":…}]}}) as
+     * "; CODE: message", or "" when there is none; the response body is consumed.
+     */
+    static String errorDetail(HttpResponse<?> r) {
+        byte[] body;
+        try {
+            if (r.body() instanceof byte[] b) {
+                body = b;
+            } else if (r.body() instanceof InputStream in) {
+                try (in) {
+                    body = in.readNBytes(64 << 10);
+                }
+            } else {
+                return "";
             }
+        } catch (IOException e) {
+            return "";
+        }
+        return errorDetail(body);
+    }
+
+    static String errorDetail(byte[] body) {
+        try {
+            JsonNode errors = JSON.readTree(body).path("errors");
+            List<String> parts = new java.util.ArrayList<>();
+            for (JsonNode e : errors) {
+                String code = e.path("code").asText("");
+                String msg = e.path("message").asText("");
+                parts.add((code + (code.isEmpty() || msg.isEmpty() ? "" : ": ") + msg).trim());
+            }
+            parts.removeIf(String::isEmpty);
+            return parts.isEmpty() ? "" : "; " + String.join("; ", parts);
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
+    }
+
+    /** What kind of network failure an exception is, for a message that says what to check. */
+    enum NetworkError {
+        DNS(false), REFUSED(true), UNREACHABLE(true), TIMEOUT(true), TLS(false), OTHER(true);
+
+        final boolean transient_;
+
+        NetworkError(boolean transient_) {
+            this.transient_ = transient_;
+        }
+
+        static NetworkError of(Throwable e) {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof java.nio.channels.UnresolvedAddressException || t instanceof java.net.UnknownHostException) {
+                    return DNS;
+                }
+                if (t instanceof javax.net.ssl.SSLException) {
+                    return TLS;
+                }
+                if (t instanceof java.net.NoRouteToHostException) {
+                    return UNREACHABLE;
+                }
+                if (t instanceof java.net.http.HttpTimeoutException || t instanceof java.net.SocketTimeoutException) {
+                    return TIMEOUT;
+                }
+                String m = String.valueOf(t.getMessage());
+                if (m.contains("Connection refused")) {
+                    return REFUSED;
+                }
+                if (m.contains("No route to host") || m.contains("Network is unreachable")) {
+                    return UNREACHABLE;
+                }
+            }
+            return e instanceof java.net.ConnectException ? REFUSED : OTHER;
+        }
+
+        String explain(String host, Throwable e) {
+            return switch (this) {
+                case DNS -> "cannot resolve " + host.replaceFirst(":[0-9]+$", "") + " (DNS); check the registry name for "
+                        + "typos and that this machine can resolve names (offline?)";
+                case REFUSED -> host + " refused the connection; check the port and that the registry is running there";
+                case UNREACHABLE -> "no route to " + host + "; check the network connection (offline?) or proxy";
+                case TIMEOUT -> host + " did not answer in time; check the network, a firewall or proxy";
+                case TLS -> "TLS with " + host + " failed (" + e.getMessage() + "); for a registry that serves plain HTTP "
+                        + "use --insecure-registry " + host + ", else check its certificate";
+                case OTHER -> "network error talking to " + host + " (" + e.getClass().getSimpleName()
+                        + (e.getMessage() == null ? "" : ": " + e.getMessage()) + "); check the network";
+            };
         }
     }
 
@@ -210,11 +295,13 @@ public final class RegistryClient {
         try {
             HttpResponse<byte[]> r = http().send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
             if (r.statusCode() == 401 || r.statusCode() == 403) {
-                throw new RegistryException(where + ": the token service refused (HTTP " + r.statusCode() + "); log in "
+                throw new RegistryException(where + ": the token service refused (HTTP " + r.statusCode()
+                        + errorDetail(r.body()) + "); log in "
                         + "(docker login " + ref.registry() + ") or pass --creds USER:PASSWORD", r.statusCode());
             }
             if (r.statusCode() != 200) {
-                throw new RegistryException(where + ": token service " + realm + " answered HTTP " + r.statusCode(),
+                throw new RegistryException(where + ": token service " + realm + " answered HTTP " + r.statusCode()
+                        + errorDetail(r.body()),
                         r.statusCode());
             }
             JsonNode j = JSON.readTree(r.body());
@@ -224,7 +311,8 @@ public final class RegistryClient {
             }
             return "Bearer " + token;
         } catch (IOException e) {
-            throw new RegistryException(where + ": cannot reach token service " + realm + " (" + e.getMessage() + ")", e);
+            throw new RegistryException(where + ": token service " + realm + ": "
+                    + NetworkError.of(e).explain(URI.create(realm).getAuthority(), e), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RegistryException(where + ": interrupted", e);
