@@ -76,6 +76,7 @@ final class ExtractCommand implements Callable<Integer> {
 
     private int toDir(Ext4Reader r) throws Exception {
         Path dir = target.dir;
+        boolean created = false;
         if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
             if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
                 throw new Errors.UsageException(dir + ": exists and is not a directory");
@@ -87,12 +88,40 @@ final class ExtractCommand implements Callable<Integer> {
             }
         } else {
             Files.createDirectories(dir);
+            created = true;
         }
-        int skipped = dev.kiln.image.DirExport.write(r, dir);
+        int skipped;
+        boolean done = false;
+        try {
+            skipped = dev.kiln.image.DirExport.write(r, dir);
+            done = true;
+        } finally {
+            if (!done) {
+                // A failed extraction leaves what it found: an empty directory, or none if it made it.
+                removeContents(dir, created);
+            }
+        }
         if (skipped > 0) {
             spec.commandLine().getErr().println("kiln: skipped " + skipped
                     + " device node(s) or socket(s): creating them needs root");
         }
         return Kiln.OK;
+    }
+
+    private static void removeContents(Path dir, boolean andDir) {
+        try (var walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).filter(p -> andDir || !p.equals(dir)).forEach(p -> {
+                try {
+                    if (!Files.isSymbolicLink(p)) {
+                        p.toFile().setWritable(true);
+                    }
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    // best effort; the error that stopped the extraction is what is reported
+                }
+            });
+        } catch (IOException | RuntimeException e) {
+            // best effort
+        }
     }
 }

@@ -179,8 +179,13 @@ final class Microvm {
         try {
             Process p = new ProcessBuilder(binary, "-machine", "help").redirectErrorStream(true).start();
             p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            p.waitFor(10, TimeUnit.SECONDS);
+            String out;
+            try {
+                out = dev.kiln.image.Subprocess.drainAndWait(p, 10, binary + " -machine help");
+            } catch (java.io.InterruptedIOException e) {
+                Thread.currentThread().interrupt();
+                return "q35";
+            }
             for (String line : out.split("\n")) {
                 if (line.startsWith("microvm ")) {
                     return "microvm";
@@ -191,9 +196,6 @@ final class Microvm {
             throw new Errors.UsageException(binary + ": cannot run QEMU (" + e.getMessage()
                     + "); install qemu-system-" + arch.replace("_", "-").replace("x86-64", "x86")
                     + " or give --qemu PATH");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return "q35";
         }
     }
 

@@ -10,12 +10,21 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** An interrupted build (SIGTERM, as Ctrl-C's SIGINT) exits 130 and leaves no file behind. */
+/** An interrupted build leaves no file behind and exits 130 for SIGINT (Ctrl-C), 143 for SIGTERM. */
 class InterruptIT {
     @TempDir Path tmp;
 
     @Test
-    void interruptedBuildLeavesNothing() throws Exception {
+    void sigintExits130() throws Exception {
+        interruptedBuildLeavesNothing("INT", 130, "error: interrupted");
+    }
+
+    @Test
+    void sigtermExits143() throws Exception {
+        interruptedBuildLeavesNothing("TERM", 143, "error: terminated");
+    }
+
+    private void interruptedBuildLeavesNothing(String signal, int code, String message) throws Exception {
         Path jar = Path.of("target/kiln.jar").toAbsolutePath();
         assertTrue(Files.exists(jar), "the runnable jar is built before integration tests: " + jar);
         Path src = Files.createDirectories(tmp.resolve("src"));
@@ -35,11 +44,12 @@ class InterruptIT {
             }
             Thread.sleep(50);
         }
-        p.destroy(); // SIGTERM
+        var kill = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start();
+        assertEquals(0, kill.waitFor());
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         String output = Files.readString(tmp.resolve("log"));
-        assertEquals(130, p.exitValue(), output);
-        assertTrue(output.contains("error: interrupted"), output);
+        assertEquals(code, p.exitValue(), output);
+        assertTrue(output.contains(message), output);
         try (var s = Files.list(out)) {
             assertEquals(0, s.count(), "temporary files removed");
         }

@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -35,7 +34,7 @@ class NexBootIT {
         if ("true".equals(System.getenv("CI"))) {
             fail(reason);
         }
-        Assumptions.abort(reason);
+        ExternalTools.skip(reason);
     }
 
     @Test

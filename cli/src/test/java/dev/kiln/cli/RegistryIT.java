@@ -145,6 +145,45 @@ class RegistryIT {
                 "--cache", tmp.resolve("cache").toString());
         assertEquals(4, notFound.exit());
         assertTrue(notFound.err().contains("not found"), notFound.err());
+        assertTrue(notFound.err().contains("NAME_UNKNOWN") || notFound.err().contains("MANIFEST_UNKNOWN"),
+                "the registry's own error is shown: " + notFound.err());
+    }
+
+    /** Runs the kiln jar with exactly this environment (the in-process runner cannot set variables). */
+    private ExternalTools.Result kiln(java.util.Map<String, String> env, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("java", "-jar", Path.of("target/kiln.jar").toAbsolutePath().toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().keySet().removeIf(k -> k.startsWith("KILN_") || k.equals("REGISTRY_AUTH_FILE")
+                || k.equals("DOCKER_CONFIG"));
+        Path home = Files.createDirectories(tmp.resolve("home"));
+        pb.environment().put("HOME", home.toString());
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS));
+        return new ExternalTools.Result(p.exitValue(), out);
+    }
+
+    @Test
+    void credentialsFromDockerConfigAndTheEnvironment() throws Exception {
+        start(true);
+        push("oci:" + layout() + ":1", "nex/base:1", "--dest-creds", "kiln:secret");
+        Path dc = Files.createDirectories(tmp.resolve("docker-config"));
+        String auth = java.util.Base64.getEncoder().encodeToString("kiln:secret".getBytes());
+        Files.writeString(dc.resolve("config.json"), "{\"auths\":{\"" + host + "\":{\"auth\":\"" + auth + "\"}}}");
+        String[] args = {"build", "--image", host + "/nex/base:1", "-o", tmp.resolve("dc.ext4").toString(), "--size", "32M",
+            "-q", "--cache", tmp.resolve("cache-dc").toString()};
+        var ok = kiln(java.util.Map.of("DOCKER_CONFIG", dc.toString(), "HOME", tmp.resolve("nohome").toString()), args);
+        assertEquals(0, ok.exit(), "credentials only in $DOCKER_CONFIG/config.json: " + ok.out());
+        assertEquals(OciSourceTest.expected(), OciSourceTest.tree(tmp.resolve("dc.ext4")));
+
+        var noPassword = kiln(java.util.Map.of("KILN_REGISTRY_USER", "kiln"), args);
+        assertEquals(2, noPassword.exit(), noPassword.out());
+        assertTrue(noPassword.out().contains("KILN_REGISTRY_PASSWORD is not"), noPassword.out());
+        var env = kiln(java.util.Map.of("KILN_REGISTRY_USER", "kiln", "KILN_REGISTRY_PASSWORD", "secret"), args);
+        assertEquals(0, env.exit(), env.out());
     }
 
     @Test

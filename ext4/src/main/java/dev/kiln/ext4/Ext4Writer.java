@@ -321,6 +321,19 @@ public final class Ext4Writer implements Closeable {
         return progressEntries;
     }
 
+    /**
+     * A SHA-256 of the entries applied so far (paths, metadata, content): the same entries give
+     * the same value, different images almost surely differ. For values that must be
+     * reproducible yet unique to an image, such as a password's salt.
+     */
+    public byte[] contentDigest() {
+        try {
+            return ((MessageDigest) digest.clone()).digest();
+        } catch (CloneNotSupportedException e) {
+            throw new IllegalStateException("SHA-256 cannot be cloned here", e);
+        }
+    }
+
     /** Whether an entry exists at {@code path}. */
     public boolean exists(String path) {
         return lookup(path) != null;

@@ -167,7 +167,7 @@ public final class ImageCheck {
             if ("true".equals(System.getenv("CI"))) {
                 fail("mount failed as root: " + r.out());
             }
-            org.junit.jupiter.api.Assumptions.abort("loop mount unavailable here: " + r.out());
+            ExternalTools.skip("loop mount unavailable here: " + r.out());
         }
         try {
             compareMounted(mnt, tree);

@@ -256,7 +256,8 @@ public final class NexProfile implements Source {
     private void rootAccount(Ext4Writer w) throws IOException {
         String text = readText(w, "/etc/shadow");
         List<String> lines = new ArrayList<>(text == null ? List.of() : text.lines().toList());
-        String hash = rootPassword == null ? null : rootPassword.startsWith("$") ? rootPassword : crypt(rootPassword);
+        String hash = rootPassword == null ? null : rootPassword.startsWith("$") ? rootPassword
+                : crypt(rootPassword, w.contentDigest());
         boolean found = false;
         boolean changed = false;
         for (int i = 0; i < lines.size(); i++) {
@@ -282,12 +283,17 @@ public final class NexProfile implements Source {
     }
 
     /**
-     * SHA-512 crypt with a salt derived from the password itself, so builds stay reproducible;
-     * give a ready hash (starting with '$') to choose the salt.
+     * SHA-512 crypt with a salt derived from the image's content so far and the password: the
+     * same build gives the same hash (reproducible), another image another salt, so equal
+     * passwords do not show as equal hashes across images. Give a ready hash (starting with
+     * '$') to choose the salt.
      */
-    static String crypt(String password) {
+    static String crypt(String password, byte[] image) {
         try {
-            byte[] d = MessageDigest.getInstance("SHA-256").digest(("kiln-salt:" + password).getBytes(StandardCharsets.UTF_8));
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update("kiln-salt:".getBytes(StandardCharsets.UTF_8));
+            md.update(image);
+            byte[] d = md.digest(password.getBytes(StandardCharsets.UTF_8));
             String salt = Base64.getEncoder().encodeToString(d).replaceAll("[^A-Za-z0-9./]", ".").substring(0, 16);
             return Sha2Crypt.sha512Crypt(password.getBytes(StandardCharsets.UTF_8), "$6$" + salt);
         } catch (java.security.NoSuchAlgorithmException e) {

@@ -66,9 +66,8 @@ public final class PaxTarWriter implements Closeable {
         pax.put("mtime", time(e.mtime()));
         pax.put("atime", time(e.atime()));
         pax.put("ctime", time(e.ctime()));
-        if (e.crtime() != null) {
-            pax.put("LIBARCHIVE.creationtime", time(e.crtime()));
-        }
+        // No creation time: the only keyword for it (LIBARCHIVE.creationtime) makes GNU tar warn
+        // once per entry, and no extractor sets it anyway.
         if (e.kind() == Kind.FILE) {
             pax.put("size", ascii(Long.toString(e.size())));
         }

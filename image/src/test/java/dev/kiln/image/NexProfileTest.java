@@ -155,6 +155,35 @@ class NexProfileTest {
     }
 
     @Test
+    void theSameRootPasswordGetsAnotherSaltInAnotherImageAndTheSameInTheSameBuild() throws Exception {
+        String a = rootHash(build(alpineBase(true), NexProfile.builder(agent).time(T).rootPassword("s3cret").build()));
+        String again = rootHash(build(alpineBase(true), NexProfile.builder(agent).time(T).rootPassword("s3cret").build()));
+        Source extra = new Source() {
+            @Override
+            public void applyTo(Ext4Writer w) throws java.io.IOException {
+                w.file("/etc/motd", dev.kiln.ext4.Metadata.of(0644, T), 3, new java.io.ByteArrayInputStream("hi\n".getBytes()));
+            }
+
+            @Override
+            public String describe() {
+                return "motd";
+            }
+        };
+        String other = rootHash(build(alpineBase(true), extra,
+                NexProfile.builder(agent).time(T).rootPassword("s3cret").build()));
+        assertEquals(a, again, "reproducible");
+        assertTrue(!a.equals(other), "another image, another salt: " + a + " / " + other);
+        assertEquals(other, Crypt.crypt("s3cret", other));
+        assertTrue(!a.split("\\$")[2].equals(other.split("\\$")[2]), "the salts differ");
+    }
+
+    private String rootHash(Path img) throws Exception {
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            return text(r, "/etc/shadow").lines().filter(l -> l.startsWith("root:")).findFirst().orElseThrow().split(":")[1];
+        }
+    }
+
+    @Test
     void withoutOpenRcTheBuildSaysWhatToDo() {
         InvalidSourceException e = assertThrows(InvalidSourceException.class,
                 () -> build(alpineBase(false), NexProfile.builder(agent).time(T).build()));

@@ -14,6 +14,34 @@ class CredentialsTest {
     @TempDir Path tmp;
 
     @Test
+    void aUserWithoutAPasswordIsRefusedNotSentAsNull() {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new Credentials(null, null, "robot", null));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("KILN_REGISTRY_PASSWORD is not"), e.getMessage());
+        assertEquals(new Credentials.Login("robot", "pw"), new Credentials(null, null, "robot", "pw").forHost("x.example"));
+    }
+
+    @Test
+    void aHangingCredentialHelperTimesOut() throws Exception {
+        Path helper = tmp.resolve("docker-credential-hang");
+        Files.writeString(helper, "#!/bin/sh\nexec sleep 60\n");
+        Files.setPosixFilePermissions(helper, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path cfg = tmp.resolve("config.json");
+        Files.writeString(cfg, "{\"credsStore\":\"hang\"}");
+        Credentials c = new Credentials(null, cfg, null, null);
+        c.helperDir = tmp;
+        long old = Credentials.HELPER_TIMEOUT_SECONDS;
+        Credentials.HELPER_TIMEOUT_SECONDS = 1;
+        try {
+            RegistryException e = org.junit.jupiter.api.Assertions.assertThrows(RegistryException.class,
+                    () -> c.forHost("ghcr.io"));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("gave no answer in 1 s"), e.getMessage());
+        } finally {
+            Credentials.HELPER_TIMEOUT_SECONDS = old;
+        }
+    }
+
+    @Test
     void explicitCredentialsWin() {
         assertEquals(new Credentials.Login("u", "p:w"), new Credentials("u:p:w", null).forHost("ghcr.io"));
     }
