@@ -81,6 +81,10 @@ final class BuildCommand implements Callable<Integer> {
     @Option(names = "--env", paramLabel = "NAME=VALUE", description = "Set a variable for the scripts (repeatable).")
     java.util.List<String> env = new java.util.ArrayList<>();
 
+    @Option(names = "--script-timeout", paramLabel = "SECONDS", defaultValue = "3600",
+            description = "Stop the scripts after this long, together (default: ${DEFAULT-VALUE}).")
+    long scriptTimeout;
+
     @picocli.CommandLine.Mixin RegistryOptions registryOptions;
 
     /** Nex's published base, used when --agent is given without --image. */
@@ -452,10 +456,13 @@ final class BuildCommand implements Callable<Integer> {
             }
             Path work = output.toAbsolutePath().getParent();
             java.io.PrintWriter err = spec.commandLine().getErr();
+            if (scriptTimeout <= 0) {
+                throw new Errors.UsageException("--script-timeout must be a positive number of seconds");
+            }
             bb.source(new dev.kiln.image.ScriptStage(sources, options, scripts, vars, work, quiet ? null : line -> {
                 err.println(line);
                 err.flush();
-            }));
+            }).timeout(scriptTimeout));
             if (profile != null) {
                 bb.source(profile);
             }
@@ -477,6 +484,11 @@ final class BuildCommand implements Callable<Integer> {
         }
         var s = r.summary();
         if (!quiet) {
+            for (Source src : sources) {
+                for (String note : src.notes()) {
+                    spec.commandLine().getErr().println("kiln: note: " + note);
+                }
+            }
             long used = s.blocksCount() - s.freeBlocks();
             spec.commandLine().getErr().printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks (inodes); %s of %s used%n",
                     r.output(), s.files(), s.directories(), s.symlinks(), Sizes.human(used * s.blockSize()),

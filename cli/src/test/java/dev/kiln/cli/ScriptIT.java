@@ -179,6 +179,24 @@ class ScriptIT {
     }
 
     @Test
+    void aHangingScriptIsStoppedAtItsDeadline() throws Exception {
+        Path base = base();
+        Path s = script("hang.sh", "echo before-the-hang\nsleep 600\n");
+        Path out = work.resolve("out/hang.ext4");
+        Files.createDirectories(out.getParent());
+        long t0 = System.nanoTime();
+        var r = CliRunner.run("build", "--image", "dir:" + base, "--script", s.toString(), "--script-timeout", "3", "-o",
+                out.toString(), "--size", "64M", "-q");
+        assertEquals(3, r.exit(), r.err());
+        assertTrue(r.err().contains("still running after 3 s; stopped"), r.err());
+        assertTrue(r.err().contains("before-the-hang"), "the last lines: " + r.err());
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(60));
+        assertFalse(Files.exists(out));
+        assertNoStaging(out.getParent());
+        assertFalse(ExternalTools.run(List.of("ps", "-eo", "args")).out().contains("sleep 600"), "the script was ended");
+    }
+
+    @Test
     void rootlessScriptsGetIdsZeroTo65535AndTheImageEqualsTheRootBuild() throws Exception {
         ExternalTools.require("newuidmap");
         ExternalTools.require("setcap");

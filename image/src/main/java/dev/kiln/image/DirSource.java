@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A host directory tree, walked in name order. Modes, numeric owners, modification times, hard
- * links, devices, FIFOs, sockets and {@code user.*} xattrs are carried over, as
+ * links, devices, FIFOs, sockets and every xattr the process may read (all namespaces as root:
+ * file capabilities, SELinux labels, {@code trusted.*}, POSIX ACLs) are carried over, as
  * {@code mkfs.ext4 -d} does; the directory's own metadata becomes the image root's. Access,
  * change and creation times are set to the modification time so builds are reproducible.
  */
@@ -70,6 +71,15 @@ public final class DirSource implements Source {
     @Override
     public String describe() {
         return "dir:" + root;
+    }
+
+    @Override
+    public List<String> notes() {
+        if (DirExport.isRoot()) {
+            return List.of();
+        }
+        return List.of(describe() + ": read without root, so trusted.* xattrs (if any) could not be read and are not in "
+                + "the image; security.* and user.* xattrs and POSIX ACLs were kept");
     }
 
     @Override

@@ -187,25 +187,38 @@ public final class ScriptStage implements Source {
         }
         cleanup.process = p;
         Deque<String> tail = new ArrayDeque<>();
-        try (BufferedReader in = new BufferedReader(reader(p))) {
-            String line;
-            while ((line = in.readLine()) != null) {
-                log.accept(line);
-                tail.addLast(line);
-                if (tail.size() > TAIL) {
-                    tail.removeFirst();
+        // The output is relayed on another thread, so the deadline below can fire even when a
+        // script hangs with its output open.
+        Thread relay = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(reader(p))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    log.accept(line);
+                    synchronized (tail) {
+                        tail.addLast(line);
+                        if (tail.size() > TAIL) {
+                            tail.removeFirst();
+                        }
+                    }
                 }
+            } catch (IOException e) {
+                // the stage went away
             }
-        }
+        }, "kiln-script-output");
+        relay.setDaemon(true);
+        relay.start();
         int code;
         try {
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("the script stage did not end after its output closed; stopped");
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                cleanup.run();
+                relay.join(5000);
+                throw new InvalidSourceException(describe() + ": still running after " + timeoutSeconds + " s; stopped, "
+                        + "nothing was published (--script-timeout sets the limit)" + lastLines(tail));
             }
             code = p.exitValue();
+            relay.join(10_000);
         } catch (InterruptedException e) {
-            p.destroyForcibly();
+            cleanup.run();
             Thread.currentThread().interrupt();
             throw new java.io.InterruptedIOException("interrupted");
         }
@@ -217,7 +230,7 @@ public final class ScriptStage implements Source {
             }
         }
         String result = status.getProperty("result", "");
-        String lastLines = quiet && !tail.isEmpty() ? "; last lines:\n  " + String.join("\n  ", tail) : "";
+        String lastLines = lastLines(tail);
         switch (result) {
             case "ok" -> {
                 if (code != 0) {
@@ -235,6 +248,20 @@ public final class ScriptStage implements Source {
                     + lastLines);
         }
     }
+
+    private String lastLines(Deque<String> tail) {
+        synchronized (tail) {
+            return quiet && !tail.isEmpty() ? "; last lines:\n  " + String.join("\n  ", tail) : "";
+        }
+    }
+
+    /** How long the scripts may run, together (default: an hour). */
+    public ScriptStage timeout(long seconds) {
+        this.timeoutSeconds = seconds;
+        return this;
+    }
+
+    private long timeoutSeconds = 3600;
 
     private static Reader reader(Process p) {
         return new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8);

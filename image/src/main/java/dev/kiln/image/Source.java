@@ -19,6 +19,14 @@ public interface Source {
         return -1;
     }
 
+    /**
+     * What the user should know about how the source was read (once {@link #applyTo} ran), e.g.
+     * what could not be read without root; the library never prints, the command does.
+     */
+    default java.util.List<String> notes() {
+        return java.util.List.of();
+    }
+
     /** An upper estimate of the bytes of content and the number of entries, for --size auto. */
     default long[] estimate() throws IOException {
         return new long[] {0, 0};
