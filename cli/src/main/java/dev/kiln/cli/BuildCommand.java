@@ -151,6 +151,16 @@ final class BuildCommand implements Callable<Integer> {
 
     @picocli.CommandLine.Mixin BootCommand.VmOptions vm;
 
+    @Option(names = "--push", paramLabel = "REF", description = "After the build and its checks (--verify is on, "
+            + "--boot-test when given), publish the image to REF as kiln push does; prints the manifest digest.")
+    String push;
+
+    @Option(names = "--push-compression", paramLabel = "gzip|zstd|none", defaultValue = "gzip",
+            description = "How --push stores the image (default: ${DEFAULT-VALUE}).")
+    String pushCompression;
+
+    private dev.kiln.image.registry.ImageReference pushRef;
+
     @Option(names = "--no-checksum-file", description = "Do not write OUTPUT.sha256.")
     boolean noChecksumFile;
 
@@ -404,15 +414,21 @@ final class BuildCommand implements Callable<Integer> {
 
     private Integer buildOnce(java.util.List<Source> sources, dev.kiln.image.NexProfile profile, long bytes,
             Instant time) throws Exception {
-        Ext4Options.Builder ob = Ext4Options.builder(bytes).blockSize(blockSize).inodeRatio(inodeRatio)
-                .label(label).timestamp(time).sparseFiles(!noSparse).inlineData(inlineData);
-        if (inodes != null) {
-            ob.inodeCount(inodes);
-        } else if (autoInodes > bytes / inodeRatio) {
-            ob.inodeCount(autoInodes);
-        }
-        if (clampTimes) {
-            ob.clampTimes(time);
+        Ext4Options.Builder ob;
+        try {
+            // The file system options are checked here: a bad value is an option error (exit 2).
+            ob = Ext4Options.builder(bytes).blockSize(blockSize).inodeRatio(inodeRatio)
+                    .label(label).timestamp(time).sparseFiles(!noSparse).inlineData(inlineData);
+            if (inodes != null) {
+                ob.inodeCount(inodes);
+            } else if (autoInodes > bytes / inodeRatio) {
+                ob.inodeCount(autoInodes);
+            }
+            if (clampTimes) {
+                ob.clampTimes(time);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UsageException(e.getMessage());
         }
         if (uuid != null) {
             ob.uuid(uuidBytes(uuid, "--uuid"));
@@ -424,9 +440,18 @@ final class BuildCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from "
                     + sources.get(0).describe() + (sources.size() > 1 ? " + " + (sources.size() - 1) + " more" : ""));
         }
-        Ext4Options options = ob.build();
+        Ext4Options options;
+        try {
+            options = ob.build();
+        } catch (IllegalArgumentException e) {
+            throw new Errors.UsageException(e.getMessage());
+        }
+        if (push != null) {
+            pushRef = PushCommand.reference(push);
+            PushCommand.compression(pushCompression);
+        }
         Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json)
-                .verify(verify);
+                .verify(verify || push != null);
         Build.ImageCheck boot = null;
         if (bootTest) {
             boot = bootCheck();
@@ -494,14 +519,51 @@ final class BuildCommand implements Callable<Integer> {
                     r.output(), s.files(), s.directories(), s.symlinks(), Sizes.human(used * s.blockSize()),
                     Sizes.human(s.blocksCount() * s.blockSize()));
         }
+        dev.kiln.image.RootfsTransfer.Pushed pushed = null;
+        if (push != null) {
+            // Only an image that passed its checks (--verify is on with --push, --boot-test when given) gets here.
+            java.util.Map<String, String> provenance = new java.util.LinkedHashMap<>();
+            provenance.put(dev.kiln.image.registry.RootfsArtifact.SOURCE, sources.get(0).describe());
+            if (sources.get(0).digest() != null) {
+                provenance.put(dev.kiln.image.registry.RootfsArtifact.SOURCE_DIGEST, sources.get(0).digest());
+            }
+            java.io.PrintWriter err = spec.commandLine().getErr();
+            var reg = registryOptions.registry(err, quiet);
+            pushed = dev.kiln.image.RootfsTransfer.push(reg.client(), pushRef, r.output(),
+                    PushCommand.compression(pushCompression), provenance, null, r.output().getParent(), line -> {
+                        if (!quiet) {
+                            err.println(line);
+                            err.flush();
+                        }
+                    });
+            if (!quiet) {
+                err.println("kiln: pushed " + r.output() + " to " + pushRef + " as " + pushed.digest());
+            }
+            if (!json) {
+                spec.commandLine().getOut().println(pushed.digest());
+            }
+        }
         if (json) {
-            spec.commandLine().getOut().printf(Locale.ROOT,
-                    "{\"output\":%s,\"sha256\":\"%s\",\"bytes\":%d,\"blockSize\":%d,\"blocks\":%d,\"freeBlocks\":%d,"
-                            + "\"inodes\":%d,\"freeInodes\":%d,\"uuid\":\"%s\",\"files\":%d,\"directories\":%d,"
-                            + "\"symlinks\":%d,\"devices\":%d,\"other\":%d}%n",
-                    Json.string(r.output().toString()), r.sha256(), r.bytes(), s.blockSize(), s.blocksCount(),
-                    s.freeBlocks(), s.inodesCount(), s.freeInodes(), uuidString(s.uuid()), s.files(),
-                    s.directories(), s.symlinks(), s.devices(), s.others());
+            java.util.Map<String, Object> j = new java.util.LinkedHashMap<>();
+            j.put("output", r.output().toString());
+            j.put("sha256", r.sha256());
+            j.put("bytes", r.bytes());
+            j.put("blockSize", s.blockSize());
+            j.put("blocks", s.blocksCount());
+            j.put("freeBlocks", s.freeBlocks());
+            j.put("inodes", s.inodesCount());
+            j.put("freeInodes", s.freeInodes());
+            j.put("uuid", uuidString(s.uuid()));
+            j.put("files", s.files());
+            j.put("directories", s.directories());
+            j.put("symlinks", s.symlinks());
+            j.put("devices", s.devices());
+            j.put("other", s.others());
+            if (pushed != null) {
+                j.put("push", java.util.Map.of("reference", pushed.reference(), "digest", pushed.digest(), "uploaded",
+                        pushed.uploaded()));
+            }
+            spec.commandLine().getOut().println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(j));
         }
         return Kiln.OK;
     }

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -71,18 +72,55 @@ final class ImageCommands {
     }
 
     @Command(name = "inspect", mixinStandardHelpOptions = true,
-            description = "Shows an image's geometry, features, usage and a summary of its content.")
+            description = {"Shows an image's geometry, features, usage and a summary of its content.",
+                "Given a registry reference (what kiln push published), shows its manifest digest, layer and annotations "
+                        + "without downloading the image."})
     static final class Inspect implements Callable<Integer> {
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+        @Parameters(index = "0", paramLabel = "IMAGE|REF") String target;
+
+        Path image;
 
         @Option(names = "--json", description = "Print JSON instead of text.") boolean json;
 
         @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
+        @picocli.CommandLine.Mixin RegistryOptions registry;
+
         @Override
         public Integer call() throws Exception {
+            image = Path.of(target);
+            if (!java.nio.file.Files.exists(image) && (target.startsWith("docker://")
+                    || (!target.startsWith(".") && !target.startsWith("/") && target.matches("[^/]+[.:][^/]*/.+")))) {
+                return inspectReference();
+            }
+            return inspectImage();
+        }
+
+        private int inspectReference() throws Exception {
+            var reg = registry.registry(spec.commandLine().getErr(), true);
+            Map<String, Object> d = dev.kiln.image.RootfsTransfer.describe(reg.client(), reg.cache(),
+                    PushCommand.reference(target.startsWith("docker://") ? target : target.contains(":") || target.contains("@")
+                            ? target : target + ":latest"));
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(d));
+                return Kiln.OK;
+            }
+            out.printf(Locale.ROOT, "reference:    %s%n", d.get("reference"));
+            out.printf(Locale.ROOT, "digest:       %s%n", d.get("digest"));
+            out.printf(Locale.ROOT, "artifactType: %s%n", d.get("artifactType"));
+            if (d.get("layer") instanceof Map<?, ?> l) {
+                out.printf(Locale.ROOT, "layer:        %s %s (%s)%n", l.get("mediaType"), l.get("digest"),
+                        Sizes.human(((Number) l.get("size")).longValue()));
+            }
+            out.println("annotations:");
+            ((Map<?, ?>) d.get("annotations")).forEach((k, v) -> out.printf(Locale.ROOT, "  %s: %s%n", k, v));
+            return Kiln.OK;
+        }
+
+        private int inspectImage() throws Exception {
             try (Ext4Reader r = open(image)) {
                 var sb = r.superblock();
                 // Counted by inode, as the build's summary counts them; hard-linked names are counted apart.

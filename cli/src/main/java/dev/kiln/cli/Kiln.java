@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Kiln.Version.class,
         description = "Builds bootable ext4 root file systems for Firecracker microVMs: no root, no Docker, no mkfs.",
         subcommands = {BuildCommand.class, ImageCommands.Inspect.class, ImageCommands.Ls.class,
-            ImageCommands.Cat.class, ExtractCommand.class, ImageCommands.Verify.class, PullCommand.class, BootCommand.class,
+            ImageCommands.Cat.class, ExtractCommand.class, ImageCommands.Verify.class, PullCommand.class, PushCommand.class,
+            FetchCommand.class, BootCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {

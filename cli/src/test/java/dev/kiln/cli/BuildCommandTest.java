@@ -147,6 +147,9 @@ class BuildCommandTest {
         // Not a source prefix and not a valid registry reference: refused without any network access.
         r = CliRunner.run("build", "--image", "Bogus:thing!", "-o", tmp.resolve("o.ext4").toString());
         assertEquals(3, r.exit(), r.err());
+        assertTrue(r.err().contains("unknown prefix 'Bogus:'") && r.err().contains("tar:FILE"), r.err());
+        r = CliRunner.run("build", "--image", "Bogus/thing!", "-o", tmp.resolve("o.ext4").toString());
+        assertEquals(3, r.exit(), r.err());
         assertTrue(r.err().contains("is not a valid image reference"), r.err());
     }
 

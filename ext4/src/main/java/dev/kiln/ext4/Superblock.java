@@ -203,6 +203,11 @@ public final class Superblock {
         return freeInodesCount;
     }
 
+    /** When the file system was made, in seconds since the epoch (kiln writes the source date epoch). */
+    public long mkfsTime() {
+        return mkfsTime;
+    }
+
     public int blockSize() {
         return 1024 << logBlockSize;
     }

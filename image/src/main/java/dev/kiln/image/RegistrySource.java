@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -61,6 +62,65 @@ public final class RegistrySource implements Source {
     /** The resolved image: its manifest, config and layers. */
     public record Resolved(String manifestDigest, String manifestType, long manifestSize, String configDigest,
             List<OciSource.Layer> layers, List<Long> sizes) {}
+
+    /** The top manifest's digest once resolved (for a build's provenance annotations), else null. */
+    private volatile String resolvedDigest;
+
+    @Override
+    public String digest() {
+        return resolvedDigest;
+    }
+
+    /** The top manifest: its digest and bytes, from the cache when allowed. */
+    private Map.Entry<String, byte[]> topManifest() throws IOException {
+        String digest = ref.digest();
+        if (pull != Pull.ALWAYS) {
+            String d = digest != null ? digest : cache.ref(ref);
+            if (d != null && cache.has(d)) {
+                return Map.entry(d, Files.readAllBytes(cache.path(d)));
+            }
+        }
+        if (pull == Pull.NEVER) {
+            throw new RegistryException(ref + ": not in the cache (" + cache.root() + ") and --pull never was given; "
+                    + "pull it first or use --pull missing", 0);
+        }
+        RegistryClient.Manifest m = client.manifest(ref, ref.reference());
+        String actual = BlobCache.sha256(m.bytes());
+        if (digest != null && !digest.equals(actual)) {
+            throw new RegistryException("registry " + ref.registry() + ", repository " + ref.repository()
+                    + ": manifest digest mismatch: actual " + actual + " vs expected " + digest, 0);
+        }
+        cache.put(actual, m.bytes());
+        if (ref.tag() != null) {
+            cache.saveRef(ref, actual);
+        }
+        return Map.entry(actual, m.bytes());
+    }
+
+    /** A kiln rootfs artifact (what kiln push publishes) as a base: the ext4 image inside is the source. */
+    private dev.kiln.image.registry.RootfsArtifact.Parsed artifact() throws IOException {
+        Map.Entry<String, byte[]> top = topManifest();
+        JsonNode m = JSON.readTree(top.getValue());
+        if (!dev.kiln.image.registry.RootfsArtifact.is(m)) {
+            return null;
+        }
+        resolvedDigest = top.getKey();
+        return dev.kiln.image.registry.RootfsArtifact.parse(m, ref.toString());
+    }
+
+    private void applyArtifact(dev.kiln.image.registry.RootfsArtifact.Parsed a, Ext4Writer w) throws IOException {
+        Path blob = fetch(a.layerDigest(), n -> progress.read = n);
+        Path tmp = Files.createTempFile(cache.root(), ".kiln-base-", ".ext4");
+        Build.track(tmp);
+        try {
+            RootfsTransfer.unpack(blob, a.compression(), a.annotation(dev.kiln.image.registry.RootfsArtifact.SHA256),
+                    a.annotation(dev.kiln.image.registry.RootfsArtifact.SIZE), a.layerDigest(), tmp, ref.toString());
+            new Ext4Source(tmp).applyTo(w);
+        } finally {
+            Files.deleteIfExists(tmp);
+            Build.untrack(tmp);
+        }
+    }
 
     public Resolved resolve() throws IOException {
         String digest = ref.digest();
@@ -221,7 +281,14 @@ public final class RegistrySource implements Source {
 
     @Override
     public void applyTo(Ext4Writer w) throws IOException {
+        var artifact = artifact();
+        if (artifact != null) {
+            progress.total = artifact.layerSize();
+            applyArtifact(artifact, w);
+            return;
+        }
         Resolved r = resolve();
+        resolvedDigest = r.manifestDigest();
         progress.total = r.sizes().stream().mapToLong(Long::longValue).sum();
         List<Future<Path>> fs = startDownloads(r);
         try (Blobs blobs = Blobs.directory(cache.root())) {
@@ -239,6 +306,11 @@ public final class RegistrySource implements Source {
     /** Downloads the layers (the build needs them anyway) and counts their content. */
     @Override
     public long[] estimate() throws IOException {
+        var artifact = artifact();
+        if (artifact != null) {
+            String size = artifact.annotation(dev.kiln.image.registry.RootfsArtifact.SIZE);
+            return new long[] {size == null ? artifact.layerSize() * 4 : Long.parseLong(size), 65536};
+        }
         Resolved r = download();
         try (Blobs blobs = Blobs.directory(cache.root())) {
             return OciSource.estimate(blobs, r.layers(), describe());

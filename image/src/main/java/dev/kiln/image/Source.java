@@ -27,6 +27,11 @@ public interface Source {
         return java.util.List.of();
     }
 
+    /** The content digest of what was read (a registry image's manifest digest), once applied; null when unknown. */
+    default String digest() {
+        return null;
+    }
+
     /** An upper estimate of the bytes of content and the number of entries, for --size auto. */
     default long[] estimate() throws IOException {
         return new long[] {0, 0};

@@ -20,9 +20,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The OCI distribution API v2, as much of it as pulling needs: manifests and blobs, bearer
- * tokens (the WWW-Authenticate flow Docker Hub and GHCR use) and basic credentials, retries with
- * backoff on 429, 5xx and connection errors. Plain HTTP only for loopback or hosts named insecure.
+ * The OCI distribution API v2: pulling manifests and blobs, and pushing them (existence checks,
+ * cross-repository mounts, monolithic and chunked uploads, manifests); bearer tokens (the
+ * WWW-Authenticate flow Docker Hub and GHCR use) and basic credentials, retries with backoff on
+ * 429, 5xx and connection errors. Plain HTTP only for loopback or hosts named insecure.
  */
 public final class RegistryClient {
     static final String ACCEPT = String.join(", ",
@@ -100,14 +101,26 @@ public final class RegistryClient {
 
     private <T> HttpResponse<T> send(ImageReference ref, String url, Map<String, String> headers,
             HttpResponse.BodyHandler<T> handler, String what) {
+        return send(ref, "GET", url, headers, null, handler, what, false, Set.of(200, 206));
+    }
+
+    /**
+     * One request with authentication and retries: {@code ok} are the statuses returned to the
+     * caller; 401 is answered once; 404 and other 4xx are errors; 429, 5xx and connection errors
+     * are retried. {@code push} asks for a pull-and-push token.
+     */
+    private <T> HttpResponse<T> send(ImageReference ref, String method, String url, Map<String, String> headers,
+            java.util.function.Supplier<HttpRequest.BodyPublisher> body, HttpResponse.BodyHandler<T> handler, String what,
+            boolean push, Set<Integer> ok) {
         String where = "registry " + ref.registry() + ", repository " + ref.repository() + ": " + what;
         IOException last = null;
         int lastStatus = 0;
         boolean authTried = false;
         for (int attempt = 1; attempt <= maxAttempts; attempt++) {
-            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(5)).GET();
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(30))
+                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : body.get());
             headers.forEach(b::header);
-            String scope = "repository:" + ref.repository() + ":pull";
+            String scope = "repository:" + ref.repository() + (push ? ":pull,push" : ":pull");
             String auth = tokens.get(ref.apiHost() + " " + scope);
             if (auth != null) {
                 b.header("Authorization", auth);
@@ -129,7 +142,7 @@ public final class RegistryClient {
                 throw new RegistryException(where + ": interrupted", e);
             }
             int s = r.statusCode();
-            if (s == 200 || s == 206) {
+            if (ok.contains(s)) {
                 return r;
             }
             String detail = errorDetail(r);
@@ -148,6 +161,9 @@ public final class RegistryClient {
             if (s == 404) {
                 throw new RegistryException(where + ": not found (HTTP 404" + detail + "); check the repository, tag or "
                         + "digest", s);
+            }
+            if (s == 405 && push) {
+                throw new RegistryException(where + ": the registry does not accept pushes here (HTTP 405" + detail + ")", s);
             }
             if (s == 429 || s >= 500) {
                 sleep(attempt, r.headers().firstValue("Retry-After").orElse(null));
@@ -321,6 +337,133 @@ public final class RegistryClient {
 
     private static String enc(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    // ------------------------------------------------------------------ push
+
+    /** Whether the repository has the blob (HEAD). */
+    public boolean hasBlob(ImageReference ref, String digest) {
+        HttpResponse<Void> r = send(ref, "HEAD", base(ref) + "/blobs/" + digest, Map.of(), null,
+                HttpResponse.BodyHandlers.discarding(), "blob " + digest, true, Set.of(200, 404));
+        return r.statusCode() == 200;
+    }
+
+    /**
+     * Asks the registry to link a blob from another repository of the same registry (no upload);
+     * false when it would not (the caller then uploads).
+     */
+    public boolean mountBlob(ImageReference ref, String digest, String fromRepository) {
+        HttpResponse<byte[]> r = send(ref, "POST", base(ref) + "/blobs/uploads/?mount=" + enc(digest) + "&from="
+                + enc(fromRepository), Map.of(), null, HttpResponse.BodyHandlers.ofByteArray(), "mount " + digest, true,
+                Set.of(201, 202));
+        if (r.statusCode() == 202) {
+            // An upload session was opened instead; leave it (registries expire them).
+            return false;
+        }
+        return true;
+    }
+
+    /** Uploads larger than this go in chunks (PATCH), smaller ones in one PUT. */
+    static long chunkSize = 32L << 20;
+
+    /**
+     * Uploads a blob from a file: a session (POST), then the content in one PUT or in PATCH
+     * chunks with Content-Range, closed by a PUT with the digest, as the distribution spec has it.
+     */
+    public void uploadBlob(ImageReference ref, String digest, java.nio.file.Path file) throws IOException {
+        long size = java.nio.file.Files.size(file);
+        HttpResponse<byte[]> start = send(ref, "POST", base(ref) + "/blobs/uploads/", Map.of(), null,
+                HttpResponse.BodyHandlers.ofByteArray(), "upload " + digest, true, Set.of(202));
+        String location = location(ref, start);
+        if (size > chunkSize) {
+            long off = 0;
+            while (off < size) {
+                long len = Math.min(chunkSize, size - off);
+                long from = off;
+                HttpResponse<byte[]> r = send(ref, "PATCH", location, Map.of("Content-Type", "application/octet-stream",
+                        "Content-Range", from + "-" + (from + len - 1)), () -> slice(file, from, len),
+                        HttpResponse.BodyHandlers.ofByteArray(), "upload " + digest + " (bytes " + from + "-)", true,
+                        Set.of(202));
+                location = location(ref, r);
+                off += len;
+            }
+            send(ref, "PUT", withDigest(location, digest), Map.of("Content-Type", "application/octet-stream"), null,
+                    HttpResponse.BodyHandlers.ofByteArray(), "upload " + digest, true, Set.of(201));
+        } else {
+            send(ref, "PUT", withDigest(location, digest), Map.of("Content-Type", "application/octet-stream"),
+                    () -> {
+                        try {
+                            return HttpRequest.BodyPublishers.ofFile(file);
+                        } catch (java.io.FileNotFoundException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }, HttpResponse.BodyHandlers.ofByteArray(), "upload " + digest, true, Set.of(201));
+        }
+    }
+
+    /** Uploads small bytes (a config, the empty descriptor's "{}"). */
+    public void uploadBlob(ImageReference ref, String digest, byte[] bytes) {
+        HttpResponse<byte[]> start = send(ref, "POST", base(ref) + "/blobs/uploads/", Map.of(), null,
+                HttpResponse.BodyHandlers.ofByteArray(), "upload " + digest, true, Set.of(202));
+        send(ref, "PUT", withDigest(location(ref, start), digest), Map.of("Content-Type", "application/octet-stream"),
+                () -> HttpRequest.BodyPublishers.ofByteArray(bytes), HttpResponse.BodyHandlers.ofByteArray(),
+                "upload " + digest, true, Set.of(201));
+    }
+
+    /** Puts a manifest under a tag (or its digest); returns the digest the registry gives it. */
+    public String putManifest(ImageReference ref, String reference, byte[] manifest, String mediaType) {
+        HttpResponse<byte[]> r = send(ref, "PUT", base(ref) + "/manifests/" + reference, Map.of("Content-Type", mediaType),
+                () -> HttpRequest.BodyPublishers.ofByteArray(manifest), HttpResponse.BodyHandlers.ofByteArray(),
+                "manifest " + reference, true, Set.of(201));
+        return r.headers().firstValue("Docker-Content-Digest").orElse(null);
+    }
+
+    private static HttpRequest.BodyPublisher slice(java.nio.file.Path file, long from, long len) {
+        return HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> {
+            try {
+                java.io.InputStream in = java.nio.file.Files.newInputStream(file);
+                in.skipNBytes(from);
+                return new java.io.FilterInputStream(in) {
+                    long left = len;
+
+                    @Override
+                    public int read() throws IOException {
+                        if (left <= 0) {
+                            return -1;
+                        }
+                        int b = super.read();
+                        if (b >= 0) {
+                            left--;
+                        }
+                        return b;
+                    }
+
+                    @Override
+                    public int read(byte[] buf, int off, int n) throws IOException {
+                        if (left <= 0) {
+                            return -1;
+                        }
+                        int got = super.read(buf, off, (int) Math.min(n, left));
+                        if (got > 0) {
+                            left -= got;
+                        }
+                        return got;
+                    }
+                };
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }), len);
+    }
+
+    private String location(ImageReference ref, HttpResponse<?> r) {
+        String loc = r.headers().firstValue("Location").orElseThrow(() -> new RegistryException("registry "
+                + ref.registry() + ": upload answered without a Location header", r.statusCode()));
+        return URI.create(base(ref) + "/").resolve(loc).toString();
+    }
+
+    private static String withDigest(String location, String digest) {
+        return location + (location.contains("?") ? "&" : "?") + "digest=" + enc(digest);
     }
 
     static List<String> manifestTypes() {
