@@ -49,6 +49,13 @@ public final class Ext4Reader implements Closeable {
     final long csumSeed;
     final GroupDescriptor[] groups;
     final long[] gdtBlocks;
+    /** The block of the backup superblock in use because the primary is damaged, or -1. */
+    private long backupBlock = -1;
+    /** Why the primary superblock was not used, when a backup was. */
+    private String primaryProblem;
+
+    /** Where e2fsck looks for the first backup superblock, by block size: group 1's first block. */
+    private static final int[] BACKUP_BLOCK_SIZES = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
 
     private Ext4Reader(FileChannel ch, Path path) throws IOException {
         this.ch = ch;
@@ -58,33 +65,56 @@ public final class Ext4Reader implements Closeable {
             throw new CorruptImageException(path + ": too small to be an ext2/3/4 image (" + ch.size() + " bytes)");
         }
         readFully(ByteBuffer.wrap(sbBytes), Superblock.OFFSET);
+        Superblock primary;
         try {
-            sb = Superblock.decode(sbBytes, 0);
+            primary = Superblock.decode(sbBytes, 0);
+            checkGeometry(primary);
         } catch (CorruptImageException e) {
-            throw new CorruptImageException(path + ": " + e.getMessage());
+            primary = null;
+            primaryProblem = e.getMessage();
         }
+        if (primary == null) {
+            // As e2fsck does: the first backup, in group 1, for each block size it could be.
+            for (int bs : BACKUP_BLOCK_SIZES) {
+                long blk = (long) bs * 8 + (bs == 1024 ? 1 : 0);
+                if ((blk + 1) * bs > ch.size()) {
+                    continue;
+                }
+                byte[] b = new byte[Superblock.SIZE];
+                readFully(ByteBuffer.wrap(b), blk * bs);
+                try {
+                    Superblock backup = Superblock.decode(b, 0);
+                    if ((1024 << backup.logBlockSize) != bs) {
+                        continue;
+                    }
+                    checkGeometry(backup);
+                    primary = backup;
+                    backupBlock = blk;
+                    break;
+                } catch (CorruptImageException e) {
+                    // not here
+                }
+            }
+            if (primary == null) {
+                boolean magic = Le.get16(sbBytes, 0x38) == Superblock.MAGIC;
+                throw new CorruptImageException(path + (magic ? ": damaged superblock (" + primaryProblem + ") and no "
+                        + "usable backup superblock" : ": not an ext2/3/4 image (no superblock magic at byte 1080, nor a "
+                        + "backup superblock)"));
+            }
+        }
+        sb = primary;
         long unknown = sb.featureIncompat & ~KNOWN_INCOMPAT;
         if (unknown != 0) {
             throw new CorruptImageException(path + ": unsupported incompatible feature(s) "
                     + String.join(",", Features.names(0, unknown, 0)) + "; kiln cannot read this image");
         }
-        if (sb.logBlockSize < 0 || sb.logBlockSize > 6) {
-            throw new CorruptImageException(path + ": bad block size exponent " + sb.logBlockSize);
-        }
         blockSize = 1024 << sb.logBlockSize;
         blocksCount = (sb.featureIncompat & Features.INCOMPAT_64BIT) != 0 ? sb.blocksCount : sb.blocksCount & 0xFFFFFFFFL;
-        inodeSize = sb.inodeSize == 0 ? Inode.GOOD_OLD_SIZE : sb.inodeSize;
-        if (inodeSize < Inode.GOOD_OLD_SIZE || inodeSize > blockSize || Integer.bitCount(inodeSize) != 1) {
-            throw new CorruptImageException(path + ": bad inode size " + inodeSize);
-        }
-        if (sb.blocksPerGroup == 0 || sb.blocksPerGroup > 8L * blockSize || sb.inodesPerGroup == 0
-                || sb.inodesPerGroup > 8L * blockSize) {
-            throw new CorruptImageException(path + ": bad blocks or inodes per group (" + sb.blocksPerGroup + ", "
-                    + sb.inodesPerGroup + ")");
-        }
+        inodeSize = sb.inodeSize;
         inodesPerGroup = sb.inodesPerGroup;
-        if (blocksCount <= sb.firstDataBlock) {
-            throw new CorruptImageException(path + ": bad block count " + blocksCount);
+        if (ch.size() < blocksCount * blockSize) {
+            throw new CorruptImageException(path + ": the image is truncated: " + ch.size() + " bytes, but the superblock "
+                    + "says " + blocksCount * blockSize + " (" + (blocksCount * blockSize - ch.size()) + " bytes missing)");
         }
         long gc = Layout.ceilDiv(blocksCount - sb.firstDataBlock, sb.blocksPerGroup);
         if (gc > 1 << 24 || gc * inodesPerGroup != sb.inodesCount && gc * inodesPerGroup < sb.inodesCount) {
@@ -109,7 +139,7 @@ public final class Ext4Reader implements Closeable {
                 long g = (long) i * perBlock;
                 blk = sb.firstDataBlock + g * sb.blocksPerGroup + (hasSuperBackup((int) g) ? 1 : 0);
             } else {
-                blk = sb.firstDataBlock + 1 + i;
+                blk = (backupBlock >= 0 ? backupBlock : sb.firstDataBlock) + 1 + i;
             }
             gdtBlocks[i] = blk;
             byte[] b = readBlock(blk);
@@ -117,6 +147,42 @@ public final class Ext4Reader implements Closeable {
                 groups[i * perBlock + k] = GroupDescriptor.decode(b, k * descSize, descSize);
             }
         }
+    }
+
+    /** The superblock fields a reader relies on, checked before anything else is read. */
+    private static void checkGeometry(Superblock s) {
+        if (s.logBlockSize < 0 || s.logBlockSize > 6) {
+            throw new CorruptImageException("bad block size exponent " + s.logBlockSize);
+        }
+        int bs = 1024 << s.logBlockSize;
+        if ((s.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0) {
+            throw new CorruptImageException("bigalloc (blocks allocated in clusters of " + (bs << s.logClusterSize)
+                    + " bytes) is not supported by kiln's reader yet");
+        }
+        if (s.revLevel > 0 && s.inodeSize == 0) {
+            throw new CorruptImageException("the superblock's inode size is 0 (revision " + s.revLevel + " needs one)");
+        }
+        if (s.inodeSize < Inode.GOOD_OLD_SIZE || s.inodeSize > bs || Integer.bitCount(s.inodeSize) != 1) {
+            throw new CorruptImageException("bad inode size " + s.inodeSize);
+        }
+        if (s.blocksPerGroup == 0 || s.blocksPerGroup > 8L * bs || s.inodesPerGroup == 0 || s.inodesPerGroup > 8L * bs) {
+            throw new CorruptImageException("bad blocks or inodes per group (" + s.blocksPerGroup + ", " + s.inodesPerGroup
+                    + ")");
+        }
+        long blocks = (s.featureIncompat & Features.INCOMPAT_64BIT) != 0 ? s.blocksCount : s.blocksCount & 0xFFFFFFFFL;
+        if (blocks <= s.firstDataBlock) {
+            throw new CorruptImageException("bad block count " + blocks);
+        }
+    }
+
+    /** The block of the backup superblock that was read because the primary is damaged, or -1. */
+    public long backupSuperblock() {
+        return backupBlock;
+    }
+
+    /** Why the primary superblock could not be used, when {@link #backupSuperblock()} is not -1. */
+    public String primarySuperblockProblem() {
+        return primaryProblem;
     }
 
     private long firstMetaBg() {

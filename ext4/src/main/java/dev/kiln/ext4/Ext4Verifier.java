@@ -1,6 +1,7 @@
 package dev.kiln.ext4;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -18,6 +19,10 @@ import java.util.Map;
  */
 public final class Ext4Verifier {
     private static final int MAX_PROBLEMS = 1000;
+    /** EXT2_ERROR_FS in s_state: the kernel found errors. */
+    private static final int STATE_ERROR_FS = 2;
+    /** EXT2_BAD_INO: the inode that lists bad blocks. */
+    private static final int BAD_INO = 1;
 
     /** One inconsistency. {@code ino} is 0 for file-system-wide problems. */
     public record Problem(long ino, String path, String message) {
@@ -90,6 +95,7 @@ public final class Ext4Verifier {
         checkReservedInodes();
         walkTree();
         checkAllInodes();
+        checkQuota();
         checkBitmapsAndCounts();
     }
 
@@ -98,11 +104,31 @@ public final class Ext4Verifier {
     private void checkSuperblocksAndDescriptors() throws IOException {
         Superblock sb = r.sb;
         int bs = r.blockSize;
+        if (r.backupSuperblock() >= 0) {
+            problem(0, "the primary superblock is damaged (" + r.primarySuperblockProblem() + "); read with the backup at "
+                    + "block " + r.backupSuperblock());
+        }
         if (sb.firstIno < 11) {
             problem(0, "superblock: first inode " + sb.firstIno + " is below 11");
         }
-        if (sb.state != 1) {
-            problem(0, "superblock: file system state is " + sb.state + " (not cleanly unmounted, or has errors)");
+        if ((sb.featureRoCompat & Features.RO_COMPAT_EXTRA_ISIZE) != 0) {
+            int room = r.inodeSize - Inode.GOOD_OLD_SIZE;
+            if (sb.minExtraIsize > room || (sb.minExtraIsize & 3) != 0) {
+                problem(0, "superblock: required extra inode size " + sb.minExtraIsize + " is invalid (0.." + room
+                        + ", a multiple of 4)");
+            }
+            if (sb.wantExtraIsize > room || (sb.wantExtraIsize & 3) != 0) {
+                problem(0, "superblock: desired extra inode size " + sb.wantExtraIsize + " is invalid (0.." + room
+                        + ", a multiple of 4)");
+            }
+        }
+        if ((sb.state & STATE_ERROR_FS) != 0) {
+            problem(0, "superblock: the kernel recorded errors in this file system (state " + sb.state + ")");
+        }
+        for (long q : new long[] {sb.usrQuotaInum, sb.grpQuotaInum, sb.prjQuotaInum, sb.orphanFileInum}) {
+            if (q != 0 && (q > sb.inodesCount || q == Ext4Writer.ROOT_INO)) {
+                problem(0, "superblock: quota or orphan file inode " + q + " is out of range (1.." + sb.inodesCount + ")");
+            }
         }
         if ((sb.featureIncompat & Features.INCOMPAT_RECOVER) != 0) {
             problem(0, "superblock: the journal needs recovery (needs_recovery is set)");
@@ -309,7 +335,8 @@ public final class Ext4Verifier {
         if ((din.flags & Inode.FLAG_INLINE_DATA) != 0) {
             try {
                 for (Ext4Reader.DirEntry e : r.list(dir, din)) {
-                    entries.add(new String[] {e.name(), Long.toString(e.ino()), e.type().name()});
+                    // The entry's type as stored, so inline directories get the same type check.
+                    entries.add(new String[] {e.name(), Long.toString(e.ino()), Integer.toString(e.type().dirEntryType())});
                 }
             } catch (CorruptImageException e) {
                 problem(dir, e.getMessage());
@@ -434,7 +461,7 @@ public final class Ext4Verifier {
                 continue;
             }
             FileType t = FileType.ofMode(cin.mode);
-            if (ftype && !e[2].chars().allMatch(Character::isLetter)) {
+            if (ftype) {
                 FileType dt = FileType.ofDirEntry(Integer.parseInt(e[2]));
                 if (dt != t) {
                     problem(dir, "entry '" + name + "' has file type " + dt + " but inode " + child + " is " + t);
@@ -540,11 +567,18 @@ public final class Ext4Verifier {
         }
     }
 
+    /** Inodes the file system itself uses without a directory entry: quota files, the orphan file. */
+    private boolean isSystemInode(long ino) {
+        Superblock sb = r.sb;
+        return ino != 0 && (ino == sb.usrQuotaInum || ino == sb.grpQuotaInum || ino == sb.prjQuotaInum
+                || ((sb.featureCompat & Features.COMPAT_ORPHAN_FILE) != 0 && ino == sb.orphanFileInum));
+    }
+
     /** Every inode the bitmaps or the tree say is in use: checksum, blocks, xattrs, links. */
     private void checkAllInodes() throws IOException {
         for (long ino = 1; ino <= r.sb.inodesCount; ino++) {
             boolean reachable = refs.containsKey(ino) || ino == Ext4Writer.ROOT_INO;
-            boolean special = ino < r.sb.firstIno;
+            boolean special = ino < r.sb.firstIno || isSystemInode(ino);
             Inode in;
             try {
                 in = r.readInode(ino);
@@ -558,16 +592,73 @@ public final class Ext4Verifier {
                 }
                 continue;
             }
+            if (ino == BAD_INO) {
+                checkBadBlocksInode(in);
+                continue;
+            }
             if (special && !reachable && !isUsedSpecial(ino, in)) {
+                if (r.csum && !allZero(in.raw) && !in.checksumOk(r.inodeSeed(ino, in.generation))) {
+                    problem(ino, "reserved inode's checksum does not match");
+                }
                 continue;
             }
             usedInodes.set((int) ino);
             if (r.csum && !in.checksumOk(r.inodeSeed(ino, in.generation))) {
                 problem(ino, "inode checksum does not match");
             }
-            checkInodeBlocks(ino, in);
+            long sectors = checkInodeBlocks(ino, in);
+            if ((ino == Ext4Writer.ROOT_INO || ino >= r.sb.firstIno) && ino != r.sb.prjQuotaInum) {
+                // What e2fsck charges to the owner's quota: the inode, and the blocks it uses.
+                usage[0].merge(in.uid, new long[] {1, sectors * 512}, Ext4Verifier::add);
+                usage[1].merge(in.gid, new long[] {1, sectors * 512}, Ext4Verifier::add);
+            }
             if (reachable && ino != Ext4Writer.ROOT_INO || ino == Ext4Writer.ROOT_INO) {
                 checkLinks(ino, in);
+                if (in.dtime != 0 && in.links > 0) {
+                    problem(ino, "inode is in use but has its deletion time (dtime) set");
+                }
+            }
+            if (FileType.ofMode(in.mode) == FileType.SYMLINK) {
+                checkSymlink(ino, in);
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private final Map<Long, long[]>[] usage = new Map[] {new HashMap<>(), new HashMap<>()};
+
+    private static long[] add(long[] a, long[] b) {
+        return new long[] {a[0] + b[0], a[1] + b[1]};
+    }
+
+    /** The quota feature: each user and group quota file must record what is in use, as e2fsck recomputes it. */
+    private void checkQuota() throws IOException {
+        if ((r.sb.featureRoCompat & Features.RO_COMPAT_QUOTA) == 0) {
+            return;
+        }
+        long[] inums = {r.sb.usrQuotaInum, r.sb.grpQuotaInum};
+        String[] kinds = {"user", "group"};
+        for (int t = 0; t < 2; t++) {
+            long ino = inums[t];
+            if (ino == 0 || ino > r.sb.inodesCount) {
+                continue;
+            }
+            Map<Long, QuotaFile.Usage> recorded;
+            try (InputStream in = r.open(ino)) {
+                recorded = QuotaFile.read(in, t, kinds[t] + " quota file (inode " + ino + ")");
+            } catch (CorruptImageException e) {
+                problem(ino, e.getMessage().replace(r.path() + ": ", ""));
+                continue;
+            }
+            java.util.Set<Long> ids = new java.util.TreeSet<>(recorded.keySet());
+            ids.addAll(usage[t].keySet());
+            for (long id : ids) {
+                long[] actual = usage[t].getOrDefault(id, new long[2]);
+                QuotaFile.Usage rec = recorded.getOrDefault(id, new QuotaFile.Usage(0, 0));
+                if (rec.inodes() != actual[0] || rec.space() != actual[1]) {
+                    problem(ino, kinds[t] + " quota of id " + id + ": the quota file records " + rec.inodes() + " inodes and "
+                            + rec.space() + " bytes, in use are " + actual[0] + " and " + actual[1]);
+                }
             }
         }
     }
@@ -576,10 +667,64 @@ public final class Ext4Verifier {
         if (ino == Ext4Writer.RESIZE_INO) {
             return (r.sb.featureCompat & Features.COMPAT_RESIZE_INODE) != 0;
         }
-        if (ino == r.journalInode()) {
-            return true;
+        return ino == r.journalInode() || isSystemInode(ino) && in.mode != 0;
+    }
+
+    private static boolean allZero(byte[] b) {
+        for (byte x : b) {
+            if (x != 0) {
+                return false;
+            }
         }
-        return false;
+        return true;
+    }
+
+    /**
+     * The bad-blocks inode lists blocks the file system must never use, in its direct block
+     * pointers: each is in use (so marked in the bitmap) and must lie inside the file system.
+     */
+    private void checkBadBlocksInode(Inode in) throws IOException {
+        usedInodes.set(BAD_INO);
+        if (allZero(in.raw)) {
+            return;
+        }
+        if (r.csum && !in.checksumOk(r.inodeSeed(BAD_INO, in.generation))) {
+            problem(BAD_INO, "the bad-blocks inode's checksum does not match");
+        }
+        if ((in.flags & (Inode.FLAG_EXTENTS | Inode.FLAG_INLINE_DATA)) != 0 || in.mode != 0 && in.mode != 0100000) {
+            problem(BAD_INO, "the bad-blocks inode is invalid (mode " + Integer.toOctalString(in.mode) + ", flags 0x"
+                    + Long.toHexString(in.flags) + ")");
+            return;
+        }
+        for (int i = 0; i < Inode.N_BLOCKS; i++) {
+            long b = Le.get32(in.block, 4 * i);
+            if (b == 0) {
+                continue;
+            }
+            if (i >= Inode.NDIR_BLOCKS || b < r.sb.firstDataBlock || b >= r.blocksCount) {
+                problem(BAD_INO, "the bad-blocks inode lists block " + b + ", outside the file system or not a direct "
+                        + "block");
+                continue;
+            }
+            claim(b, BAD_INO, "bad");
+        }
+    }
+
+    /**
+     * A symlink as e2fsck checks it: a fast one keeps its target in i_block, shorter than the
+     * 60 bytes there, and its size is the target's length.
+     */
+    private void checkSymlink(long ino, Inode in) {
+        if ((in.flags & (Inode.FLAG_EXTENTS | Inode.FLAG_INLINE_DATA)) != 0 || !r.isFastSymlink(in)) {
+            return;
+        }
+        int len = 0;
+        while (len < in.block.length && in.block[len] != 0) {
+            len++;
+        }
+        if (len != in.size) {
+            problem(ino, "invalid fast symlink: size " + in.size + " but the target in the inode is " + len + " bytes");
+        }
     }
 
     private boolean inodeMarked(long ino) throws IOException {
@@ -609,7 +754,8 @@ public final class Ext4Verifier {
         }
     }
 
-    private void checkInodeBlocks(long ino, Inode in) throws IOException {
+    /** Checks an inode's blocks and returns the 512-byte sectors it uses. */
+    private long checkInodeBlocks(long ino, Inode in) throws IOException {
         FileType t = FileType.ofMode(in.mode);
         long counted = 0;
         try {
@@ -643,8 +789,13 @@ public final class Ext4Verifier {
                     claim(b, ino, (in.flags & Inode.FLAG_EXTENTS) != 0 ? "extent tree" : "indirect");
                     counted += r.blockSize / 512;
                 }
+                long sizeBlocks = Layout.ceilDiv(in.size, r.blockSize);
                 if (map instanceof ExtentMap em) {
                     for (long[] e : em.extents()) {
+                        if (t == FileType.REGULAR && e[3] == 0 && e[0] + e[2] > sizeBlocks) {
+                            problem(ino, "i_size is " + in.size + " but block " + (e[0] + e[2] - 1)
+                                    + " is mapped (the size should be at least " + (e[0] + e[2]) * r.blockSize + ")");
+                        }
                         for (long k = 0; k < e[2]; k++) {
                             claim(e[1] + k, ino, "data");
                         }
@@ -664,7 +815,7 @@ public final class Ext4Verifier {
             }
         } catch (CorruptImageException e) {
             problem(ino, e.getMessage().replace(r.path() + ": ", ""));
-            return;
+            return in.blocks512;
         }
         long stored = in.blocks512;
         if ((in.flags & Inode.FLAG_HUGE_FILE) != 0 && (r.sb.featureRoCompat & Features.RO_COMPAT_HUGE_FILE) != 0) {
@@ -673,6 +824,7 @@ public final class Ext4Verifier {
         if (stored != counted) {
             problem(ino, "i_blocks is " + stored + " but the inode uses " + counted + " sectors");
         }
+        return counted;
     }
 
     private void checkXattrBlock(long ino, long blk) throws IOException {

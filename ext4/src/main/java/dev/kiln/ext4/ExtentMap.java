@@ -94,6 +94,13 @@ final class ExtentMap implements Ext4Reader.BlockMap {
                 }
                 nodes.add(child);
                 byte[] cb = r.readBlock(child);
+                if (Le.get16(cb, 0) == ExtentTree.MAGIC && Le.get16(cb, 2) > 0
+                        && Le.get32(cb, ExtentTree.HEADER) != lblk) {
+                    // The index entry's start must be its child's first start (e2fsck: "Logical start
+                    // does not match logical start at next level").
+                    throw new CorruptImageException(at + ": index entry starts at logical block " + lblk
+                            + " but its child (block " + child + ") starts at " + Le.get32(cb, ExtentTree.HEADER));
+                }
                 if (r.csum) {
                     int tail = ExtentTree.HEADER + Le.get16(cb, 4) * ExtentTree.ENTRY;
                     if (tail + 4 <= cb.length) {

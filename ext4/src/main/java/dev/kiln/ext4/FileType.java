@@ -30,6 +30,20 @@ public enum FileType {
         };
     }
 
+    /** The type code a directory entry stores for this type (0 for an unknown one). */
+    int dirEntryType() {
+        return switch (this) {
+            case REGULAR -> Directory.TYPE_REG;
+            case DIRECTORY -> Directory.TYPE_DIR;
+            case SYMLINK -> Directory.TYPE_SYMLINK;
+            case CHAR_DEVICE -> Directory.TYPE_CHR;
+            case BLOCK_DEVICE -> Directory.TYPE_BLK;
+            case FIFO -> Directory.TYPE_FIFO;
+            case SOCKET -> Directory.TYPE_SOCK;
+            default -> 0;
+        };
+    }
+
     /** The character {@code ls -l} shows for this type. */
     public char lsChar() {
         return switch (this) {

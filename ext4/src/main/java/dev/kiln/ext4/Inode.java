@@ -49,7 +49,12 @@ final class Inode {
     int links;
     long blocks512;
     long flags;
-    final byte[] block = new byte[60];
+    /** EXT2_N_BLOCKS: i_block holds 15 32-bit words (60 bytes). */
+    static final int N_BLOCKS = 15;
+    /** EXT2_NDIR_BLOCKS: the first 12 of them are direct block pointers in a block-mapped inode. */
+    static final int NDIR_BLOCKS = 12;
+
+    final byte[] block = new byte[N_BLOCKS * 4];
     long fileAcl;
     /** Encoded in-inode xattr area (magic + entries + values), or null. */
     byte[] inlineXattrs;

@@ -53,6 +53,13 @@ public final class Superblock {
     long overheadClusters;
     long checksumSeed;
     long checksum;
+    /** s_rev_level: 0 is the original format (fixed 128-byte inodes, first inode 11). */
+    long revLevel = 1;
+    long usrQuotaInum;
+    long grpQuotaInum;
+    long prjQuotaInum;
+    long orphanFileInum;
+    int logClusterSize;
 
     public byte[] encode() {
         byte[] b = new byte[SIZE];
@@ -147,8 +154,16 @@ public final class Superblock {
         s.state = Le.get16(b, off + 0x3A);
         s.errors = Le.get16(b, off + 0x3C);
         s.lastCheck = Le.get32(b, off + 0x40);
-        s.firstIno = Le.get32(b, off + 0x54);
-        s.inodeSize = Le.get16(b, off + 0x58);
+        s.revLevel = Le.get32(b, off + 0x4C);
+        s.logClusterSize = (int) Le.get32(b, off + 0x1C);
+        if (s.revLevel == 0) {
+            // EXT2_GOOD_OLD_REV: these fields are not there; the values are fixed.
+            s.firstIno = 11;
+            s.inodeSize = Inode.GOOD_OLD_SIZE;
+        } else {
+            s.firstIno = Le.get32(b, off + 0x54);
+            s.inodeSize = Le.get16(b, off + 0x58);
+        }
         s.blockGroupNr = Le.get16(b, off + 0x5A);
         s.featureCompat = Le.get32(b, off + 0x5C);
         s.featureIncompat = Le.get32(b, off + 0x60);
@@ -175,6 +190,10 @@ public final class Superblock {
         s.kbytesWritten = Le.get64(b, off + 0x178);
         s.overheadClusters = Le.get32(b, off + 0x248);
         s.checksumSeed = Le.get32(b, off + 0x270);
+        s.usrQuotaInum = Le.get32(b, off + 0x240);
+        s.grpQuotaInum = Le.get32(b, off + 0x244);
+        s.prjQuotaInum = Le.get32(b, off + 0x26C);
+        s.orphanFileInum = Le.get32(b, off + 0x280);
         s.checksum = Le.get32(b, off + CHECKSUM_OFFSET);
         if ((s.featureRoCompat & Features.RO_COMPAT_METADATA_CSUM) != 0) {
             long expected = new Crc32c().update(b, off, CHECKSUM_OFFSET).raw();
