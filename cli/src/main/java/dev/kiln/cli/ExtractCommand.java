@@ -39,7 +39,7 @@ final class ExtractCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (Ext4Reader r = ImageCommands.open(image)) {
+        try (Ext4Reader r = ImageCommands.open(image, spec.commandLine().getErr())) {
             if (target.tar != null) {
                 return toTar(r);
             }

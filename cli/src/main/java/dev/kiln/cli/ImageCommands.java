@@ -28,6 +28,26 @@ import picocli.CommandLine.Model.CommandSpec;
 final class ImageCommands {
     private ImageCommands() {}
 
+    /**
+     * Opens an image for a reading command and says, on {@code err}, what a reader should know
+     * about what it sees: a journal that needs recovery (its last transactions are not applied),
+     * a damaged primary superblock read through a backup.
+     */
+    static Ext4Reader open(Path image, PrintWriter err) throws java.io.IOException {
+        Ext4Reader r = open(image);
+        if (r.features().contains("needs_recovery")) {
+            err.println("kiln: warning: " + image + ": the journal needs recovery (the file system was not unmounted "
+                    + "cleanly); kiln reads the blocks as they are, so the last changes may be missing (boot the image "
+                    + "once, or run e2fsck, to replay the journal)");
+        }
+        if (r.backupSuperblock() >= 0) {
+            err.println("kiln: warning: " + image + ": the primary superblock is damaged (" + r.primarySuperblockProblem()
+                    + "); read with the backup at block " + r.backupSuperblock() + "; kiln verify lists what else is wrong");
+        }
+        err.flush();
+        return r;
+    }
+
     static Ext4Reader open(Path image) throws java.io.IOException {
         if (!Files.exists(image)) {
             throw new java.nio.file.NoSuchFileException(image.toString());
@@ -64,6 +84,9 @@ final class ImageCommands {
                 }
             } catch (java.util.zip.ZipException e) {
                 throw new dev.kiln.ext4.CorruptImageException(image + ": not a valid gzip file (" + e.getMessage() + ")");
+            } catch (java.io.EOFException e) {
+                throw new dev.kiln.ext4.CorruptImageException(image + ": the gzip file is truncated (it ends before its "
+                        + "data does); download it again");
             }
             return Ext4Reader.open(tmp);
         } finally {
@@ -121,7 +144,7 @@ final class ImageCommands {
         }
 
         private int inspectImage() throws Exception {
-            try (Ext4Reader r = open(image)) {
+            try (Ext4Reader r = open(image, spec.commandLine().getErr())) {
                 var sb = r.superblock();
                 // Counted by inode, as the build's summary counts them; hard-linked names are counted apart.
                 long[] counts = new long[FileType.values().length];
@@ -230,7 +253,7 @@ final class ImageCommands {
 
         @Override
         public Integer call() throws Exception {
-            try (Ext4Reader r = open(image)) {
+            try (Ext4Reader r = open(image, spec.commandLine().getErr())) {
                 long ino = r.resolve(path, true);
                 FileStat st = r.stat(ino);
                 PrintWriter out = spec.commandLine().getOut();
@@ -277,6 +300,8 @@ final class ImageCommands {
 
     @Command(name = "cat", mixinStandardHelpOptions = true, description = "Writes a file from an image to stdout.")
     static final class Cat implements Callable<Integer> {
+        @Spec CommandSpec spec;
+
         @Parameters(index = "0", paramLabel = "IMAGE") Path image;
 
         @Parameters(index = "1", paramLabel = "PATH") String path;
@@ -287,7 +312,7 @@ final class ImageCommands {
 
         @Override
         public Integer call() throws Exception {
-            try (Ext4Reader r = open(image)) {
+            try (Ext4Reader r = open(image, spec.commandLine().getErr())) {
                 long ino = r.resolve(path, true);
                 FileStat st = r.stat(ino);
                 if (!st.isRegular()) {
@@ -331,7 +356,7 @@ final class ImageCommands {
         public Integer call() throws Exception {
             List<Ext4Verifier.Problem> problems;
             List<dev.kiln.image.BootCheck.Problem> bootProblems = List.of();
-            try (Ext4Reader r = open(image)) {
+            try (Ext4Reader r = open(image, spec.commandLine().getErr())) {
                 problems = Ext4Verifier.verify(r);
                 if (boot && problems.isEmpty()) {
                     String arch;

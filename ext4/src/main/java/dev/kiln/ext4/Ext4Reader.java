@@ -68,7 +68,20 @@ public final class Ext4Reader implements Closeable {
         Superblock primary;
         try {
             primary = Superblock.decode(sbBytes, 0);
-            checkGeometry(primary);
+        } catch (CorruptImageException e) {
+            primary = null;
+            primaryProblem = e.getMessage();
+        }
+        if (primary != null && (primary.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0) {
+            // A sound superblock with a feature kiln cannot read: say so, rather than try the backups.
+            throw new CorruptImageException(path + ": bigalloc (blocks allocated in clusters of "
+                    + ((1024 << primary.logBlockSize) << primary.logClusterSize) + " bytes) is not supported by kiln's "
+                    + "reader yet");
+        }
+        try {
+            if (primary != null) {
+                checkGeometry(primary);
+            }
         } catch (CorruptImageException e) {
             primary = null;
             primaryProblem = e.getMessage();
@@ -156,8 +169,7 @@ public final class Ext4Reader implements Closeable {
         }
         int bs = 1024 << s.logBlockSize;
         if ((s.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0) {
-            throw new CorruptImageException("bigalloc (blocks allocated in clusters of " + (bs << s.logClusterSize)
-                    + " bytes) is not supported by kiln's reader yet");
+            throw new CorruptImageException("bigalloc is not supported by kiln's reader yet");
         }
         if (s.revLevel > 0 && s.inodeSize == 0) {
             throw new CorruptImageException("the superblock's inode size is 0 (revision " + s.revLevel + " needs one)");
@@ -546,7 +558,11 @@ public final class Ext4Reader implements Closeable {
         }
         if ((in.flags & Inode.FLAG_INLINE_DATA) != 0) {
             byte[] data = inlineData(ino, in);
-            return new java.io.ByteArrayInputStream(data, 0, (int) Math.min(data.length, in.size));
+            if (data.length < in.size) {
+                throw new CorruptImageException(path + ": inode " + ino + ": inline data holds " + data.length
+                        + " bytes but i_size is " + in.size + "; the file is damaged");
+            }
+            return new java.io.ByteArrayInputStream(data, 0, (int) in.size);
         }
         return new ContentStream(blockMap(ino, in), in.size);
     }

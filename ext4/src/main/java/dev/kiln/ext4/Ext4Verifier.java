@@ -77,6 +77,9 @@ public final class Ext4Verifier {
         }
         if (usedBlocks.get((int) blk)) {
             Long other = blockOwner.get(blk);
+            if (ino != 0 && other != null && other != 0 && (r.sb.featureRoCompat & Features.RO_COMPAT_SHARED_BLOCKS) != 0) {
+                return; // shared_blocks: files may share data blocks
+            }
             problem(ino, what + " block " + blk + " is also used by " + (other == null || other == 0
                     ? "file system metadata" : "inode " + other));
             return;
@@ -765,6 +768,12 @@ public final class Ext4Verifier {
             }
             if (r.inodeSize > Inode.GOOD_OLD_SIZE) {
                 r.xattrs(ino, in, true); // in-inode bounds and names
+            }
+            if (t == FileType.REGULAR && (in.flags & Inode.FLAG_INLINE_DATA) != 0) {
+                int held = r.inlineData(ino, in).length;
+                if (held < in.size) {
+                    problem(ino, "inline data holds " + held + " bytes but i_size is " + in.size);
+                }
             }
             boolean hasBlocks = switch (t) {
                 case REGULAR, DIRECTORY -> (in.flags & Inode.FLAG_INLINE_DATA) == 0;

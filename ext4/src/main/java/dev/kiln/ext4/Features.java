@@ -47,6 +47,8 @@ public final class Features {
     public static final int RO_COMPAT_METADATA_CSUM = 0x400;
     public static final int RO_COMPAT_READONLY = 0x1000;
     public static final int RO_COMPAT_PROJECT = 0x2000;
+    /** Blocks may be shared between files (e2fsck -E unshare_blocks undoes it); the file system is read-only. */
+    public static final int RO_COMPAT_SHARED_BLOCKS = 0x4000;
     public static final int RO_COMPAT_VERITY = 0x8000;
     public static final int RO_COMPAT_ORPHAN_PRESENT = 0x10000;
 
@@ -70,6 +72,7 @@ public final class Features {
         {2, RO_COMPAT_EXTRA_ISIZE, "extra_isize"}, {2, RO_COMPAT_QUOTA, "quota"},
         {2, RO_COMPAT_BIGALLOC, "bigalloc"}, {2, RO_COMPAT_METADATA_CSUM, "metadata_csum"},
         {2, RO_COMPAT_READONLY, "read-only"}, {2, RO_COMPAT_PROJECT, "project"},
+        {2, RO_COMPAT_SHARED_BLOCKS, "shared_blocks"},
         {2, RO_COMPAT_VERITY, "verity"}, {2, RO_COMPAT_ORPHAN_PRESENT, "orphan_present"},
     };
 
