@@ -271,7 +271,7 @@ final class ImageCommands {
             entries.sort(Comparator.comparing(Ext4Reader.DirEntry::name));
             if (header) {
                 out.println();
-                out.println(dir + ":");
+                out.println(dev.kiln.ext4.Names.printable(dir) + ":");
             }
             for (Ext4Reader.DirEntry e : entries) {
                 print(r, out, e.name(), r.stat(e.ino()));
@@ -286,13 +286,15 @@ final class ImageCommands {
         }
 
         private void print(Ext4Reader r, PrintWriter out, String name, FileStat st) throws Exception {
+            // Names are bytes: what is not printable UTF-8 is shown escaped (\xNN).
+            name = dev.kiln.ext4.Names.printable(name);
             if (!long_) {
                 out.println(name);
                 return;
             }
             String size = st.type() == FileType.CHAR_DEVICE || st.type() == FileType.BLOCK_DEVICE
                     ? st.major() + ", " + st.minor() : Long.toString(st.size());
-            String target = st.isSymlink() ? " -> " + r.readLink(st.ino()) : "";
+            String target = st.isSymlink() ? " -> " + dev.kiln.ext4.Names.printable(r.readLink(st.ino())) : "";
             out.printf(Locale.ROOT, "%s %3d %5d %5d %10s %s %s%s%n", st.modeString(), st.links(), st.uid(), st.gid(),
                     size, TIME.format(st.mtime()), name, target);
         }

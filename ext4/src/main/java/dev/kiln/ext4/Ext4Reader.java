@@ -516,7 +516,7 @@ public final class Ext4Reader implements Closeable {
                         + "(rec_len %d, name_len %d)", path, ino, base + p, recLen, nameLen));
             }
             if (child != 0 && nameLen > 0) {
-                String name = new String(b, p + 8, nameLen, StandardCharsets.UTF_8);
+                String name = Names.decode(b, p + 8, nameLen);
                 if (!name.equals(".") && !name.equals("..")) {
                     if (child > sb.inodesCount) {
                         throw new CorruptImageException(String.format("%s: directory inode %d: entry '%s' points to "
@@ -658,13 +658,13 @@ public final class Ext4Reader implements Closeable {
         int len = (int) in.size;
         if ((in.flags & Inode.FLAG_INLINE_DATA) != 0) {
             byte[] d = inlineData(ino, in);
-            return new String(d, 0, Math.min(len, d.length), StandardCharsets.UTF_8);
+            return Names.decode(d, 0, Math.min(len, d.length));
         }
         if (isFastSymlink(in)) {
-            return new String(in.block, 0, Math.min(len, 60), StandardCharsets.UTF_8);
+            return Names.decode(in.block, 0, Math.min(len, 60));
         }
         try (InputStream s = open(ino)) {
-            return new String(s.readNBytes(len), StandardCharsets.UTF_8);
+            return Names.decode(s.readNBytes(len));
         }
     }
 

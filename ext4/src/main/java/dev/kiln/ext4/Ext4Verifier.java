@@ -411,7 +411,7 @@ public final class Ext4Verifier {
                         break;
                     }
                     if (child != 0) {
-                        String name = new String(b, p + 8, nameLen, StandardCharsets.UTF_8);
+                        String name = Names.decode(b, p + 8, nameLen);
                         if (lb == 0 && p == 0) {
                             sawDot = name.equals(".") && child == dir;
                         } else if (lb == 0 && name.equals("..")) {
@@ -563,7 +563,7 @@ public final class Ext4Verifier {
                 boolean ok = h >= lo && (h < (hi & ~1L) || ((hi & 1) == 1 && h == (hi & ~1L)) || hi == 0xFFFFFFFFL);
                 if (!ok) {
                     problem(dir, String.format("htree leaf block %d: name '%s' hashes to 0x%08X, outside its range "
-                            + "[0x%08X, 0x%08X)", lblk, new String(b, p + 8, nameLen, StandardCharsets.UTF_8), h, lo, hi));
+                            + "[0x%08X, 0x%08X)", lblk, Names.printable(Names.decode(b, p + 8, nameLen)), h, lo, hi));
                 }
             }
             p += recLen;

@@ -213,7 +213,7 @@ public final class Ext4Writer implements Closeable {
             if (p.indexOf('\0') >= 0) {
                 throw new EntryException(path, "path contains a NUL byte");
             }
-            if (p.length() > 85 && p.getBytes(StandardCharsets.UTF_8).length > 255) { // ≤ 85 chars is ≤ 255 bytes
+            if (p.length() > 85 && Names.encode(p).length > 255) { // ≤ 85 chars is ≤ 255 bytes
                 throw new EntryException(path, "name longer than 255 bytes");
             }
             parts.add(p);
@@ -278,7 +278,7 @@ public final class Ext4Writer implements Closeable {
                 if (++links > MAX_SYMLINKS) {
                     throw new EntryException(path, "too many levels of symbolic links");
                 }
-                String target = new String(child.target, StandardCharsets.UTF_8);
+                String target = Names.decode(child.target);
                 List<String> rest = new ArrayList<>(List.of(target.split("/")));
                 rest.addAll(todo.subList(i + 1, todo.size()));
                 todo = rest;
@@ -576,7 +576,7 @@ public final class Ext4Writer implements Closeable {
     /** A symbolic link; targets up to 59 bytes live in the inode, longer ones in a block. */
     public void symlink(String path, Metadata md, String target) {
         validateXattrs(path, md);
-        byte[] t = target.getBytes(StandardCharsets.UTF_8);
+        byte[] t = Names.encode(target);
         if (t.length == 0) {
             throw new EntryException(path, "empty symlink target");
         }
@@ -643,7 +643,7 @@ public final class Ext4Writer implements Closeable {
             return false;
         }
         Node n = dir.children.remove(parts.get(parts.size() - 1));
-        digest.update(("rm\0" + path + "\0").getBytes(StandardCharsets.UTF_8));
+        digest.update(Names.encode("rm\0" + path + "\0"));
         if (n == null) {
             return false;
         }
@@ -661,7 +661,7 @@ public final class Ext4Writer implements Closeable {
             unref(c);
         }
         n.children.clear();
-        digest.update(("clear\0" + path + "\0").getBytes(StandardCharsets.UTF_8));
+        digest.update(Names.encode("clear\0" + path + "\0"));
     }
 
     private void record(String path, Node n) {
@@ -676,7 +676,7 @@ public final class Ext4Writer implements Closeable {
             sb.append(' ').append(t.getEpochSecond()).append('.').append(t.getNano());
         }
         sb.append(' ').append(n.size).append(' ').append(n.major).append(':').append(n.minor);
-        digest.update(sb.toString().getBytes(StandardCharsets.UTF_8));
+        digest.update(Names.encode(sb.toString()));
         if (n.target != null) {
             digest.update(n.target);
         }
@@ -1003,7 +1003,7 @@ public final class Ext4Writer implements Closeable {
             throws IOException {
         List<Directory.Entry> entries = new ArrayList<>(n.children.size());
         for (Map.Entry<String, Node> e : n.children.entrySet()) {
-            entries.add(new Directory.Entry(e.getKey().getBytes(StandardCharsets.UTF_8), e.getValue().ino,
+            entries.add(new Directory.Entry(Names.encode(e.getKey()), e.getValue().ino,
                     fileType(e.getValue().type)));
         }
         Directory.Blocks blocks = Directory.build(entries, n.ino, parentIno, bs, csum, true, hashVersion,

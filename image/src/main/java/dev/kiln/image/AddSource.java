@@ -119,9 +119,9 @@ public final class AddSource implements Source {
                 try (DirectoryStream<Path> ds = Files.newDirectoryStream(p)) {
                     ds.forEach(children::add);
                 }
-                children.sort((x, y) -> x.getFileName().toString().compareTo(y.getFileName().toString()));
+                children.sort((x, y) -> RawPaths.name(x).compareTo(RawPaths.name(y)));
                 for (Path c : children) {
-                    add(c, (target.endsWith("/") ? target : target + "/") + c.getFileName(), w);
+                    add(c, (target.endsWith("/") ? target : target + "/") + RawPaths.name(c), w);
                 }
             }
             case 0100000 -> {
@@ -129,7 +129,7 @@ public final class AddSource implements Source {
                     w.file(target, md, Files.size(p), in);
                 }
             }
-            case 0120000 -> w.symlink(target, md, Files.readSymbolicLink(p).toString());
+            case 0120000 -> w.symlink(target, md, RawPaths.string(Files.readSymbolicLink(p)));
             default -> throw new InvalidSourceException(p + ": --add takes files, directories and symlinks only");
         }
     }

@@ -50,7 +50,7 @@ public final class DirExport {
         List<Object[]> dirTimes = new ArrayList<>();
         int[] skipped = {0};
         r.walk((p, st) -> {
-            Path out = p.equals("/") ? dir : dir.resolve(p.substring(1));
+            Path out = RawPaths.inside(dir, p);
             if (!st.isDirectory() && st.links() > 1) {
                 Path first = firstPath.putIfAbsent(st.ino(), out);
                 if (first != null) {
@@ -69,7 +69,7 @@ public final class DirExport {
                         Files.copy(in, out);
                     }
                 }
-                case SYMLINK -> Files.createSymbolicLink(out, Path.of(r.readLink(st.ino())));
+                case SYMLINK -> Files.createSymbolicLink(out, RawPaths.of(r.readLink(st.ino())));
                 case FIFO, CHAR_DEVICE, BLOCK_DEVICE -> {
                     if (st.type() != FileType.FIFO && !root) {
                         placeholder(out, staging);

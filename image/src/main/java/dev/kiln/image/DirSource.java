@@ -193,7 +193,7 @@ public final class DirSource implements Source {
         List<Map.Entry<String, Path>> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path c : ds) {
-                children.add(Map.entry(c.getFileName().toString(), c));
+                children.add(Map.entry(RawPaths.name(c), c));
             }
         } catch (IOException e) {
             throw new InvalidSourceException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
@@ -237,7 +237,7 @@ public final class DirSource implements Source {
                     }
                 }
             } else if (type == 0120000) {
-                target = Files.readSymbolicLink(p).toString();
+                target = RawPaths.string(Files.readSymbolicLink(p));
             }
             put(q, new Item(p, name, a, md, content, target, null), stop);
             if (type == 0040000) {
@@ -303,7 +303,7 @@ public final class DirSource implements Source {
                         }
                     }
                 }
-                case 0120000 -> w.symlink(name, md, it.target() != null ? it.target() : Files.readSymbolicLink(p).toString());
+                case 0120000 -> w.symlink(name, md, it.target() != null ? it.target() : RawPaths.string(Files.readSymbolicLink(p)));
                 case 0020000, 0060000 -> {
                     long rdev = (Long) a.get("rdev");
                     int major = (int) (((rdev >>> 8) & 0xFFF) | ((rdev >>> 32) & ~0xFFFL));
@@ -341,7 +341,7 @@ public final class DirSource implements Source {
             throw new InvalidSourceException(root + ": cannot read xattrs (" + e.getCause().getMessage() + ")", e);
         }
         if (all == null) {
-            Map<String, byte[]> user = userXattrs(name.equals("/") ? root : root.resolve(name.substring(1)), mode);
+            Map<String, byte[]> user = userXattrs(RawPaths.inside(root, name), mode);
             return user.isEmpty() ? md : md.withXattrs(user);
         }
         Map<String, byte[]> x = all.get(name);

@@ -43,8 +43,10 @@ final class HostXattrs {
                 .redirectError(ProcessBuilder.Redirect.DISCARD).start();
         p.getOutputStream().close();
         Map<String, Map<String, byte[]>> out = new HashMap<>();
+        // getfattr prints bytes; read them one char a byte, and compare with the root's bytes likewise.
+        String baseBytes = new String(base.getBytes(StandardCharsets.UTF_8), StandardCharsets.ISO_8859_1);
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.ISO_8859_1))) {
-            parse(in, base, out);
+            parse(in, baseBytes, out);
         }
         try {
             p.waitFor();
@@ -64,7 +66,7 @@ final class HostXattrs {
             if (line.startsWith("# file: ")) {
                 String file = unescape(line.substring(8));
                 String rel = file.equals(base) ? "/" : file.startsWith(base + "/") ? file.substring(base.length()) : null;
-                current = rel == null ? null : out.computeIfAbsent(utf8(rel), k -> new TreeMap<>());
+                current = rel == null ? null : out.computeIfAbsent(bytesName(rel), k -> new TreeMap<>());
             } else if (current != null && !line.isEmpty() && !line.startsWith("#")) {
                 int eq = line.indexOf('=');
                 String name = utf8(unescape(eq < 0 ? line : line.substring(0, eq)));
@@ -114,6 +116,11 @@ final class HostXattrs {
             }
         }
         return true;
+    }
+
+    /** A path read as ISO-8859-1 (one char a byte) as kiln carries names ({@link dev.kiln.ext4.Names}). */
+    static String bytesName(String latin1) {
+        return dev.kiln.ext4.Names.decode(latin1.getBytes(StandardCharsets.ISO_8859_1));
     }
 
     /** Names as the JDK gives them (UTF-8 decoded) from ISO-8859-1 byte strings. */

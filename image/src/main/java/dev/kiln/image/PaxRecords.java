@@ -114,6 +114,20 @@ final class PaxRecords {
     /** The SCHILY.xattr values (raw bytes) of the PAX headers found in {@code raw}. */
     static Map<String, byte[]> xattrs(byte[] raw, long startOffset) {
         Map<String, byte[]> out = new TreeMap<>();
+        records(raw, startOffset).forEach((k, v) -> {
+            if (k.startsWith("SCHILY.xattr.")) {
+                out.put(k.substring("SCHILY.xattr.".length()), v);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Every record of the entry's PAX headers with its value's raw bytes (commons-compress
+     * decodes values as UTF-8, which loses names and xattr values that are not).
+     */
+    static Map<String, byte[]> records(byte[] raw, long startOffset) {
+        Map<String, byte[]> out = new TreeMap<>();
         int off = (int) ((RECORD - startOffset % RECORD) % RECORD);
         while (off + RECORD <= raw.length) {
             if (Arrays.mismatch(raw, off, off + RECORD, ZERO_RECORD, 0, RECORD) < 0) {
@@ -187,9 +201,7 @@ final class PaxRecords {
             }
             String key = new String(b, sp + 1, eq - sp - 1, StandardCharsets.UTF_8);
             int valueEnd = b[recEnd - 1] == '\n' ? recEnd - 1 : recEnd;
-            if (key.startsWith("SCHILY.xattr.")) {
-                out.put(key.substring("SCHILY.xattr.".length()), Arrays.copyOfRange(b, eq + 1, valueEnd));
-            }
+            out.put(key, Arrays.copyOfRange(b, eq + 1, valueEnd));
             p = recEnd;
         }
     }

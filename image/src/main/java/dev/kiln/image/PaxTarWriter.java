@@ -56,10 +56,11 @@ public final class PaxTarWriter implements Closeable {
     public void add(Entry e, InputStream content) throws IOException {
         String name = e.path().equals("/") ? "./" : "." + e.path() + (e.kind() == Kind.DIRECTORY ? "/" : "");
         Map<String, byte[]> pax = new LinkedHashMap<>();
-        pax.put("path", name.getBytes(StandardCharsets.UTF_8));
-        if (e.link() != null) {
-            String link = e.kind() == Kind.HARDLINK ? "." + e.link() : e.link();
-            pax.put("linkpath", link.getBytes(StandardCharsets.UTF_8));
+        String link = e.link() == null ? null : e.kind() == Kind.HARDLINK ? "." + e.link() : e.link();
+        // Names are bytes, written as they are, as GNU tar writes them (it warns about "hdrcharset").
+        pax.put("path", dev.kiln.ext4.Names.encode(name));
+        if (link != null) {
+            pax.put("linkpath", dev.kiln.ext4.Names.encode(link));
         }
         pax.put("uid", ascii(Long.toString(e.uid())));
         pax.put("gid", ascii(Long.toString(e.gid())));

@@ -185,7 +185,7 @@ public final class StageMain {
     }
 
     private String imagePath(Path p) {
-        String rel = root.relativize(p).toString();
+        String rel = RawPaths.string(root.relativize(p));
         return rel.isEmpty() ? "/" : "/" + rel;
     }
 

@@ -82,11 +82,12 @@ public final class TarSource implements Source {
      */
     static void apply(InputStream in, Ext4Writer writer, String what, EntryRules layer) throws IOException {
         PaxRecords.Recorder rec = new PaxRecords.Recorder(in);
-        TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.UTF_8.name());
+        // Names are bytes: read ustar and GNU names one char a byte, PAX paths from the raw records.
+        TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.ISO_8859_1.name());
         TarArchiveEntry e = null;
         byte[] drain = new byte[8192];
         while (true) {
-            Map<String, byte[]> rawXattrs;
+            Map<String, byte[]> records;
             try {
                 // Finish the previous entry so that only this entry's headers are recorded.
                 if (e != null) {
@@ -102,7 +103,7 @@ public final class TarSource implements Source {
             try {
                 rec.start();
                 e = tar.getNextEntry();
-                rawXattrs = PaxRecords.xattrs(rec.stop(), rec.startOffset());
+                records = PaxRecords.records(rec.stop(), rec.startOffset());
             } catch (IOException | IllegalArgumentException ex) {
                 if (rec.atEof() && e != null && rec.position() - entryStart < 512) {
                     // The stream ends where a header would start: some writers (umoci) leave out
@@ -116,7 +117,14 @@ public final class TarSource implements Source {
             if (e == null) {
                 break;
             }
-            String name = e.getName();
+            String name = name(records.get("path"), e.getName());
+            String link = name(records.get("linkpath"), e.getLinkName());
+            Map<String, byte[]> rawXattrs = new TreeMap<>();
+            records.forEach((k, v) -> {
+                if (k.startsWith("SCHILY.xattr.")) {
+                    rawXattrs.put(k.substring("SCHILY.xattr.".length()), v);
+                }
+            });
             if (layer != null) {
                 try {
                     if (layer.before(name, e.isDirectory(), writer)) {
@@ -131,9 +139,9 @@ public final class TarSource implements Source {
                 if (e.isDirectory()) {
                     writer.directory(name, md);
                 } else if (e.isSymbolicLink()) {
-                    writer.symlink(name, md, e.getLinkName());
+                    writer.symlink(name, md, link);
                 } else if (e.isLink()) {
-                    writer.hardLink(name, e.getLinkName());
+                    writer.hardLink(name, link);
                 } else if (e.isCharacterDevice()) {
                     writer.charDevice(name, md, e.getDevMajor(), e.getDevMinor());
                 } else if (e.isBlockDevice()) {
@@ -152,6 +160,12 @@ public final class TarSource implements Source {
         if (layer != null) {
             layer.end(writer);
         }
+    }
+
+    /** A name from its raw PAX value when there is one, else from the header read one char a byte. */
+    static String name(byte[] pax, String latin1) {
+        byte[] b = pax != null ? pax : latin1 == null ? new byte[0] : latin1.getBytes(StandardCharsets.ISO_8859_1);
+        return dev.kiln.ext4.Names.decode(b);
     }
 
     static Metadata metadata(TarArchiveEntry e, Map<String, byte[]> rawXattrs) {
