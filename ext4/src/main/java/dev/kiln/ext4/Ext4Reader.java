@@ -72,12 +72,6 @@ public final class Ext4Reader implements Closeable {
             primary = null;
             primaryProblem = e.getMessage();
         }
-        if (primary != null && (primary.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0) {
-            // A sound superblock with a feature kiln cannot read: say so, rather than try the backups.
-            throw new CorruptImageException(path + ": bigalloc (blocks allocated in clusters of "
-                    + ((1024 << primary.logBlockSize) << primary.logClusterSize) + " bytes) is not supported by kiln's "
-                    + "reader yet");
-        }
         try {
             if (primary != null) {
                 checkGeometry(primary);
@@ -152,7 +146,7 @@ public final class Ext4Reader implements Closeable {
                 long g = (long) i * perBlock;
                 blk = sb.firstDataBlock + g * sb.blocksPerGroup + (hasSuperBackup((int) g) ? 1 : 0);
             } else {
-                blk = (backupBlock >= 0 ? backupBlock : sb.firstDataBlock) + 1 + i;
+                blk = (backupBlock >= 0 ? backupBlock : superblockBlock(0)) + 1 + i;
             }
             gdtBlocks[i] = blk;
             byte[] b = readBlock(blk);
@@ -168,8 +162,16 @@ public final class Ext4Reader implements Closeable {
             throw new CorruptImageException("bad block size exponent " + s.logBlockSize);
         }
         int bs = 1024 << s.logBlockSize;
-        if ((s.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0) {
-            throw new CorruptImageException("bigalloc is not supported by kiln's reader yet");
+        // bigalloc: blocks are allocated in clusters of 2^s_log_cluster_size blocks; a group has
+        // a bitmap bit per cluster, so it spans up to 8 * block size clusters.
+        long ratio = clusterRatio(s);
+        if (ratio < 1 || ratio > 1 << 16) {
+            throw new CorruptImageException("bad cluster size exponent " + s.logClusterSize);
+        }
+        if ((s.featureRoCompat & Features.RO_COMPAT_BIGALLOC) != 0
+                && (s.clustersPerGroup == 0 || s.clustersPerGroup * ratio != s.blocksPerGroup)) {
+            throw new CorruptImageException("bad clusters per group " + s.clustersPerGroup + " for " + s.blocksPerGroup
+                    + " blocks per group");
         }
         if (s.revLevel > 0 && s.inodeSize == 0) {
             throw new CorruptImageException("the superblock's inode size is 0 (revision " + s.revLevel + " needs one)");
@@ -177,7 +179,8 @@ public final class Ext4Reader implements Closeable {
         if (s.inodeSize < Inode.GOOD_OLD_SIZE || s.inodeSize > bs || Integer.bitCount(s.inodeSize) != 1) {
             throw new CorruptImageException("bad inode size " + s.inodeSize);
         }
-        if (s.blocksPerGroup == 0 || s.blocksPerGroup > 8L * bs || s.inodesPerGroup == 0 || s.inodesPerGroup > 8L * bs) {
+        if (s.blocksPerGroup == 0 || s.blocksPerGroup > 8L * bs * ratio || s.inodesPerGroup == 0
+                || s.inodesPerGroup > 8L * bs) {
             throw new CorruptImageException("bad blocks or inodes per group (" + s.blocksPerGroup + ", " + s.inodesPerGroup
                     + ")");
         }
@@ -185,6 +188,28 @@ public final class Ext4Reader implements Closeable {
         if (blocks <= s.firstDataBlock) {
             throw new CorruptImageException("bad block count " + blocks);
         }
+    }
+
+    /**
+     * The block holding group {@code g}'s superblock (or backup): the primary is at byte 1024,
+     * which is block 1 with 1 KiB blocks even when s_first_data_block is 0 (bigalloc).
+     */
+    long superblockBlock(int g) {
+        return g == 0 ? Superblock.OFFSET / blockSize : sb.firstDataBlock + (long) g * sb.blocksPerGroup;
+    }
+
+    /** Blocks per allocation cluster: 2^(s_log_cluster_size - s_log_block_size) with bigalloc, else 1. */
+    static long clusterRatio(Superblock s) {
+        if ((s.featureRoCompat & Features.RO_COMPAT_BIGALLOC) == 0) {
+            return 1;
+        }
+        int shift = s.logClusterSize - s.logBlockSize;
+        return shift < 0 || shift > 16 ? -1 : 1L << shift;
+    }
+
+    /** Blocks per allocation cluster (1 without bigalloc). */
+    long clusterRatio() {
+        return clusterRatio(sb);
     }
 
     /** The block of the backup superblock that was read because the primary is damaged, or -1. */

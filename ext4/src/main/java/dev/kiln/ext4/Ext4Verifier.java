@@ -18,7 +18,9 @@ import java.util.Map;
  * are collected, each naming the inode (and path when known); nothing is ever written.
  */
 public final class Ext4Verifier {
-    private static final int MAX_PROBLEMS = 1000;
+    /** At most this many problems are listed; the rest are counted in a last line. */
+    static final int MAX_PROBLEMS = 1000;
+    private long unlisted;
     /** EXT2_ERROR_FS in s_state: the kernel found errors. */
     private static final int STATE_ERROR_FS = 2;
     /** EXT2_BAD_INO: the inode that lists bad blocks. */
@@ -54,6 +56,7 @@ public final class Ext4Verifier {
             seed[i] = (int) Le.get32(r.sb.hashSeed, i * 4);
         }
         this.hashVersionBase = r.sb.defHashVersion;
+        this.ratio = r.clusterRatio();
         this.unsignedHash = (r.sb.flags & 0x2) != 0;
     }
 
@@ -61,12 +64,17 @@ public final class Ext4Verifier {
     public static List<Problem> verify(Ext4Reader reader) throws IOException {
         Ext4Verifier v = new Ext4Verifier(reader);
         v.run();
+        if (v.unlisted > 0) {
+            v.problems.add(new Problem(0, null, "... and " + v.unlisted + " more problem(s) not listed"));
+        }
         return v.problems;
     }
 
     private void problem(long ino, String msg) {
         if (problems.size() < MAX_PROBLEMS) {
             problems.add(new Problem(ino, paths.get(ino), msg));
+        } else {
+            unlisted++;
         }
     }
 
@@ -87,8 +95,26 @@ public final class Ext4Verifier {
         usedBlocks.set((int) blk);
         if (ino != 0) {
             blockOwner.put(blk, ino);
+            if (ratio > 1) {
+                long cluster = blk / ratio;
+                Long other = clusterOwner.putIfAbsent(cluster, ino);
+                if (other != null && other != ino
+                        && (r.sb.featureRoCompat & Features.RO_COMPAT_SHARED_BLOCKS) == 0) {
+                    problem(ino, what + " block " + blk + " is in cluster " + cluster + ", which inode " + other
+                            + " also uses");
+                }
+                if (inodeClusters != null) {
+                    inodeClusters.add(cluster);
+                }
+            }
         }
     }
+
+    /** Blocks per allocation cluster (bigalloc), else 1. */
+    private final long ratio;
+    private final Map<Long, Long> clusterOwner = new HashMap<>();
+    /** The clusters the inode being checked uses (bigalloc charges i_blocks per cluster). */
+    private java.util.Set<Long> inodeClusters;
 
     private void run() throws IOException {
         checkSuperblocksAndDescriptors();
@@ -139,7 +165,10 @@ public final class Ext4Verifier {
         int descPerBlock = bs / r.descSize;
         long rsv = (sb.featureCompat & Features.COMPAT_RESIZE_INODE) != 0 ? sb.reservedGdtBlocks : 0;
         for (int g = 0; g < r.groupCount; g++) {
-            long first = sb.firstDataBlock + (long) g * sb.blocksPerGroup;
+            long first = r.superblockBlock(g);
+            if (g == 0 && first > 0) {
+                usedBlocks.set(0); // the boot block before a 1 KiB-block superblock
+            }
             if (r.hasSuperBackup(g) && (sb.featureIncompat & Features.INCOMPAT_META_BG) == 0) {
                 claim(first, 0, "superblock");
                 for (int i = 0; i < r.gdtBlocks.length + rsv; i++) {
@@ -673,6 +702,95 @@ public final class Ext4Verifier {
         return ino == r.journalInode() || isSystemInode(ino) && in.mode != 0;
     }
 
+    /** EXT2_DIND_BLOCK: the resize inode keeps everything under its double-indirect pointer. */
+    private static final int DIND_BLOCK = 13;
+
+    /**
+     * The resize inode as e2fsck checks it: only its double-indirect pointer set; that block
+     * lists the primary reserved GDT blocks (at index (descriptor blocks + j) mod pointers per
+     * block); each of those, read as an indirect block, lists its backups in the groups with a
+     * superblock copy. Its i_blocks counts all of them. Returns the sectors it uses.
+     */
+    private long checkResizeInode(Inode in) throws IOException {
+        long ino = Ext4Writer.RESIZE_INO;
+        int perBlock = r.blockSize / 4;
+        long sectors = r.blockSize / 512;
+        for (int i = 0; i < Inode.N_BLOCKS; i++) {
+            if (i != DIND_BLOCK && Le.get32(in.block, 4 * i) != 0) {
+                problem(ino, "the resize inode has illegal block(s): i_block[" + i + "] is set");
+                return in.blocks512;
+            }
+        }
+        long dind = Le.get32(in.block, 4 * DIND_BLOCK);
+        long rsv = r.sb.reservedGdtBlocks;
+        if (dind == 0) {
+            if (rsv > 0) {
+                problem(ino, "the resize inode is not valid: no double-indirect block for " + rsv + " reserved GDT blocks");
+            }
+            return in.blocks512;
+        }
+        if (dind < r.sb.firstDataBlock || dind >= r.blocksCount) {
+            problem(ino, "the resize inode has illegal block(s): double-indirect block " + dind);
+            return in.blocks512;
+        }
+        claim(dind, ino, "resize inode");
+        long blocks = 1;
+        byte[] d = r.readBlock(dind);
+        long sbBlock = r.superblockBlock(0);
+        List<Integer> backups = new ArrayList<>();
+        for (int g = 1; g < r.groupCount; g++) {
+            if (r.hasSuperBackup(g)) {
+                backups.add(g);
+            }
+        }
+        String invalid = null;
+        for (int j = 0; j < rsv && invalid == null; j++) {
+            long pblk = sbBlock + 1 + r.gdtBlocks.length + j;
+            int at = (int) ((r.gdtBlocks.length + j) % perBlock);
+            if (Le.get32(d, 4 * at) != pblk) {
+                invalid = "double-indirect entry " + at + " is " + Le.get32(d, 4 * at) + ", not reserved GDT block " + pblk;
+                break;
+            }
+            blocks++;
+            byte[] ind = r.readBlock(pblk);
+            for (int k = 0; k < backups.size(); k++) {
+                long want = pblk + (long) backups.get(k) * r.sb.blocksPerGroup;
+                if (k >= perBlock || Le.get32(ind, 4 * k) != want) {
+                    invalid = "reserved GDT block " + pblk + " lists " + (k < perBlock ? Le.get32(ind, 4 * k) : "nothing")
+                            + " for group " + backups.get(k) + "'s copy, not " + want;
+                    break;
+                }
+                blocks++;
+            }
+            for (int k = backups.size(); k < perBlock && invalid == null; k++) {
+                if (Le.get32(ind, 4 * k) != 0) {
+                    invalid = "reserved GDT block " + pblk + " has an extra entry " + k + " (block "
+                            + Le.get32(ind, 4 * k) + ")";
+                }
+            }
+        }
+        // Entries beyond the reserved blocks must be empty.
+        for (int at = 0; at < perBlock && invalid == null; at++) {
+            long v = Le.get32(d, 4 * at);
+            int j = (int) ((at - r.gdtBlocks.length % perBlock + perBlock) % perBlock);
+            if (v != 0 && j >= rsv) {
+                invalid = "double-indirect entry " + at + " points to block " + v + " beyond the reserved GDT blocks";
+            }
+        }
+        if (invalid != null) {
+            problem(ino, "the resize inode is not valid: " + invalid);
+            return in.blocks512;
+        }
+        long stored = in.blocks512;
+        // As e2fsck counts it: every block once, then scaled to clusters (with bigalloc each block
+        // of the resize inode counts as a whole cluster).
+        long used = blocks * ratio * sectors;
+        if (stored != used) {
+            problem(ino, "i_blocks is " + stored + " but the resize inode uses " + used + " sectors");
+        }
+        return stored;
+    }
+
     private static boolean allZero(byte[] b) {
         for (byte x : b) {
             if (x != 0) {
@@ -759,6 +877,34 @@ public final class Ext4Verifier {
 
     /** Checks an inode's blocks and returns the 512-byte sectors it uses. */
     private long checkInodeBlocks(long ino, Inode in) throws IOException {
+        inodeClusters = ratio > 1 ? new java.util.HashSet<>() : null;
+        long counted;
+        try {
+            counted = countInodeBlocks(ino, in);
+            if (counted < 0) {
+                return in.blocks512;
+            }
+            if (inodeClusters != null) {
+                // bigalloc: an inode is charged whole clusters.
+                if (in.fileAcl != 0) {
+                    inodeClusters.add(in.fileAcl / ratio);
+                }
+                counted = inodeClusters.size() * ratio * (r.blockSize / 512);
+            }
+        } finally {
+            inodeClusters = null;
+        }
+        long stored = in.blocks512;
+        if ((in.flags & Inode.FLAG_HUGE_FILE) != 0 && (r.sb.featureRoCompat & Features.RO_COMPAT_HUGE_FILE) != 0) {
+            stored *= r.blockSize / 512;
+        }
+        if (ino != Ext4Writer.RESIZE_INO && stored != counted) {
+            problem(ino, "i_blocks is " + stored + " but the inode uses " + counted + " sectors");
+        }
+        return counted;
+    }
+
+    private long countInodeBlocks(long ino, Inode in) throws IOException {
         FileType t = FileType.ofMode(in.mode);
         long counted = 0;
         try {
@@ -781,16 +927,7 @@ public final class Ext4Verifier {
                 default -> false;
             };
             if (ino == Ext4Writer.RESIZE_INO) {
-                IndirectMap m = new IndirectMap(r, ino, in);
-                for (long b : m.metadataBlocks()) {
-                    if (!usedBlocks.get((int) b)) {
-                        claim(b, ino, "resize inode");
-                    }
-                    counted += r.blockSize / 512;
-                }
-                // The reserved GDT blocks it lists are already claimed as group metadata; their backups too.
-                counted = in.blocks512;
-                hasBlocks = false;
+                return checkResizeInode(in);
             }
             if (hasBlocks) {
                 Ext4Reader.BlockMap map = r.blockMap(ino, in);
@@ -824,14 +961,7 @@ public final class Ext4Verifier {
             }
         } catch (CorruptImageException e) {
             problem(ino, e.getMessage().replace(r.path() + ": ", ""));
-            return in.blocks512;
-        }
-        long stored = in.blocks512;
-        if ((in.flags & Inode.FLAG_HUGE_FILE) != 0 && (r.sb.featureRoCompat & Features.RO_COMPAT_HUGE_FILE) != 0) {
-            stored *= r.blockSize / 512;
-        }
-        if (stored != counted) {
-            problem(ino, "i_blocks is " + stored + " but the inode uses " + counted + " sectors");
+            return -1;
         }
         return counted;
     }
@@ -885,6 +1015,19 @@ public final class Ext4Verifier {
 
     // ---------------------------------------------------------------- bitmaps and counts
 
+    /**
+     * The bytes of a bitmap block past the group's last bit are padding and must be all ones, as
+     * e2fsprogs writes them and e2fsck checks them ("Padding at end of ... bitmap is not set").
+     */
+    private void checkPadding(int g, String kind, byte[] bitmap, int usedBytes) {
+        for (int i = usedBytes; i < bitmap.length; i++) {
+            if (bitmap[i] != (byte) 0xFF) {
+                problem(0, "group " + g + ": padding at the end of the " + kind + " bitmap is not set (byte " + i + ")");
+                return;
+            }
+        }
+    }
+
     private void checkBitmapsAndCounts() throws IOException {
         for (Map.Entry<Long, Long> e : xattrBlockRefs.entrySet()) {
             byte[] b = r.readBlock(e.getKey());
@@ -896,12 +1039,13 @@ public final class Ext4Verifier {
         long totalFreeBlocks = 0;
         long totalFreeInodes = 0;
         int bpg = (int) r.sb.blocksPerGroup;
+        // One bitmap bit per cluster (a block without bigalloc); counts are in clusters too.
+        int cpg = (int) (bpg / ratio);
         for (int g = 0; g < r.groupCount; g++) {
             GroupDescriptor d = r.groups[g];
             long first = r.sb.firstDataBlock + (long) g * bpg;
-            int n = (int) Math.min(bpg, r.blocksCount - first);
-            boolean blockUninit = (d.flags & GroupDescriptor.FLAG_BLOCK_UNINIT) != 0 && !r.csum
-                    || (d.flags & GroupDescriptor.FLAG_BLOCK_UNINIT) != 0;
+            int n = (int) Math.min(cpg, Layout.ceilDiv(r.blocksCount - first, ratio));
+            boolean blockUninit = (d.flags & GroupDescriptor.FLAG_BLOCK_UNINIT) != 0;
             byte[] bb = r.readBlock(d.blockBitmap);
             int free = 0;
             int extra = 0;
@@ -909,7 +1053,9 @@ public final class Ext4Verifier {
             long firstExtra = -1;
             long firstMissing = -1;
             for (int i = 0; i < n; i++) {
-                boolean used = usedBlocks.get((int) (first + i));
+                long b0 = first + i * ratio;
+                int next = usedBlocks.nextSetBit((int) b0);
+                boolean used = next >= 0 && next < b0 + ratio;
                 if (!used) {
                     free++;
                 }
@@ -920,31 +1066,35 @@ public final class Ext4Verifier {
                 if (marked && !used) {
                     extra++;
                     if (firstExtra < 0) {
-                        firstExtra = first + i;
+                        firstExtra = b0;
                     }
                 } else if (!marked && used) {
                     missing++;
                     if (firstMissing < 0) {
-                        firstMissing = first + i;
+                        firstMissing = b0;
                     }
                 }
             }
+            String unit = ratio > 1 ? "cluster" : "block";
             if (extra > 0) {
-                problem(0, "group " + g + ": block bitmap marks " + extra + " unused block(s) as used, first "
+                problem(0, "group " + g + ": block bitmap marks " + extra + " unused " + unit + "(s) as used, first "
                         + firstExtra);
             }
             if (missing > 0) {
-                problem(0, "group " + g + ": block bitmap misses " + missing + " used block(s), first " + firstMissing);
+                problem(0, "group " + g + ": block bitmap misses " + missing + " used " + unit + "(s), first " + firstMissing);
+            }
+            if (!blockUninit) {
+                checkPadding(g, "block", bb, cpg / 8);
             }
             if (r.csum && !blockUninit) {
-                long c = r.seed().update(bb, 0, bpg / 8).raw();
+                long c = r.seed().update(bb, 0, cpg / 8).raw();
                 long stored = d.blockBitmapCsum & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF);
                 if ((c & (r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF)) != stored) {
                     problem(0, String.format("group %d: block bitmap checksum 0x%08X vs expected 0x%08X", g, stored, c));
                 }
             }
             if (d.freeBlocks != free) {
-                problem(0, "group " + g + ": free blocks count " + d.freeBlocks + " vs " + free + " counted");
+                problem(0, "group " + g + ": free " + unit + "s count " + d.freeBlocks + " vs " + free + " counted");
             }
             totalFreeBlocks += free;
 
@@ -980,6 +1130,9 @@ public final class Ext4Verifier {
             if (iMissing > 0) {
                 problem(0, "group " + g + ": inode bitmap misses " + iMissing + " used inode(s), first " + firstIMissing);
             }
+            if (!inodeUninit) {
+                checkPadding(g, "inode", ib, (int) (r.inodesPerGroup / 8));
+            }
             if (r.csum && !inodeUninit) {
                 long c = r.seed().update(ib, 0, (int) (r.inodesPerGroup / 8)).raw();
                 long mask = r.descSize >= 64 ? 0xFFFFFFFFL : 0xFFFF;
@@ -993,8 +1146,9 @@ public final class Ext4Verifier {
             }
             totalFreeInodes += freeInodes;
         }
-        if (r.sb.freeBlocksCount != totalFreeBlocks) {
-            problem(0, "superblock: free blocks count " + r.sb.freeBlocksCount + " vs " + totalFreeBlocks + " counted");
+        if (r.sb.freeBlocksCount != totalFreeBlocks * ratio) {
+            problem(0, "superblock: free blocks count " + r.sb.freeBlocksCount + " vs " + totalFreeBlocks * ratio
+                    + " counted");
         }
         if (r.sb.freeInodesCount != totalFreeInodes) {
             problem(0, "superblock: free inodes count " + r.sb.freeInodesCount + " vs " + totalFreeInodes + " counted");

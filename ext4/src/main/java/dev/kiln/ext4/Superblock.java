@@ -60,6 +60,8 @@ public final class Superblock {
     long prjQuotaInum;
     long orphanFileInum;
     int logClusterSize;
+    /** s_clusters_per_group (s_frags_per_group before bigalloc). */
+    long clustersPerGroup;
 
     public byte[] encode() {
         byte[] b = new byte[SIZE];
@@ -156,6 +158,7 @@ public final class Superblock {
         s.lastCheck = Le.get32(b, off + 0x40);
         s.revLevel = Le.get32(b, off + 0x4C);
         s.logClusterSize = (int) Le.get32(b, off + 0x1C);
+        s.clustersPerGroup = Le.get32(b, off + 0x24);
         if (s.revLevel == 0) {
             // EXT2_GOOD_OLD_REV: these fields are not there; the values are fixed.
             s.firstIno = 11;

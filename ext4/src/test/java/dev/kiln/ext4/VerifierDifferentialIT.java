@@ -154,6 +154,8 @@ class VerifierDifferentialIT {
         agree("mkfs ext3 (block-mapped journal)", mkfs("ext3", "-t", "ext3"));
         agree("mkfs ext3 1k blocks", mkfs("ext3k", "-t", "ext3", "-b", "1024"));
         agree("mkfs revision 0", mkfs("rev0", "-t", "ext2", "-r", "0"));
+        agree("mkfs bigalloc, 1k blocks in 16k clusters", mkfs("bigalloc", "-O", "bigalloc", "-C", "16384"));
+        agree("mkfs bigalloc, 4k blocks in 64k clusters", mkfs("bigalloc4", "-O", "bigalloc", "-b", "4096", "-C", "65536"));
         agree("kiln", kiln("kiln"));
         report();
     }
@@ -227,6 +229,43 @@ class VerifierDifferentialIT {
             }
         }
         agree("journal superblock version", img);
+
+        // bigalloc: a file's i_blocks, and a cluster's bit in the bitmap.
+        img = mkfs("bigalloc", "-O", "bigalloc", "-C", "16384");
+        debugfs(img, "sif /etc/big blocks 8");
+        agree("bigalloc i_blocks", img);
+        img = mkfs("bigalloc", "-O", "bigalloc", "-C", "16384");
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            long blk = r.blockMap(r.resolve("/etc/big", false), r.readInode(r.resolve("/etc/big", false))).physical(0);
+            debugfs(img, "freeb " + blk);
+        }
+        agree("bigalloc bitmap", img);
+
+        // shared_blocks: two files may share data blocks; without the feature they may not.
+        for (boolean shared : new boolean[] {true, false}) {
+            img = mkfs("nocsum", opts("nocsum"));
+            long[] big = iblock(img, "/etc/big");
+            long[] host = iblock(img, "/etc/hostname");
+            // Point /etc/hostname's one extent at /etc/big's first block.
+            debugfs(img, "sif /etc/hostname block[5] " + big[5]);
+            debugfs(img, "sif /etc/hostname block[4] " + (big[4] & 0xFFFF0000L | host[4] & 0xFFFF));
+            if (shared) {
+                debugfs(img, "feature shared_blocks");
+            }
+            agree("two files sharing a block, shared_blocks " + (shared ? "on" : "off"), img);
+        }
+
+        // Bitmap padding: the bytes past a group's last inode must be all ones.
+        img = mkfs("nocsum", opts("nocsum"));
+        long ibitmap;
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            ibitmap = r.groups[0].inodeBitmap * r.blockSize + r.inodesPerGroup / 8;
+        }
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.seek(ibitmap);
+            f.write(0x7F);
+        }
+        agree("inode bitmap padding", img);
 
         // A damaged primary superblock: e2fsck falls back to a backup, and so must the reader.
         img = mkfs("nocsum", opts("nocsum"));

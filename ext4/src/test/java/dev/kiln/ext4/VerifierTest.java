@@ -90,6 +90,31 @@ class VerifierTest {
     }
 
     @Test
+    void problemsBeyondTheCapAreCountedNotListed() throws Exception {
+        // 1,200 empty files, each with its inode checksum damaged: more problems than are listed.
+        img = tmp.resolve("many.ext4");
+        int files = Ext4Verifier.MAX_PROBLEMS + 200;
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(32L << 20).blockSize(1024).build())) {
+            for (int i = 0; i < files; i++) {
+                w.file("/f" + i, Metadata.of(0644, java.time.Instant.EPOCH), 0, java.io.InputStream.nullInputStream());
+            }
+        }
+        for (int i = 0; i < files; i++) {
+            long ino;
+            try (Ext4Reader r = Ext4Reader.open(img)) {
+                ino = r.resolve("/f" + i, false);
+            }
+            flip(inodeOffset(ino) + 0x10, 0x04);
+        }
+        List<Ext4Verifier.Problem> p = verify();
+        assertEquals(Ext4Verifier.MAX_PROBLEMS + 1, p.size(), "the cap plus one summary line");
+        String last = p.get(p.size() - 1).toString();
+        assertTrue(last.matches("\\.\\.\\. and \\d+ more problem\\(s\\) not listed"), last);
+        long more = Long.parseLong(last.replaceAll("\\D", ""));
+        assertTrue(more >= 200, "at least the 200 damaged inodes past the cap are counted: " + last);
+    }
+
+    @Test
     void flippedInodeBit() throws Exception {
         long ino;
         try (Ext4Reader r = Ext4Reader.open(img)) {
