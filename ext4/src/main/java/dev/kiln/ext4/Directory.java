@@ -41,8 +41,94 @@ final class Directory {
 
     private Directory() {}
 
+    /** EXT4_DIR_REC_LEN(1): the smallest record the kernel and e2fsck accept. */
+    static final int MIN_REC_LEN = 12;
+    /** The fixed part of ext4_dir_entry_2 before the name. */
+    static final int ENTRY_HEADER = 8;
+
+    /**
+     * The one parser of {@code ext4_dir_entry_2} chains, used by the reader and the verifier
+     * alike (linear blocks, htree leaves, inline data). {@link #next} steps from record to
+     * record; the fields describe the current one; {@link #wellFormed} says whether it may be
+     * trusted (and so whether stepping past it is safe).
+     */
+    static final class Cursor {
+        private final byte[] b;
+        private final int end;
+        private final int blockSize;
+        private final boolean fileType;
+        private int next;
+        /** Where the current record starts. */
+        int offset = -1;
+        long inode;
+        int recLen;
+        int nameLen;
+        /** The entry's file type byte, 0 when the file system does not store types. */
+        int type;
+
+        /**
+         * A chain from {@code start} to {@code end}. Without the filetype feature the type byte is
+         * the high byte of a 16-bit name length, as in ext2's original entry.
+         */
+        Cursor(byte[] b, int start, int end, int blockSize, boolean fileType) {
+            this.b = b;
+            this.next = start;
+            this.end = end;
+            this.blockSize = blockSize;
+            this.fileType = fileType;
+        }
+
+        /** Moves to the next record; false when no whole header is left before the end. */
+        boolean next() {
+            if (next + ENTRY_HEADER > end) {
+                offset = next;
+                return false;
+            }
+            offset = next;
+            inode = Le.get32(b, offset);
+            recLen = Le.get16(b, offset + 4);
+            if (blockSize >= 65536 && (recLen == 65535 || recLen == 0)) {
+                recLen = 65536; // the kernel's encoding of a 64 KiB record
+            }
+            nameLen = Le.get8(b, offset + 6);
+            type = Le.get8(b, offset + 7);
+            if (!fileType) {
+                nameLen |= type << 8;
+                type = 0;
+            }
+            next = offset + Math.max(recLen, ENTRY_HEADER);
+            return true;
+        }
+
+        /** The record's length is aligned, at least the minimum, inside the chain, and holds its name. */
+        boolean wellFormed() {
+            return recLen >= MIN_REC_LEN && (recLen & 3) == 0 && offset + recLen <= end
+                    && ENTRY_HEADER + nameLen <= recLen;
+        }
+
+        /** True when the chain stopped before its end with a partial header left. */
+        boolean truncated() {
+            return offset < end;
+        }
+
+        /** The name as a string (bytes that are not UTF-8 kept, see {@link Names}). */
+        String name() {
+            return Names.decode(b, offset + ENTRY_HEADER, nameLen);
+        }
+
+        /** Where the name's bytes start in the block. */
+        int nameOffset() {
+            return offset + ENTRY_HEADER;
+        }
+
+        /** The record is in use (a live entry, not a deleted or padding one). */
+        boolean live() {
+            return inode != 0 && nameLen > 0;
+        }
+    }
+
     static int recLen(int nameLen) {
-        return (8 + nameLen + 3) & ~3;
+        return (ENTRY_HEADER + nameLen + 3) & ~3;
     }
 
     /**

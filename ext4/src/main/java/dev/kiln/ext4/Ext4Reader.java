@@ -523,35 +523,25 @@ public final class Ext4Reader implements Closeable {
 
     private void parseEntries(long ino, byte[] b, int start, int end, boolean ftype, List<DirEntry> out, long base)
             throws IOException {
-        int p = start;
-        while (p + 8 <= end) {
-            long child = Le.get32(b, p);
-            int recLen = Le.get16(b, p + 4);
-            if (blockSize >= 65536 && recLen == 65535) {
-                recLen = 65536;
-            }
-            int nameLen = Le.get8(b, p + 6);
-            int type = Le.get8(b, p + 7);
-            if (!ftype) {
-                nameLen |= type << 8;
-                type = 0;
-            }
-            if (recLen < 8 || (recLen & 3) != 0 || p + recLen > end || 8 + nameLen > recLen) {
+        Directory.Cursor c = new Directory.Cursor(b, start, end, blockSize, ftype);
+        while (c.next()) {
+            if (!c.wellFormed()) {
                 throw new CorruptImageException(String.format("%s: directory inode %d: bad entry at offset %d "
-                        + "(rec_len %d, name_len %d)", path, ino, base + p, recLen, nameLen));
+                        + "(rec_len %d, name_len %d)", path, ino, base + c.offset, c.recLen, c.nameLen));
             }
-            if (child != 0 && nameLen > 0) {
-                String name = Names.decode(b, p + 8, nameLen);
-                if (!name.equals(".") && !name.equals("..")) {
-                    if (child > sb.inodesCount) {
-                        throw new CorruptImageException(String.format("%s: directory inode %d: entry '%s' points to "
-                                + "inode %d beyond the inode count", path, ino, name, child));
-                    }
-                    FileType t = type != 0 ? FileType.ofDirEntry(type) : FileType.ofMode(readInode(child).mode);
-                    out.add(new DirEntry(name, child, t));
-                }
+            if (!c.live()) {
+                continue;
             }
-            p += recLen;
+            String name = c.name();
+            if (name.equals(".") || name.equals("..")) {
+                continue;
+            }
+            if (c.inode > sb.inodesCount) {
+                throw new CorruptImageException(String.format("%s: directory inode %d: entry '%s' points to "
+                        + "inode %d beyond the inode count", path, ino, Names.printable(name), c.inode));
+            }
+            FileType t = c.type != 0 ? FileType.ofDirEntry(c.type) : FileType.ofMode(readInode(c.inode).mode);
+            out.add(new DirEntry(name, c.inode, t));
         }
     }
 
@@ -746,35 +736,24 @@ public final class Ext4Reader implements Closeable {
 
     private void parseXattrs(long ino, byte[] b, int start, int end, int valueBase, Map<String, byte[]> out,
             String where) {
-        int p = start;
-        int count = 0;
-        while (p + 4 <= end && Le.get32(b, p) != 0) {
-            if (p + Xattr.ENTRY_HEADER > end || ++count > 4096) {
-                throw new CorruptImageException(path + ": inode " + ino + ": xattr entries overrun the " + where + " area");
-            }
-            int nameLen = Le.get8(b, p);
-            int index = Le.get8(b, p + 1);
-            int valueOffs = Le.get16(b, p + 2);
-            long valueInum = Le.get32(b, p + 4);
-            long valueSize = Le.get32(b, p + 8);
-            if (p + Xattr.ENTRY_HEADER + nameLen > end) {
-                throw new CorruptImageException(path + ": inode " + ino + ": xattr name overruns the " + where + " area");
-            }
-            String suffix = new String(b, p + Xattr.ENTRY_HEADER, nameLen, StandardCharsets.UTF_8);
+        Xattr.Cursor c = new Xattr.Cursor(b, start, end);
+        while (c.next()) {
+            String suffix = new String(b, c.offset + Xattr.ENTRY_HEADER, c.nameLen, StandardCharsets.UTF_8);
+            int index = c.index;
             String name = (index < PREFIX.length ? PREFIX[index] : "") + suffix;
             if (index == 0 || index == 5 || index >= PREFIX.length) {
                 name = "unknown" + index + "." + suffix;
             }
-            if (valueInum != 0) {
+            if (c.valueInum != 0) {
                 throw new CorruptImageException(path + ": inode " + ino + ": xattr " + name
                         + " is stored in an inode (ea_inode), which kiln does not read");
             }
-            long vStart = valueBase + (long) valueOffs;
-            if (valueSize > end || vStart + valueSize > end) {
+            long vStart = valueBase + (long) c.valueOffs;
+            if (c.valueSize > end || vStart + c.valueSize > end) {
                 throw new CorruptImageException(String.format("%s: inode %d: xattr %s value (offset %d, size %d) "
-                        + "overruns the %s area", path, ino, name, valueOffs, valueSize, where));
+                        + "overruns the %s area", path, ino, name, c.valueOffs, c.valueSize, where));
             }
-            byte[] v = Arrays.copyOfRange(b, (int) vStart, (int) (vStart + valueSize));
+            byte[] v = Arrays.copyOfRange(b, (int) vStart, (int) (vStart + c.valueSize));
             if (index == 2 || index == 3) {
                 try {
                     v = PosixAcl.fromDisk(v);
@@ -783,7 +762,9 @@ public final class Ext4Reader implements Closeable {
                 }
             }
             out.put(name, v);
-            p += (Xattr.ENTRY_HEADER + nameLen + 3) & ~3;
+        }
+        if (c.damage != null) {
+            throw new CorruptImageException(path + ": inode " + ino + ": " + c.damage + " (" + where + ")");
         }
     }
 

@@ -360,15 +360,18 @@ public final class Ext4Verifier {
         }
     }
 
+    /** A directory entry as stored: its name, inode and file type byte. */
+    private record Named(String name, long ino, int type) {}
+
     private void checkDirectory(long dir, Inode din, long parent, List<long[]> children) throws IOException {
         String dpath = paths.get(dir);
         boolean ftype = (r.sb.featureIncompat & Features.INCOMPAT_FILETYPE) != 0;
-        List<String[]> entries = new ArrayList<>(); // name, ino, type
+        List<Named> entries = new ArrayList<>();
         if ((din.flags & Inode.FLAG_INLINE_DATA) != 0) {
             try {
                 for (Ext4Reader.DirEntry e : r.list(dir, din)) {
                     // The entry's type as stored, so inline directories get the same type check.
-                    entries.add(new String[] {e.name(), Long.toString(e.ino()), Integer.toString(e.type().dirEntryType())});
+                    entries.add(new Named(e.name(), e.ino(), e.type().dirEntryType()));
                 }
             } catch (CorruptImageException e) {
                 problem(dir, e.getMessage());
@@ -420,38 +423,30 @@ public final class Ext4Verifier {
                         problem(dir, "directory block " + pb + " (logical " + lb + ") has no checksum tail");
                     }
                 }
-                int p = 0;
-                while (p < end) {
-                    if (p + 8 > end) {
-                        problem(dir, "directory block " + pb + ": entry at offset " + p + " runs past the block");
-                        break;
-                    }
-                    long child = Le.get32(b, p);
-                    int recLen = Le.get16(b, p + 4);
-                    int nameLen = Le.get8(b, p + 6);
-                    int type = Le.get8(b, p + 7);
-                    if (!ftype) {
-                        nameLen |= type << 8;
-                        type = 0;
-                    }
-                    if (recLen < 12 || (recLen & 3) != 0 || p + recLen > end || nameLen + 8 > recLen) {
+                Directory.Cursor c = new Directory.Cursor(b, 0, end, r.blockSize, ftype);
+                boolean malformed = false;
+                while (c.next()) {
+                    if (!c.wellFormed()) {
                         problem(dir, String.format("directory block %d: bad entry at offset %d (rec_len %d, name_len %d)",
-                                pb, p, recLen, nameLen));
+                                pb, c.offset, c.recLen, c.nameLen));
+                        malformed = true;
                         break;
                     }
-                    if (child != 0) {
-                        String name = Names.decode(b, p + 8, nameLen);
-                        if (lb == 0 && p == 0) {
-                            sawDot = name.equals(".") && child == dir;
+                    if (c.inode != 0) {
+                        String name = c.name();
+                        if (lb == 0 && c.offset == 0) {
+                            sawDot = name.equals(".") && c.inode == dir;
                         } else if (lb == 0 && name.equals("..")) {
-                            sawDotDot = child == parent;
+                            sawDotDot = c.inode == parent;
                         } else if (name.equals(".") || name.equals("..")) {
                             problem(dir, "extra '" + name + "' entry in block " + lb);
                         } else {
-                            entries.add(new String[] {name, Long.toString(child), Integer.toString(type)});
+                            entries.add(new Named(name, c.inode, c.type));
                         }
                     }
-                    p += recLen;
+                }
+                if (!malformed && c.truncated()) {
+                    problem(dir, "directory block " + pb + ": entry at offset " + c.offset + " runs past the block");
                 }
             }
             if (!sawDot) {
@@ -462,9 +457,9 @@ public final class Ext4Verifier {
             }
         }
         java.util.Set<String> names = new java.util.HashSet<>();
-        for (String[] e : entries) {
-            String name = e[0];
-            long child = Long.parseLong(e[1]);
+        for (Named e : entries) {
+            String name = e.name();
+            long child = e.ino();
             if (name.isEmpty() || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
                 problem(dir, "entry with an illegal name '" + name + "'");
             }
@@ -494,7 +489,7 @@ public final class Ext4Verifier {
             }
             FileType t = FileType.ofMode(cin.mode);
             if (ftype) {
-                FileType dt = FileType.ofDirEntry(Integer.parseInt(e[2]));
+                FileType dt = FileType.ofDirEntry(e.type());
                 if (dt != t) {
                     problem(dir, "entry '" + name + "' has file type " + dt + " but inode " + child + " is " + t);
                 }
@@ -579,23 +574,17 @@ public final class Ext4Verifier {
 
     private void checkLeafHashes(long dir, byte[] b, long lblk, long lo, long hi, int hv) {
         int end = r.blockSize - (r.csum ? Directory.TAIL_SIZE : 0);
-        int p = 0;
-        while (p + 8 <= end) {
-            int recLen = Le.get16(b, p + 4);
-            int nameLen = Le.get8(b, p + 6);
-            if (recLen < 8 || p + recLen > end) {
-                return; // reported by the linear check
-            }
-            if (Le.get32(b, p) != 0 && nameLen > 0) {
-                long h = DxHash.hash(b, p + 8, nameLen, hv, seed)[0];
+        Directory.Cursor c = new Directory.Cursor(b, 0, end, r.blockSize, true);
+        while (c.next() && c.wellFormed()) { // a malformed entry is reported by the linear check
+            if (c.live()) {
+                long h = DxHash.hash(b, c.nameOffset(), c.nameLen, hv, seed)[0];
                 // A leaf continued by a collision run may end with the next range's hash.
                 boolean ok = h >= lo && (h < (hi & ~1L) || ((hi & 1) == 1 && h == (hi & ~1L)) || hi == 0xFFFFFFFFL);
                 if (!ok) {
                     problem(dir, String.format("htree leaf block %d: name '%s' hashes to 0x%08X, outside its range "
-                            + "[0x%08X, 0x%08X)", lblk, Names.printable(Names.decode(b, p + 8, nameLen)), h, lo, hi));
+                            + "[0x%08X, 0x%08X)", lblk, Names.printable(c.name()), h, lo, hi));
                 }
             }
-            p += recLen;
         }
     }
 
@@ -987,29 +976,22 @@ public final class Ext4Verifier {
                 problem(ino, String.format("xattr block %d: checksum 0x%08X vs expected 0x%08X", blk, stored, c));
             }
         }
-        int p = Xattr.BLOCK_HEADER;
-        while (p + 4 <= b.length && Le.get32(b, p) != 0) {
-            if (p + Xattr.ENTRY_HEADER > b.length) {
-                problem(ino, "xattr block " + blk + ": entries overrun the block");
+        Xattr.Cursor c = new Xattr.Cursor(b, Xattr.BLOCK_HEADER, b.length);
+        while (c.next()) {
+            if (c.valueOffs + c.valueSize > b.length) {
+                problem(ino, "xattr block " + blk + ": entry at offset " + c.offset + " overruns the block");
                 return;
             }
-            int nameLen = Le.get8(b, p);
-            int offs = Le.get16(b, p + 2);
-            long size = Le.get32(b, p + 8);
-            long hash = Le.get32(b, p + 12);
-            if (p + Xattr.ENTRY_HEADER + nameLen > b.length || offs + size > b.length) {
-                problem(ino, "xattr block " + blk + ": entry at offset " + p + " overruns the block");
-                return;
-            }
-            if (hash != 0 && Le.get32(b, p + 4) == 0) {
-                byte[] name = java.util.Arrays.copyOfRange(b, p + Xattr.ENTRY_HEADER, p + Xattr.ENTRY_HEADER + nameLen);
-                byte[] value = java.util.Arrays.copyOfRange(b, offs, (int) (offs + size));
-                long h = Xattr.entryHash(name, value) & 0xFFFFFFFFL;
-                if (h != hash) {
-                    problem(ino, String.format("xattr block %d: entry hash 0x%08X vs expected 0x%08X", blk, hash, h));
+            if (c.hash != 0 && c.valueInum == 0) {
+                byte[] value = java.util.Arrays.copyOfRange(b, c.valueOffs, (int) (c.valueOffs + c.valueSize));
+                long h = Xattr.entryHash(c.suffix(), value) & 0xFFFFFFFFL;
+                if (h != c.hash) {
+                    problem(ino, String.format("xattr block %d: entry hash 0x%08X vs expected 0x%08X", blk, c.hash, h));
                 }
             }
-            p += (Xattr.ENTRY_HEADER + nameLen + 3) & ~3;
+        }
+        if (c.damage != null) {
+            problem(ino, "xattr block " + blk + ": " + c.damage);
         }
     }
 

@@ -21,6 +21,66 @@ final class Xattr {
     static final int ENTRY_HEADER = 16;
     static final int BLOCK_HEADER = 32;
 
+    /** More entries than this in one area means the chain is damaged (a 64 KiB block holds fewer). */
+    static final int MAX_ENTRIES = 4096;
+
+    /**
+     * The one parser of {@code ext4_xattr_entry} chains (in-inode area and xattr blocks), shared
+     * by the reader and the verifier. A chain ends at four zero bytes; {@link #next} returns
+     * false there, or when the chain is damaged, with {@link #damage} saying how.
+     */
+    static final class Cursor {
+        private final byte[] b;
+        private final int end;
+        private int next;
+        private int count;
+        /** Where the current entry starts. */
+        int offset;
+        int nameLen;
+        int index;
+        /** The value's offset, relative to the area's value base. */
+        int valueOffs;
+        long valueInum;
+        long valueSize;
+        long hash;
+        /** Why the chain stopped early, or null when it ended properly. */
+        String damage;
+
+        Cursor(byte[] b, int start, int end) {
+            this.b = b;
+            this.next = start;
+            this.end = end;
+        }
+
+        boolean next() {
+            offset = next;
+            if (offset + 4 > end || Le.get32(b, offset) == 0) {
+                return false;
+            }
+            if (offset + ENTRY_HEADER > end || ++count > MAX_ENTRIES) {
+                damage = "xattr entries overrun the area";
+                return false;
+            }
+            nameLen = Le.get8(b, offset);
+            index = Le.get8(b, offset + 1);
+            valueOffs = Le.get16(b, offset + 2);
+            valueInum = Le.get32(b, offset + 4);
+            valueSize = Le.get32(b, offset + 8);
+            hash = Le.get32(b, offset + 12);
+            if (offset + ENTRY_HEADER + nameLen > end) {
+                damage = "xattr entry at offset " + offset + ": name overruns the area";
+                return false;
+            }
+            next = offset + ((ENTRY_HEADER + nameLen + 3) & ~3);
+            return true;
+        }
+
+        /** The name's suffix (after the namespace prefix) as stored. */
+        byte[] suffix() {
+            return java.util.Arrays.copyOfRange(b, offset + ENTRY_HEADER, offset + ENTRY_HEADER + nameLen);
+        }
+    }
+
     /** A name split into its namespace index and suffix. */
     record Name(int index, byte[] suffix) {}
 
