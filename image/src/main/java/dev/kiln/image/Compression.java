@@ -6,7 +6,6 @@ import java.io.InputStream;
 import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
 import org.apache.commons.compress.compressors.xz.XZCompressorInputStream;
-import org.apache.commons.compress.compressors.zstandard.ZstdCompressorInputStream;
 
 /** Recognises a compressed stream by its first bytes, never by its name. */
 public final class Compression {
@@ -35,11 +34,49 @@ public final class Compression {
                     .setDecompressConcatenated(true).get(), 1 << 16);
         }
         if (m.length >= 4 && (m[0] & 0xFF) == 0x28 && (m[1] & 0xFF) == 0xB5 && (m[2] & 0xFF) == 0x2F && (m[3] & 0xFF) == 0xFD) {
-            return new BufferedInputStream(new ZstdCompressorInputStream(in), 1 << 16);
+            return new BufferedInputStream(zstdInput(in), 1 << 16);
         }
         if (m.length >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') {
             return new BufferedInputStream(new BZip2CompressorInputStream(in, true), 1 << 16);
         }
         return in;
+    }
+
+    /**
+     * A zstd decoder in pure Java (aircompressor; every frame of a concatenated stream). Its
+     * errors for corrupt data are unchecked; they become {@link java.util.zip.ZipException}s,
+     * which callers already report as damaged compressed input.
+     */
+    public static InputStream zstdInput(InputStream in) {
+        return new java.io.FilterInputStream(new io.airlift.compress.zstd.ZstdInputStream(in)) {
+            @Override
+            public int read() throws IOException {
+                try {
+                    return super.read();
+                } catch (io.airlift.compress.MalformedInputException | IllegalStateException e) {
+                    throw corrupt(e);
+                }
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                try {
+                    return super.read(b, off, len);
+                } catch (io.airlift.compress.MalformedInputException | IllegalStateException e) {
+                    throw corrupt(e);
+                }
+            }
+        };
+    }
+
+    /** A zstd encoder in pure Java (aircompressor, its default level 3). */
+    public static java.io.OutputStream zstdOutput(java.io.OutputStream out) throws IOException {
+        return new io.airlift.compress.zstd.ZstdOutputStream(out);
+    }
+
+    private static java.util.zip.ZipException corrupt(RuntimeException e) {
+        java.util.zip.ZipException z = new java.util.zip.ZipException("corrupt zstd data: " + e.getMessage());
+        z.initCause(e);
+        return z;
     }
 }

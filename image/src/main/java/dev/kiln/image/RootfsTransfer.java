@@ -109,7 +109,7 @@ public final class RootfsTransfer {
                     ParallelGzip.compress(raw, blob, java.util.zip.Deflater.DEFAULT_COMPRESSION);
                 } else {
                     try (InputStream in = Files.newInputStream(raw);
-                            OutputStream out = new com.github.luben.zstd.ZstdOutputStream(Files.newOutputStream(blob), 3)) {
+                            OutputStream out = Compression.zstdOutput(Files.newOutputStream(blob))) {
                         in.transferTo(out);
                     }
                 }
@@ -340,7 +340,7 @@ public final class RootfsTransfer {
             try (InputStream raw = new BufferedInputStream(Files.newInputStream(blob), 1 << 16);
                     InputStream in = new DigestInputStream(c == RootfsArtifact.Compression.GZIP
                             ? new java.util.zip.GZIPInputStream(raw, 1 << 16)
-                            : new com.github.luben.zstd.ZstdInputStream(raw), md)) {
+                            : Compression.zstdInput(raw), md)) {
                 sparseCopy(in, tmp);
             } catch (java.io.EOFException | java.util.zip.ZipException e) {
                 throw new InvalidSourceException(what + ": the image does not decompress (" + e.getMessage() + ")", e);

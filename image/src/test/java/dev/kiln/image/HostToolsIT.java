@@ -130,4 +130,55 @@ class HostToolsIT {
             checkHostTree(rd, true);
         }
     }
+
+    /**
+     * The pure-Java zstd codec against the zstd tool: a multi-frame stream (two files compressed
+     * separately and concatenated, which zstd -d accepts) decodes to the same bytes, damage is a
+     * clean ZipException, and what kiln encodes, zstd -d decodes.
+     */
+    @Test
+    void zstdAgreesWithTheZstdTool() throws Exception {
+        ExternalTools.require("zstd");
+        java.util.Random rnd = new java.util.Random(Long.getLong("kiln.zstd.seed", 20261203L));
+        byte[] a = new byte[3 << 20];
+        byte[] b = new byte[1 << 20];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (byte) (rnd.nextInt(8) == 0 ? rnd.nextInt() : i / 4096);
+        }
+        rnd.nextBytes(b);
+        Path fa = Files.write(tmp.resolve("a"), a);
+        Path fb = Files.write(tmp.resolve("b"), b);
+        assertEquals(0, ExternalTools.run(List.of("zstd", "-q", "-19", "-f", fa.toString())).exit());
+        assertEquals(0, ExternalTools.run(List.of("zstd", "-q", "-1", "-f", fb.toString())).exit());
+        Path cat = tmp.resolve("ab.zst");
+        Files.write(cat, Files.readAllBytes(Path.of(fa + ".zst")));
+        Files.write(cat, Files.readAllBytes(Path.of(fb + ".zst")), java.nio.file.StandardOpenOption.APPEND);
+        byte[] ours;
+        try (java.io.InputStream in = Compression.decompress(Files.newInputStream(cat))) {
+            ours = in.readAllBytes();
+        }
+        var theirs = ExternalTools.run(List.of("sh", "-c", "zstd -dc " + cat + " | sha256sum"));
+        assertEquals(theirs.out().split(" ")[0], java.util.HexFormat.of().formatHex(
+                java.security.MessageDigest.getInstance("SHA-256").digest(ours)), "both frames, as zstd -d decodes them");
+
+        byte[] damaged = Files.readAllBytes(cat);
+        for (int i = 40; i < 400; i += 7) {
+            damaged[i] ^= 0x5A;
+        }
+        Path bad = Files.write(tmp.resolve("bad.zst"), damaged);
+        assertTrue(ExternalTools.run(List.of("sh", "-c", "zstd -dc " + bad + " >/dev/null")).exit() != 0,
+                "zstd itself refuses the damaged stream");
+        org.junit.jupiter.api.Assertions.assertThrows(java.util.zip.ZipException.class, () -> {
+            try (java.io.InputStream in = Compression.decompress(new java.io.ByteArrayInputStream(damaged))) {
+                in.readAllBytes();
+            }
+        });
+
+        Path enc = tmp.resolve("enc.zst");
+        try (java.io.OutputStream out = Compression.zstdOutput(Files.newOutputStream(enc))) {
+            out.write(a);
+        }
+        var back = ExternalTools.run(List.of("sh", "-c", "zstd -dc " + enc + " | cmp - " + fa));
+        assertEquals(0, back.exit(), "zstd -d decodes what kiln encodes: " + back.out());
+    }
 }
