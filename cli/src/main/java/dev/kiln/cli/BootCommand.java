@@ -74,13 +74,13 @@ final class BootCommand implements Callable<Integer> {
         @Option(names = "--cpus", paramLabel = "N", defaultValue = "1", description = "Guest CPUs (default: ${DEFAULT-VALUE}).")
         int cpus;
 
-        @Option(names = "--vmm", paramLabel = "auto|firecracker|qemu", defaultValue = "auto",
-                description = "The VM monitor (default: firecracker when it is on PATH and KVM works, else QEMU).")
-        String vmm;
+        @Option(names = "--vmm", paramLabel = "VMM", defaultValue = "auto",
+                description = "The VM monitor: ${COMPLETION-CANDIDATES} (default: firecracker when it is on PATH and KVM works, else QEMU).")
+        Choices.Vmm vmm;
 
-        @Option(names = "--accel", paramLabel = "auto|kvm|tcg", defaultValue = "auto",
-                description = "KVM or software emulation (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
-        String accel;
+        @Option(names = "--accel", paramLabel = "ACCEL", defaultValue = "auto",
+                description = "KVM or software emulation: ${COMPLETION-CANDIDATES} (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
+        Choices.Accel accel;
 
         @Option(names = "--qemu", paramLabel = "PATH", description = "The QEMU binary (default: qemu-system-<arch>).")
         String qemu;
@@ -88,12 +88,6 @@ final class BootCommand implements Callable<Integer> {
         void check(CommandSpec spec) {
             if (kernel == null) {
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--kernel=FILE'");
-            }
-            if (!List.of("auto", "firecracker", "qemu").contains(vmm)) {
-                throw new Errors.UsageException("--vmm " + vmm + ": not a VM monitor; use auto, firecracker or qemu");
-            }
-            if (!List.of("auto", "kvm", "tcg").contains(accel)) {
-                throw new Errors.UsageException("--accel " + accel + ": use auto, kvm or tcg");
             }
             if (timeout <= 0 || mem < 64 || cpus < 1) {
                 throw new Errors.UsageException("--timeout must be positive, --mem at least 64 (MiB), --cpus at least 1");
@@ -106,7 +100,7 @@ final class BootCommand implements Callable<Integer> {
         }
 
         Microvm microvm() {
-            return Microvm.choose(vmm, accel, qemu);
+            return Microvm.choose(vmm.name(), accel.name(), qemu);
         }
 
         Microvm.Spec spec(Path disk, boolean writable, String expect) {

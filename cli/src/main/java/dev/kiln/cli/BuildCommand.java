@@ -16,12 +16,33 @@ import picocli.CommandLine.Option;
 
 @Command(name = "build", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Builds an ext4 root file system image from a source, in one streaming pass.",
-            "Sources: tar:FILE (plain, gzip, xz, zstd or bzip2), dir:PATH, scratch."})
+            "Sources: registry images (the default), OCI layouts and archives, tar:FILE (plain, gzip, xz, zstd "
+                + "or bzip2), dir:PATH, ext4:FILE, scratch.",
+            "Options may also come from a build file (-f kiln.yaml) or an @argfile (one argument per line)."})
 final class BuildCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--image", paramLabel = "REF", description = {"Base image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE, "
-            + "docker-archive:FILE[:TAG], tar:FILE, dir:PATH, ext4:FILE or scratch."})
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "Read the build's options from a build "
+            + "file (YAML: kiln build's long options as keys, paths relative to the file); flags given here override "
+            + "its values and add to its lists.")
+    Path buildFile;
+
+    @Option(names = "--print-config", description = "Print the effective configuration (build file and flags "
+            + "combined) as a build file, and exit.")
+    boolean printConfig;
+
+    @Option(names = "--lock", paramLabel = "FILE", description = "The lock file (default: kiln.lock beside the "
+            + "build file). A build with -f records in it the base image's digest and the inputs' sha256.")
+    Path lockFile;
+
+    @Option(names = "--locked", description = "Build exactly what the lock file records: refuse when the base "
+            + "image's tag now names another digest or an input changed.")
+    boolean locked;
+
+    @Option(names = "--image", paramLabel = "REF", description = {"Base image: a registry reference (alpine:3.20, "
+            + "registry/repo:tag[@sha256:...], docker://...; also a rootfs published with kiln push), "
+            + "oci:DIR[:TAG|@DIGEST], oci-archive:FILE, docker-archive:FILE[:TAG], tar:FILE, dir:PATH, ext4:FILE "
+            + "or scratch."})
     String image;
 
     @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
@@ -36,10 +57,10 @@ final class BuildCommand implements Callable<Integer> {
             description = "The Nex agent binary: installs it with the Nex profile (OpenRC service, user nex, console).")
     Path agent;
 
-    @Option(names = "--agent-init", paramLabel = "openrc|pid1", defaultValue = "openrc",
-            description = "How the agent starts: an OpenRC service (default) or as /sbin/init (PID 1: the kernel "
+    @Option(names = "--agent-init", paramLabel = "MODE", defaultValue = "openrc",
+            description = "How the agent starts (${COMPLETION-CANDIDATES}): an OpenRC service (default) or as /sbin/init (PID 1: the kernel "
                     + "panics when it exits, so it must never return).")
-    String agentInit;
+    Choices.AgentInit agentInit;
 
     @Option(names = "--init", paramLabel = "PATH",
             description = "Make /sbin/init a symlink to PATH, an init the image has (e.g. /sbin/openrc-init on Debian "
@@ -155,9 +176,9 @@ final class BuildCommand implements Callable<Integer> {
             + "--boot-test when given), publish the image to REF as kiln push does; prints the manifest digest.")
     String push;
 
-    @Option(names = "--push-compression", paramLabel = "gzip|zstd|none", defaultValue = "gzip",
-            description = "How --push stores the image (default: ${DEFAULT-VALUE}).")
-    String pushCompression;
+    @Option(names = "--push-compression", paramLabel = "FORMAT", defaultValue = "gzip",
+            description = "How --push stores the image: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Choices.Compress pushCompression;
 
     private dev.kiln.image.registry.ImageReference pushRef;
 
@@ -178,7 +199,7 @@ final class BuildCommand implements Callable<Integer> {
         vm.check(spec);
         String expect = bootExpect;
         if (expect == null) {
-            if (agent == null || !agentInit.equalsIgnoreCase("openrc")) {
+            if (agent == null || agentInit != Choices.AgentInit.openrc) {
                 throw new Errors.UsageException("--boot-test: give --boot-expect TEXT, the line the guest prints when it is ready "
                         + "(only the OpenRC agent service prints one kiln knows)");
             }
@@ -220,6 +241,11 @@ final class BuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (printConfig) {
+            spec.commandLine().getOut().print(BuildFile.effective(spec));
+            spec.commandLine().getOut().flush();
+            return Kiln.OK;
+        }
         if (image == null) {
             if (agent == null) {
                 throw new Errors.UsageException("--image is required (a registry reference such as alpine:3.20, or "
@@ -256,8 +282,29 @@ final class BuildCommand implements Callable<Integer> {
             }
         }
         Instant time = Instant.ofEpochSecond(epoch == null ? 0 : epoch);
+        Path lock = lockFile != null ? lockFile
+                : buildFile != null ? buildFile.toAbsolutePath().getParent().resolve("kiln.lock") : null;
+        BuildLock pinned = null;
+        if (locked) {
+            if (lock == null) {
+                throw new Errors.UsageException("--locked needs a lock file: give -f kiln.yaml (its kiln.lock) or --lock FILE");
+            }
+            pinned = BuildLock.read(lock);
+            if (registryOptions.pull == Choices.Pull.missing) {
+                registryOptions.pull = Choices.Pull.always; // a moved tag is only seen by asking the registry
+            }
+        }
         java.util.List<Source> sources = new java.util.ArrayList<>();
         sources.add(Sources.parse(image, plat, registryOptions.registry(spec.commandLine().getErr(), quiet)));
+        if (pinned != null) {
+            if (sources.get(0) instanceof dev.kiln.image.RegistrySource rs) {
+                rs.resolveDigest();
+            }
+            String diff = pinned.differenceFrom(lockOf(sources.get(0), lock));
+            if (diff != null) {
+                throw new BuildLock.InvalidLock(lock + ": " + diff + "; build without --locked to update the lock");
+            }
+        }
         for (String a : adds) {
             try {
                 sources.add(dev.kiln.image.AddSource.parse(a));
@@ -275,7 +322,7 @@ final class BuildCommand implements Callable<Integer> {
         if (auto && profile != null && !scripts.isEmpty()) {
             bytes += 16L << 20;
         }
-        if (init != null && agent != null && agentInit.equalsIgnoreCase("pid1")) {
+        if (init != null && agent != null && agentInit == Choices.AgentInit.pid1) {
             throw new Errors.UsageException("--init and --agent-init pid1 both set /sbin/init; drop one");
         }
         if (hostLibs && agent == null) {
@@ -285,7 +332,19 @@ final class BuildCommand implements Callable<Integer> {
             sources.addAll(finishing(time));
         }
         this.platformArch = plat.arch();
-        return build(sources, profile, bytes, time, auto, freeBytes);
+        int rc = build(sources, profile, bytes, time, auto, freeBytes);
+        if (rc == Kiln.OK && lock != null && !locked) {
+            lockOf(sources.get(0), lock).write(lock);
+        }
+        return rc;
+    }
+
+    /** What this build resolved; paths below the lock file's directory are recorded relative to it. */
+    private BuildLock lockOf(Source base, Path lock) throws java.io.IOException {
+        String dir = lock.toAbsolutePath().getParent().toString() + "/";
+        java.util.Map<String, String> inputs = new java.util.LinkedHashMap<>();
+        BuildLock.inputs(agent, scripts, adds, image).forEach((k, v) -> inputs.put(k.replace(dir, ""), v));
+        return new BuildLock(BuildLock.VERSION, image.replace(dir, ""), base.digest(), platform, inputs);
     }
 
     private dev.kiln.image.NexProfile profile(Instant time) {
@@ -298,11 +357,8 @@ final class BuildCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Errors.UsageException("--runlevel: " + e.getMessage());
         }
-        switch (agentInit.toLowerCase(Locale.ROOT)) {
-            case "openrc" -> b.init(dev.kiln.image.NexProfile.Init.OPENRC);
-            case "pid1" -> b.init(dev.kiln.image.NexProfile.Init.PID1);
-            default -> throw new Errors.UsageException("--agent-init must be openrc or pid1: " + agentInit);
-        }
+        b.init(agentInit == Choices.AgentInit.pid1 ? dev.kiln.image.NexProfile.Init.PID1
+                : dev.kiln.image.NexProfile.Init.OPENRC);
         String[] u = serviceUser.split(":");
         try {
             if (u.length == 1) {
@@ -388,7 +444,7 @@ final class BuildCommand implements Callable<Integer> {
             return null;
         }
         boolean strict = agent != null || init != null || bootTest;
-        boolean pid1 = agent != null && agentInit.equalsIgnoreCase("pid1");
+        boolean pid1 = agent != null && agentInit == Choices.AgentInit.pid1;
         dev.kiln.image.BootCheck check = new dev.kiln.image.BootCheck(platformArch, agent != null ? agentPath : null, pid1);
         java.io.PrintWriter err = spec.commandLine().getErr();
         return image -> {
@@ -448,7 +504,7 @@ final class BuildCommand implements Callable<Integer> {
         }
         if (push != null) {
             pushRef = PushCommand.reference(push);
-            PushCommand.compression(pushCompression);
+            PushCommand.compression(pushCompression.name());
         }
         Build.Builder bb = Build.builder().options(options).output(output).checksumFile(!noChecksumFile).digest(json)
                 .verify(verify || push != null);
@@ -530,7 +586,7 @@ final class BuildCommand implements Callable<Integer> {
             java.io.PrintWriter err = spec.commandLine().getErr();
             var reg = registryOptions.registry(err, quiet);
             pushed = dev.kiln.image.RootfsTransfer.push(reg.client(), pushRef, r.output(),
-                    PushCommand.compression(pushCompression), provenance, null, r.output().getParent(), line -> {
+                    PushCommand.compression(pushCompression.name()), provenance, null, r.output().getParent(), line -> {
                         if (!quiet) {
                             err.println(line);
                             err.flush();

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         description = "Builds bootable ext4 root file systems for Firecracker microVMs: no root, no Docker, no mkfs.",
         subcommands = {BuildCommand.class, ImageCommands.Inspect.class, ImageCommands.Ls.class,
             ImageCommands.Cat.class, ExtractCommand.class, ImageCommands.Verify.class, PullCommand.class, PushCommand.class,
-            FetchCommand.class, BootCommand.class,
+            FetchCommand.class, BootCommand.class, CompletionCommand.class, ManCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
@@ -38,7 +38,21 @@ public final class Kiln implements Runnable {
     }
 
     public static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new Kiln());
+        CommandLine cl = new CommandLine(new Kiln()) {
+            @Override
+            public int execute(String... args) {
+                try {
+                    return super.execute(BuildFile.expand(this, args));
+                } catch (Errors.UsageException e) {
+                    getErr().println("error: " + e.getMessage());
+                    getErr().flush();
+                    return USAGE;
+                }
+            }
+        };
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        // A build file's options come first, the command line's after: the later value wins.
+        cl.setOverwrittenOptionsAllowed(true);
         cl.setExecutionExceptionHandler(new Errors());
         cl.setParameterExceptionHandler((ex, args) -> {
             ex.getCommandLine().getErr().println("error: " + ex.getMessage());

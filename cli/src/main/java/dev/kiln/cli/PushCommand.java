@@ -36,9 +36,9 @@ final class PushCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "REF", description = "Where: registry/repository:tag, e.g. ghcr.io/org/rootfs:1.2.")
     String ref;
 
-    @Option(names = "--compress", paramLabel = "gzip|zstd|none", defaultValue = "gzip",
-            description = "How the layer is stored (default: ${DEFAULT-VALUE}).")
-    String compress;
+    @Option(names = "--compress", paramLabel = "FORMAT", defaultValue = "gzip",
+            description = "How the layer is stored: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Choices.Compress compress;
 
     @Option(names = "--annotation", paramLabel = "KEY=VALUE", description = "An extra manifest annotation (repeatable).")
     List<String> annotations = new ArrayList<>();
@@ -87,7 +87,7 @@ final class PushCommand implements Callable<Integer> {
             }
             extra.put(a.substring(0, eq), a.substring(eq + 1));
         }
-        return push(spec, registry, image, reference(ref), compression(compress), extra, mountFrom, json, quiet);
+        return push(spec, registry, image, reference(ref), compression(compress.name()), extra, mountFrom, json, quiet);
     }
 
     /** Shared with build --push. */

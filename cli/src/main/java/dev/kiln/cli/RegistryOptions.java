@@ -14,9 +14,9 @@ import picocli.CommandLine.Option;
 
 /** Options shared by commands that pull from registries. */
 final class RegistryOptions {
-    @Option(names = "--pull", paramLabel = "always|missing|never", defaultValue = "missing",
-            description = "When to ask the registry: always, when not cached (default), never (offline).")
-    String pull;
+    @Option(names = "--pull", paramLabel = "POLICY", defaultValue = "missing",
+            description = "When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
+    Choices.Pull pull;
 
     @Option(names = "--creds", paramLabel = "USER:PASSWORD",
             description = "Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
@@ -31,7 +31,7 @@ final class RegistryOptions {
     List<String> insecure = new java.util.ArrayList<>();
 
     Sources.Registry registry(PrintWriter err, boolean quiet) {
-        RegistrySource.Pull p = switch (pull.toLowerCase(Locale.ROOT)) {
+        RegistrySource.Pull p = switch (pull.name()) {
             case "always" -> RegistrySource.Pull.ALWAYS;
             case "missing" -> RegistrySource.Pull.MISSING;
             case "never" -> RegistrySource.Pull.NEVER;

@@ -393,7 +393,55 @@ public final class Ext4Reader implements Closeable {
                 major, minor, in.flags, in.blocks512);
     }
 
-    /** Stats a path; symlinks in the middle are followed, the last one only when asked. */
+    /**
+     * Stats a path. Symlinks along the way are followed; the last one too, unless
+     * {@link java.nio.file.LinkOption#NOFOLLOW_LINKS} is given (as {@link java.nio.file.Files#readAttributes}).
+     *
+     * @param path an absolute path inside the image
+     * @param options {@code NOFOLLOW_LINKS} to stat a symlink itself
+     * @return the file's attributes
+     * @throws java.nio.file.NoSuchFileException if the path does not exist
+     * @throws IOException on a read error or a damaged image
+     */
+    public FileStat stat(String path, java.nio.file.LinkOption... options) throws IOException {
+        return stat(resolve(path, !List.of(options).contains(java.nio.file.LinkOption.NOFOLLOW_LINKS)));
+    }
+
+    /**
+     * True when the path exists in the image (a dangling last symlink counts as existing).
+     *
+     * @param path an absolute path inside the image
+     * @return whether the path names an inode
+     * @throws IOException on a read error or a damaged image
+     */
+    public boolean exists(String path) throws IOException {
+        return lookupPath(path, false) != 0;
+    }
+
+    /**
+     * A regular file's whole content (symlinks followed).
+     *
+     * @param path an absolute path inside the image
+     * @return the file's bytes
+     * @throws java.nio.file.NoSuchFileException if the path does not exist
+     * @throws IOException when the path is not a regular file, on a read error or a damaged image
+     */
+    public byte[] readAllBytes(String path) throws IOException {
+        try (InputStream in = open(path)) {
+            return in.readAllBytes();
+        }
+    }
+
+    /**
+     * Stats a path; symlinks in the middle are followed, the last one only when asked.
+     *
+     * @param path an absolute path inside the image
+     * @param followLast whether a symlink as the last component is followed
+     * @return the file's attributes
+     * @throws IOException on a missing path, a read error or a damaged image
+     * @deprecated use {@link #stat(String, java.nio.file.LinkOption...)}
+     */
+    @Deprecated
     public FileStat stat(String path, boolean followLast) throws IOException {
         return stat(resolve(path, followLast));
     }

@@ -536,6 +536,32 @@ public final class Ext4Writer implements Closeable {
      * A regular file of {@code size} bytes read from {@code content} (exactly that many bytes
      * are read). All-zero blocks are left as holes unless sparse files are turned off.
      */
+    /**
+     * Adds a regular file with the given content.
+     *
+     * @param path absolute path in the image; missing parent directories are created
+     * @param md mode, owner, times and xattrs
+     * @param content the file's bytes
+     * @throws IOException when the image cannot be written
+     */
+    public void file(String path, Metadata md, byte[] content) throws IOException {
+        file(path, md, content.length, new java.io.ByteArrayInputStream(content));
+    }
+
+    /**
+     * Adds a regular file whose content is a host file's.
+     *
+     * @param path absolute path in the image; missing parent directories are created
+     * @param md mode, owner, times and xattrs (the host file's own are not taken)
+     * @param source the host file to copy
+     * @throws IOException when the source cannot be read or the image cannot be written
+     */
+    public void file(String path, Metadata md, Path source) throws IOException {
+        try (InputStream in = java.nio.file.Files.newInputStream(source)) {
+            file(path, md, java.nio.file.Files.size(source), in);
+        }
+    }
+
     public void file(String path, Metadata md, long size, InputStream content) throws IOException {
         ensureOpen();
         validateXattrs(path, md);

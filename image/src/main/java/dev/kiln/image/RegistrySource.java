@@ -97,6 +97,15 @@ public final class RegistrySource implements Source {
         return Map.entry(actual, m.bytes());
     }
 
+    /**
+     * Asks for the top manifest only (the registry, or the cache as --pull allows) and returns
+     * its digest: what the reference names now, without downloading any layer.
+     */
+    public String resolveDigest() throws IOException {
+        resolvedDigest = topManifest().getKey();
+        return resolvedDigest;
+    }
+
     /** A kiln rootfs artifact (what kiln push publishes) as a base: the ext4 image inside is the source. */
     private dev.kiln.image.registry.RootfsArtifact.Parsed artifact() throws IOException {
         Map.Entry<String, byte[]> top = topManifest();
