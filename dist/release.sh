@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Builds kiln's self-contained release from the kiln jar (run by `mvn package` in this module):
+#
+#   target/kiln-VERSION-linux-ARCH.tar.gz   bin/kiln, lib/kiln.jar, lib/kiln.aot (or kiln.jsa), runtime/,
+#                                           share/man/man1, share/completions, share/doc
+#   target/kiln_DEBVERSION_DEBARCH.deb      the same under /usr/lib/kiln, /usr/bin/kiln, man pages, completions
+#
+# The runtime is jlinked from the newest JDK on the machine (KILN_RELEASE_JDK, else Temurin 25 when
+# present, else the JDK running Maven) with only the modules kiln uses; the jar itself stays Java 17.
+# On JDK 25+ an ahead-of-time cache (JEP 483/514) is trained by a representative build; before
+# that, a CDS archive. Both are made for, and only used with, the bundled runtime.
+set -euo pipefail
+version="$1"
+jar="$2"
+out="$3"
+[[ -f "$jar" ]] || { echo "release: $jar is missing; build the cli module first" >&2; exit 1; }
+
+here="$(cd "$(dirname "$0")" && pwd)"
+arch="$(uname -m)"
+debarch="$(dpkg --print-architecture 2>/dev/null || { [[ $arch == x86_64 ]] && echo amd64 || echo "$arch"; })"
+epoch="${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct 2>/dev/null || echo 1767225600)}"
+
+jdk="${KILN_RELEASE_JDK:-}"
+if [[ -z "$jdk" ]]; then
+  for c in /usr/lib/jvm/temurin-25-jdk-*; do
+    [[ -x "$c/bin/jlink" ]] && jdk="$c"
+  done
+fi
+if [[ -z "$jdk" ]]; then
+  jdk="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
+fi
+feature="$("$jdk/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+
+name="kiln-$version-linux-$arch"
+rel="$out/release"
+stage="$rel/$name"
+rm -rf "$rel"
+mkdir -p "$stage/bin" "$stage/lib" "$stage/share/man/man1" "$stage/share/completions" "$stage/share/doc/kiln"
+
+# Only the modules kiln needs (jdeps on the jar lists java.desktop and java.sql too: they serve
+# commons-compress's pack200 and Jackson's java.sql types, which kiln never uses). TLS's elliptic
+# curves live in jdk.crypto.ec before JDK 22.
+modules="java.base,java.net.http,jdk.unsupported"
+if "$jdk/bin/java" --list-modules | grep -q '^jdk.crypto.ec@'; then
+  modules="$modules,jdk.crypto.ec"
+fi
+compress="--compress=zip-6"
+(( feature < 21 )) && compress="--compress=2"
+"$jdk/bin/jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages "$compress" \
+  --output "$stage/runtime"
+cp "$jar" "$stage/lib/kiln.jar"
+# The AOT/CDS cache records the jar's size and time and is refused if either differs: give the
+# jar the archive's time before training, so unpacking (tar, dpkg) keeps it valid.
+touch -d "@$epoch" "$stage/lib/kiln.jar"
+
+java="$stage/runtime/bin/java"
+opts=(-XX:+UseSerialGC -Xmn24m)
+
+# Man pages and completion scripts, from the command model of this very jar.
+"$java" -jar "$stage/lib/kiln.jar" man --to "$stage/share/man/man1"
+"$java" -jar "$stage/lib/kiln.jar" completion bash > "$stage/share/completions/kiln.bash"
+"$java" -jar "$stage/lib/kiln.jar" completion zsh > "$stage/share/completions/_kiln"
+"$java" -jar "$stage/lib/kiln.jar" completion fish > "$stage/share/completions/kiln.fish"
+cp "$here/../README.md" "$stage/share/doc/kiln/README.md"
+cp "$here/../docs/ARCHITECTURE.md" "$stage/share/doc/kiln/ARCHITECTURE.md"
+
+# Training: what a small real build loads (a tar source with a file, a symlink and an added tree;
+# the Nex profile; verify), so start-up of the commands users run is served from the cache.
+train="$(mktemp -d "${TMPDIR:-/tmp}/kiln-train.XXXXXX")"
+trap 'rm -rf "$train"' EXIT
+mkdir -p "$train/t/etc" "$train/t/bin"
+echo kiln > "$train/t/etc/hostname"
+ln -s hostname "$train/t/etc/name"
+printf '#!/bin/sh\nexec sleep 1\n' > "$train/agent"
+tar -C "$train" -czf "$train/t.tar.gz" t
+training=(build --image "tar:$train/t.tar.gz" --add "$train/t:/srv" --agent "$train/agent" --agent-init pid1
+  --no-boot-check --verify -o "$train/t.ext4" --size 16M -q)
+launch_cache=""
+if (( feature >= 25 )); then
+  (cd "$train" && "$java" "${opts[@]}" -XX:AOTCacheOutput="$stage/lib/kiln.aot" -Xlog:aot=off -Xlog:cds=off \
+    -jar "$stage/lib/kiln.jar" "${training[@]}" >"$train/log" 2>&1) || { cat "$train/log" >&2; exit 1; }
+  launch_cache='-XX:AOTCache="$home/lib/kiln.aot" -Xlog:aot=off -Xlog:cds=off'
+else
+  (cd "$train" && "$java" "${opts[@]}" -XX:ArchiveClassesAtExit="$stage/lib/kiln.jsa" -Xlog:cds=off \
+    -Xlog:cds+dynamic=off -jar "$stage/lib/kiln.jar" "${training[@]}" >"$train/log" 2>&1) || { cat "$train/log" >&2; exit 1; }
+  launch_cache='-Xshare:auto -XX:SharedArchiveFile="$home/lib/kiln.jsa" -Xlog:cds=off -Xlog:cds+dynamic=off'
+fi
+
+cat > "$stage/bin/kiln" <<EOF
+#!/bin/sh
+# kiln $version: runs on the runtime bundled beside it; needs no JDK or Maven on the machine.
+# KILN_JAVA_OPTS adds JVM options (e.g. -Xmx2g).
+home=\$(dirname "\$(dirname "\$(readlink -f "\$0")")")
+exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn24m $launch_cache \\
+  \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
+EOF
+chmod 755 "$stage/bin/kiln"
+
+# Reproducible archives: sorted names, one time, numeric root ownership.
+tarball="$out/$name.tar.gz"
+tar -C "$rel" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner -cf - "$name" | gzip -n -9 > "$tarball"
+
+# The Debian package: the same tree under /usr/lib/kiln.
+debversion="${version/-SNAPSHOT/~snapshot}"
+deb="$rel/deb"
+mkdir -p "$deb/DEBIAN" "$deb/usr/lib/kiln" "$deb/usr/bin" "$deb/usr/share/man/man1" "$deb/usr/share/doc/kiln" \
+  "$deb/usr/share/bash-completion/completions" "$deb/usr/share/zsh/vendor-completions" \
+  "$deb/usr/share/fish/vendor_completions.d"
+cp -a "$stage/bin" "$stage/lib" "$stage/runtime" "$deb/usr/lib/kiln/"
+ln -s ../lib/kiln/bin/kiln "$deb/usr/bin/kiln"
+for m in "$stage"/share/man/man1/*.1; do
+  gzip -n -9 -c "$m" > "$deb/usr/share/man/man1/$(basename "$m").gz"
+done
+cp "$stage/share/completions/kiln.bash" "$deb/usr/share/bash-completion/completions/kiln"
+cp "$stage/share/completions/_kiln" "$deb/usr/share/zsh/vendor-completions/_kiln"
+cp "$stage/share/completions/kiln.fish" "$deb/usr/share/fish/vendor_completions.d/kiln.fish"
+cp "$stage/share/doc/kiln/"* "$deb/usr/share/doc/kiln/"
+installed="$(du -sk "$deb/usr" | cut -f1)"
+cat > "$deb/DEBIAN/control" <<EOF
+Package: kiln
+Version: $debversion
+Architecture: $debarch
+Maintainer: kiln developers <kiln@example.invalid>
+Installed-Size: $installed
+Depends: libc6
+Section: admin
+Priority: optional
+Description: builds bootable ext4 root file systems for microVMs
+ kiln builds ext4 root file system images for Firecracker microVMs from registry
+ images, OCI layouts, tarballs or directories in one streaming pass: no root, no
+ Docker daemon, no loop mount, no mkfs.ext4. It also reads, verifies, boots,
+ publishes and fetches such images. A Java runtime is bundled.
+EOF
+find "$deb" -exec touch -h -d "@$epoch" {} +
+dpkg-deb --root-owner-group -Zgzip --build "$deb" "$out/kiln_${debversion}_${debarch}.deb" >/dev/null
+
+echo "release: $tarball ($(du -h "$tarball" | cut -f1)), $out/kiln_${debversion}_${debarch}.deb (runtime from $jdk)"
