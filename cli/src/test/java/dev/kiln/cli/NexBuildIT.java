@@ -68,7 +68,7 @@ class NexBuildIT {
             var extra = rd.stat("/etc/nex/extra.conf", false);
             assertEquals(0600, extra.mode());
             assertEquals(1000, extra.uid());
-            long free = rd.superblock().freeBlocksCount() * rd.blockSize();
+            long free = rd.freeBlocksCount() * rd.blockSize();
             assertTrue(free >= 32L << 20, "--size auto leaves the headroom asked for: " + free);
         }
     }

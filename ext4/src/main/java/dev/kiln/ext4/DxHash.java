@@ -5,7 +5,7 @@ package dev.kiln.ext4;
  * described in {@code Documentation/filesystems/ext4/directory.rst}: legacy (0), half MD4 (1),
  * TEA (2); versions 3..5 are the same with the name's bytes taken as unsigned.
  */
-public final class DxHash {
+final class DxHash {
     public static final int LEGACY = 0;
     public static final int HALF_MD4 = 1;
     public static final int TEA = 2;

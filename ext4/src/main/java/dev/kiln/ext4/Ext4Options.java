@@ -46,18 +46,37 @@ public final class Ext4Options {
         this.journalBlocks = b.journalBlocks;
     }
 
+    /**
+     * Starts options for an image of the given size.
+     *
+     * @param sizeBytes the image's size in bytes (a multiple of the block size is used)
+     * @return a builder with mkfs.ext4's defaults
+     */
     public static Builder builder(long sizeBytes) {
         return new Builder(sizeBytes);
     }
 
+    /**
+     * The image's size in bytes.
+     *
+     * @return the size
+     */
     public long sizeBytes() {
         return sizeBytes;
     }
 
+    /**
+     * The block size in bytes.
+     *
+     * @return 1024, 2048 or 4096
+     */
     public int blockSize() {
         return blockSize;
     }
 
+    /**
+     * Builds {@link Ext4Options}; every setter returns the builder.
+     */
     public static final class Builder {
         private final long sizeBytes;
         private int blockSize = 4096;
@@ -83,7 +102,12 @@ public final class Ext4Options {
             this.sizeBytes = sizeBytes;
         }
 
-        /** 1024, 2048 or 4096. */
+        /**
+         * 1024, 2048 or 4096.
+         *
+         * @param v bytes per block
+         * @return this builder
+         */
         public Builder blockSize(int v) {
             if (v != 1024 && v != 2048 && v != 4096) {
                 throw new IllegalArgumentException("block size must be 1024, 2048 or 4096: " + v);
@@ -92,7 +116,12 @@ public final class Ext4Options {
             return this;
         }
 
-        /** Bytes per inode (mkfs -i); ignored when {@link #inodeCount} is set. */
+        /**
+         * Bytes per inode (mkfs -i); ignored when {@link #inodeCount} is set.
+         *
+         * @param v bytes of file system per inode
+         * @return this builder
+         */
         public Builder inodeRatio(long v) {
             if (v < 1024 || v > 67108864) {
                 throw new IllegalArgumentException("bytes-per-inode must be in 1024..64Mi: " + v);
@@ -101,7 +130,12 @@ public final class Ext4Options {
             return this;
         }
 
-        /** An explicit number of inodes (mkfs -N); rounded up to fill inode table blocks. */
+        /**
+         * An explicit number of inodes (mkfs -N); rounded up to fill inode table blocks.
+         *
+         * @param v the minimum number of inodes
+         * @return this builder
+         */
         public Builder inodeCount(long v) {
             if (v < 0) {
                 throw new IllegalArgumentException("inode count must not be negative: " + v);
@@ -110,7 +144,12 @@ public final class Ext4Options {
             return this;
         }
 
-        /** Blocks reserved for root, in percent (mkfs -m); default 5. */
+        /**
+         * Blocks reserved for root, in percent (mkfs -m); default 5.
+         *
+         * @param v 0 to 50
+         * @return this builder
+         */
         public Builder reservedPercent(int v) {
             if (v < 0 || v > 50) {
                 throw new IllegalArgumentException("reserved percentage must be 0..50: " + v);
@@ -119,7 +158,12 @@ public final class Ext4Options {
             return this;
         }
 
-        /** File system UUID (16 bytes); by default derived from the image's content. */
+        /**
+         * File system UUID (16 bytes); by default derived from the image's content.
+         *
+         * @param v 16 bytes
+         * @return this builder
+         */
         public Builder uuid(byte[] v) {
             if (v != null && v.length != 16) {
                 throw new IllegalArgumentException("UUID must be 16 bytes");
@@ -128,7 +172,12 @@ public final class Ext4Options {
             return this;
         }
 
-        /** htree hash seed (16 bytes); by default derived from the UUID. */
+        /**
+         * htree hash seed (16 bytes); by default derived from the UUID.
+         *
+         * @param v 16 bytes
+         * @return this builder
+         */
         public Builder hashSeed(byte[] v) {
             if (v != null && v.length != 16) {
                 throw new IllegalArgumentException("hash seed must be 16 bytes");
@@ -137,6 +186,12 @@ public final class Ext4Options {
             return this;
         }
 
+        /**
+         * The volume label (at most 16 bytes of UTF-8); default none.
+         *
+         * @param v the label
+         * @return this builder
+         */
         public Builder label(String v) {
             Objects.requireNonNull(v, "label");
             if (v.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 16) {
@@ -149,34 +204,66 @@ public final class Ext4Options {
         /**
          * The time recorded in the superblock (mkfs/write/check times) and given to directories
          * the writer creates implicitly and to lost+found. Default: the epoch.
+         *
+         * @param v the time
+         * @return this builder
          */
         public Builder timestamp(Instant v) {
             this.timestamp = Objects.requireNonNull(v, "timestamp");
             return this;
         }
 
-        /** When set, inode times later than this are clamped to it (SOURCE_DATE_EPOCH). */
+        /**
+         * When set, inode times later than this are clamped to it (SOURCE_DATE_EPOCH).
+         *
+         * @param v the latest time an inode may carry, or null for none
+         * @return this builder
+         */
         public Builder clampTimes(Instant v) {
             this.clampTimes = v;
             return this;
         }
 
+        /**
+         * Whether the image has a JBD2 journal (has_journal); default true.
+         *
+         * @param v true for a journal
+         * @return this builder
+         */
         public Builder journal(boolean v) {
             this.journal = v;
             return this;
         }
 
-        /** Journal size in blocks; default: as mke2fs sizes it for the file system. */
+        /**
+         * Journal size in blocks; default: as mke2fs sizes it for the file system.
+         *
+         * @param v blocks, at least 1024
+         * @return this builder
+         */
         public Builder journalBlocks(long v) {
             this.journalBlocks = v;
             return this;
         }
 
+        /**
+         * Whether metadata carries CRC32C checksums (metadata_csum); default true.
+         *
+         * @param v true for checksums
+         * @return this builder
+         */
         public Builder metadataCsum(boolean v) {
             this.metadataCsum = v;
             return this;
         }
 
+        /**
+         * Whether small files and directories are stored inside their inode (inline_data);
+         * default false.
+         *
+         * @param v true for inline data
+         * @return this builder
+         */
         public Builder inlineData(boolean v) {
             this.inlineData = v;
             return this;
@@ -184,19 +271,34 @@ public final class Ext4Options {
 
         /**
          * Write the image with O_DIRECT where the file system supports it (default), bypassing
-         * the page cache; false writes everything through the page cache. The bytes are the same.
+         * the page cache; false writes everything through the page cache. The bytes are the
+         * same.
+         *
+         * @param v true to write with O_DIRECT where the file system allows it
+         * @return this builder
          */
         public Builder directIo(boolean v) {
             this.directIo = v;
             return this;
         }
 
-        /** Leave all-zero blocks of regular files unallocated (holes). Default true. */
+        /**
+         * Leave all-zero blocks of regular files unallocated (holes). Default true.
+         *
+         * @param v true to leave zero blocks as holes
+         * @return this builder
+         */
         public Builder sparseFiles(boolean v) {
             this.sparseFiles = v;
             return this;
         }
 
+        /**
+         * Checks the combination and builds the options.
+         *
+         * @return the options
+         * @throws IllegalArgumentException when a value is out of range or values contradict each other
+         */
         public Ext4Options build() {
             return new Ext4Options(this);
         }

@@ -212,12 +212,20 @@ public final class Ext4Reader implements Closeable {
         return clusterRatio(sb);
     }
 
-    /** The block of the backup superblock that was read because the primary is damaged, or -1. */
+    /**
+     * The block of the backup superblock that was read because the primary is damaged, or -1.
+     *
+     * @return the block of the backup superblock in use, or -1 when the primary is sound
+     */
     public long backupSuperblock() {
         return backupBlock;
     }
 
-    /** Why the primary superblock could not be used, when {@link #backupSuperblock()} is not -1. */
+    /**
+     * Why the primary superblock could not be used, when {@link #backupSuperblock()} is not -1.
+     *
+     * @return why the primary superblock was not used, or null
+     */
     public String primarySuperblockProblem() {
         return primaryProblem;
     }
@@ -243,7 +251,14 @@ public final class Ext4Reader implements Closeable {
         return seed().updateLe32(ino).updateLe32(generation);
     }
 
-    /** Opens an image read-only and validates its superblock and group descriptors. */
+    /**
+     * Opens an image read-only and validates its superblock and group descriptors.
+     *
+     * @param image an ext2, ext3 or ext4 image file
+     * @return a reader; close it when done
+     * @throws IOException when the file cannot be read
+     * @throws CorruptImageException when it is not an ext2/3/4 image or is damaged beyond reading
+     */
     public static Ext4Reader open(Path image) throws IOException {
         FileChannel ch = FileChannel.open(image, StandardOpenOption.READ);
         try {
@@ -259,22 +274,56 @@ public final class Ext4Reader implements Closeable {
         ch.close();
     }
 
+    /**
+     * The superblock in use (the primary, or the backup named by {@link #backupSuperblock()}).
+     *
+     * @return its fields
+     */
     public Superblock superblock() {
         return sb;
     }
 
+    /**
+     * The block size in bytes.
+     *
+     * @return 1024 to 65536
+     */
     public int blockSize() {
         return blockSize;
     }
 
+    /**
+     * The free blocks the superblock records.
+     *
+     * @return a block count
+     */
+    public long freeBlocksCount() {
+        return sb.freeBlocksCount;
+    }
+
+    /**
+     * The number of blocks in the file system.
+     *
+     * @return a block count
+     */
     public long blocksCount() {
         return blocksCount;
     }
 
+    /**
+     * The number of block groups.
+     *
+     * @return a group count
+     */
     public int groupCount() {
         return groupCount;
     }
 
+    /**
+     * The volume label.
+     *
+     * @return the label, empty when none
+     */
     public String label() {
         int n = 0;
         while (n < 16 && sb.volumeName[n] != 0) {
@@ -283,10 +332,20 @@ public final class Ext4Reader implements Closeable {
         return new String(sb.volumeName, 0, n, StandardCharsets.UTF_8);
     }
 
+    /**
+     * The feature flags set in the superblock, by their mke2fs names.
+     *
+     * @return names such as {@code has_journal} or {@code metadata_csum}
+     */
     public List<String> features() {
         return sb.featureNames();
     }
 
+    /**
+     * The inode holding the journal.
+     *
+     * @return an inode number, 0 when the file system has no internal journal
+     */
     public long journalInode() {
         return (sb.featureCompat & Features.COMPAT_HAS_JOURNAL) != 0 ? sb.journalInum : 0;
     }
@@ -339,7 +398,12 @@ public final class Ext4Reader implements Closeable {
         }
     }
 
-    /** The byte offset of an inode in the image (what {@code debugfs imap} reports). */
+    /**
+     * The byte offset of an inode in the image (what {@code debugfs imap} reports).
+     *
+     * @param ino an inode number
+     * @return the inode's byte offset in the image
+     */
     public long inodeOffset(long ino) {
         if (ino < 1 || ino > sb.inodesCount) {
             throw new IllegalArgumentException("inode number " + ino + " out of range");
@@ -368,6 +432,13 @@ public final class Ext4Reader implements Closeable {
 
     // ------------------------------------------------------------------ stat
 
+    /**
+     * An inode's attributes.
+     *
+     * @param ino an inode number
+     * @return its attributes
+     * @throws IOException on a read error or a damaged inode
+     */
     public FileStat stat(long ino) throws IOException {
         return toStat(ino, readInode(ino));
     }
@@ -448,7 +519,14 @@ public final class Ext4Reader implements Closeable {
 
     // ------------------------------------------------------------------ paths
 
-    /** Resolves a path to an inode number inside the image root; throws if it does not exist. */
+    /**
+     * Resolves a path to an inode number inside the image root; throws if it does not exist.
+     *
+     * @param p an absolute path inside the image
+     * @param followLast whether a symlink as the last component is followed
+     * @return the inode number
+     * @throws IOException when the path does not exist ({@link java.nio.file.NoSuchFileException}), on a read error or damage
+     */
     public long resolve(String p, boolean followLast) throws IOException {
         long ino = lookupPath(p, followLast);
         if (ino == 0) {
@@ -457,7 +535,14 @@ public final class Ext4Reader implements Closeable {
         return ino;
     }
 
-    /** Like {@link #resolve} but returns 0 when the path does not exist. */
+    /**
+     * Like {@link #resolve} but returns 0 when the path does not exist.
+     *
+     * @param p an absolute path inside the image
+     * @param followLast whether a symlink as the last component is followed
+     * @return the inode number, 0 when the path does not exist
+     * @throws IOException on a read error or damage
+     */
     public long lookupPath(String p, boolean followLast) throws IOException {
         List<String> todo = new ArrayList<>();
         for (String s : p.split("/")) {
@@ -529,11 +614,24 @@ public final class Ext4Reader implements Closeable {
     /** One name in a directory. */
     public record DirEntry(String name, long ino, FileType type) {}
 
-    /** The entries of a directory, without "." and "..", in on-disk order. */
+    /**
+     * The entries of a directory, without "." and "..", in on-disk order.
+     *
+     * @param ino a directory's inode number
+     * @return its entries without . and ..
+     * @throws IOException on a read error or damage
+     */
     public List<DirEntry> list(long ino) throws IOException {
         return list(ino, readInode(ino));
     }
 
+    /**
+     * Lists a directory by path (symlinks followed).
+     *
+     * @param p an absolute path inside the image
+     * @return its entries without . and ..
+     * @throws IOException when the path does not exist, is not a directory, or on damage
+     */
     public List<DirEntry> list(String p) throws IOException {
         return list(resolve(p, true));
     }
@@ -612,7 +710,13 @@ public final class Ext4Reader implements Closeable {
         return new IndirectMap(this, ino, in);
     }
 
-    /** The content of a regular file (or a slow symlink) as a stream. */
+    /**
+     * The content of a regular file (or a slow symlink) as a stream.
+     *
+     * @param ino a regular file's inode number
+     * @return a stream of its content; holes read as zeros
+     * @throws IOException on a read error or damage
+     */
     public InputStream open(long ino) throws IOException {
         Inode in = readInode(ino);
         FileType t = FileType.ofMode(in.mode);
@@ -630,6 +734,13 @@ public final class Ext4Reader implements Closeable {
         return new ContentStream(blockMap(ino, in), in.size);
     }
 
+    /**
+     * Opens a regular file by path (symlinks followed).
+     *
+     * @param p an absolute path inside the image
+     * @return a stream of its content; holes read as zeros
+     * @throws IOException when the path does not exist, is not a regular file, or on damage
+     */
     public InputStream open(String p) throws IOException {
         return open(resolve(p, true));
     }
@@ -706,7 +817,13 @@ public final class Ext4Reader implements Closeable {
         }
     }
 
-    /** The target of a symbolic link. */
+    /**
+     * The target of a symbolic link.
+     *
+     * @param ino a symlink's inode number
+     * @return its target
+     * @throws IOException on a read error or damage
+     */
     public String readLink(long ino) throws IOException {
         return readLink(ino, readInode(ino));
     }
@@ -752,7 +869,13 @@ public final class Ext4Reader implements Closeable {
 
     // ------------------------------------------------------------------ xattrs
 
-    /** Extended attributes by full name; POSIX ACLs are returned in the VFS (getxattr) format. */
+    /**
+     * Extended attributes by full name; POSIX ACLs are returned in the VFS (getxattr) format.
+     *
+     * @param ino an inode number
+     * @return extended attributes by full name; POSIX ACLs in the kernel's xattr format
+     * @throws IOException on a read error or damage
+     */
     public Map<String, byte[]> xattrs(long ino) throws IOException {
         Map<String, byte[]> x = xattrs(ino, readInode(ino), false);
         return x;
@@ -820,9 +943,22 @@ public final class Ext4Reader implements Closeable {
 
     /** Visits every path below the root, depth first, names in sorted order. */
     public interface Visitor {
+        /**
+         * Called once per path.
+         *
+         * @param path the absolute path
+         * @param stat its attributes
+         * @throws IOException to stop the walk
+         */
         void visit(String path, FileStat stat) throws IOException;
     }
 
+    /**
+     * Visits every path, the root first, then depth first with names in sorted order.
+     *
+     * @param v the visitor
+     * @throws IOException from the visitor, on a read error or damage
+     */
     public void walk(Visitor v) throws IOException {
         FileStat root = stat(Ext4Writer.ROOT_INO);
         v.visit("/", root);

@@ -60,7 +60,13 @@ public final class Ext4Verifier {
         this.unsignedHash = (r.sb.flags & 0x2) != 0;
     }
 
-    /** Checks the image; an empty list means it is consistent. */
+    /**
+     * Checks the image; an empty list means it is consistent.
+     *
+     * @param reader an open image
+     * @return the problems found, in e2fsck's pass order; at most 1,000 and a count of the rest
+     * @throws IOException on a read error
+     */
     public static List<Problem> verify(Ext4Reader reader) throws IOException {
         Ext4Verifier v = new Ext4Verifier(reader);
         v.run();

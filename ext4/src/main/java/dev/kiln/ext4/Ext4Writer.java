@@ -37,9 +37,21 @@ import java.util.zip.CRC32C;
  * UUID and hash seed, unless set, are derived from a digest of the entries.
  */
 public final class Ext4Writer implements Closeable {
+    /**
+     * EXT2_ROOT_INO: the root directory's inode.
+     */
     public static final int ROOT_INO = 2;
+    /**
+     * EXT2_RESIZE_INO: the inode reserving blocks for online growth.
+     */
     public static final int RESIZE_INO = 7;
+    /**
+     * EXT2_JOURNAL_INO: the journal's inode.
+     */
     public static final int JOURNAL_INO = 8;
+    /**
+     * EXT2_GOOD_OLD_FIRST_INO: the first inode for files; lost+found takes it.
+     */
     public static final int FIRST_INO = 11;
     private static final int LINK_MAX = 65000;
     private static final int FAST_SYMLINK_MAX = 59;
@@ -119,7 +131,14 @@ public final class Ext4Writer implements Closeable {
         this.output = new BlockOutput(out, path);
     }
 
-    /** Creates (or truncates) {@code path} and returns a writer for it. */
+    /**
+     * Creates (or truncates) {@code path} and returns a writer for it.
+     *
+     * @param path the image file to create (replaced if it exists)
+     * @param opts geometry and features
+     * @return a writer; {@link #close()} writes the metadata and finishes the image
+     * @throws IOException when the file cannot be created
+     */
     public static Ext4Writer create(Path path, Ext4Options opts) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.READ);
@@ -311,12 +330,21 @@ public final class Ext4Writer implements Closeable {
     private volatile long progressBytes;
     private volatile long progressEntries;
 
-    /** Bytes of file content consumed so far (for progress displays; safe to read from any thread). */
+    /**
+     * Bytes of file content consumed so far (for progress displays; safe to read from any
+     * thread).
+     *
+     * @return bytes of file content written so far
+     */
     public long contentBytes() {
         return progressBytes;
     }
 
-    /** Entries applied so far (for progress displays; safe to read from any thread). */
+    /**
+     * Entries applied so far (for progress displays; safe to read from any thread).
+     *
+     * @return the number of entries in the tree
+     */
     public long entries() {
         return progressEntries;
     }
@@ -325,6 +353,8 @@ public final class Ext4Writer implements Closeable {
      * A SHA-256 of the entries applied so far (paths, metadata, content): the same entries give
      * the same value, different images almost surely differ. For values that must be
      * reproducible yet unique to an image, such as a password's salt.
+     *
+     * @return a SHA-256 over the tree's content and metadata
      */
     public byte[] contentDigest() {
         try {
@@ -334,24 +364,44 @@ public final class Ext4Writer implements Closeable {
         }
     }
 
-    /** Whether an entry exists at {@code path}. */
+    /**
+     * Whether an entry exists at {@code path}.
+     *
+     * @param path an absolute path
+     * @return whether the tree has it
+     */
     public boolean exists(String path) {
         return lookup(path) != null;
     }
 
-    /** Whether {@code path} is a directory in the image. */
+    /**
+     * Whether {@code path} is a directory in the image.
+     *
+     * @param path an absolute path
+     * @return whether it is a directory
+     */
     public boolean isDirectory(String path) {
         Node n = lookup(path);
         return n != null && n.isDir();
     }
 
-    /** The metadata of the entry at {@code path}, or null when there is none. */
+    /**
+     * The metadata of the entry at {@code path}, or null when there is none.
+     *
+     * @param path an absolute path
+     * @return its metadata, or null when absent
+     */
     public Metadata metadata(String path) {
         Node n = lookup(path);
         return n == null ? null : n.md;
     }
 
-    /** Whether {@code path} is a regular file in the image. */
+    /**
+     * Whether {@code path} is a regular file in the image.
+     *
+     * @param path an absolute path
+     * @return whether it is a regular file
+     */
     public boolean isFile(String path) {
         Node n = lookup(path);
         return n != null && n.type == Inode.S_IFREG;
@@ -360,6 +410,11 @@ public final class Ext4Writer implements Closeable {
     /**
      * The content written so far for the regular file at {@code path} (for edits such as adding
      * a user to /etc/passwd); at most {@code limit} bytes, so a huge file is refused.
+     *
+     * @param path an absolute path of a regular file
+     * @param limit the most bytes to return
+     * @return its first bytes
+     * @throws IOException on a read error
      */
     public byte[] read(String path, int limit) throws IOException {
         ensureOpen();
@@ -398,7 +453,12 @@ public final class Ext4Writer implements Closeable {
         return data;
     }
 
-    /** The names in directory {@code path}, sorted; empty when it is not a directory. */
+    /**
+     * The names in directory {@code path}, sorted; empty when it is not a directory.
+     *
+     * @param path an absolute path of a directory
+     * @return the names in it
+     */
     public List<String> list(String path) {
         Node n = lookup(path);
         return n == null || !n.isDir() ? List.of() : new ArrayList<>(n.children.keySet());
@@ -508,7 +568,12 @@ public final class Ext4Writer implements Closeable {
         return List.of(inInode, inBlock);
     }
 
-    /** A directory; an existing directory at the path keeps its children and takes this metadata. */
+    /**
+     * A directory; an existing directory at the path keeps its children and takes this metadata.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     */
     public void directory(String path, Metadata md) {
         ensureOpen();
         validateXattrs(path, md);
@@ -562,6 +627,16 @@ public final class Ext4Writer implements Closeable {
         }
     }
 
+    /**
+     * Adds a regular file, streaming its content into the image: all-zero blocks become holes
+     * (unless sparse files are off) and the blocks are allocated contiguously.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     * @param size the content's exact length
+     * @param content the content; exactly {@code size} bytes are read
+     * @throws IOException when the content cannot be read or the image written
+     */
     public void file(String path, Metadata md, long size, InputStream content) throws IOException {
         ensureOpen();
         validateXattrs(path, md);
@@ -599,7 +674,13 @@ public final class Ext4Writer implements Closeable {
         place(path, parent, parts.get(parts.size() - 1), n);
     }
 
-    /** A symbolic link; targets up to 59 bytes live in the inode, longer ones in a block. */
+    /**
+     * A symbolic link; targets up to 59 bytes live in the inode, longer ones in a block.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md owner, times and xattrs (the mode is 0777)
+     * @param target the link's target, stored as given
+     */
     public void symlink(String path, Metadata md, String target) {
         validateXattrs(path, md);
         byte[] t = Names.encode(target);
@@ -615,7 +696,12 @@ public final class Ext4Writer implements Closeable {
         put(path, n);
     }
 
-    /** Another name for the existing non-directory at {@code target}. */
+    /**
+     * Another name for the existing non-directory at {@code target}.
+     *
+     * @param path absolute path of the new name
+     * @param target absolute path of an existing non-directory
+     */
     public void hardLink(String path, String target) {
         ensureOpen();
         Node t = lookup(target);
@@ -628,10 +714,26 @@ public final class Ext4Writer implements Closeable {
         put(path, t);
     }
 
+    /**
+     * Adds a character device node.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     * @param major the device's major number
+     * @param minor the device's minor number
+     */
     public void charDevice(String path, Metadata md, int major, int minor) {
         device(path, md, Inode.S_IFCHR, major, minor);
     }
 
+    /**
+     * Adds a block device node.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     * @param major the device's major number
+     * @param minor the device's minor number
+     */
     public void blockDevice(String path, Metadata md, int major, int minor) {
         device(path, md, Inode.S_IFBLK, major, minor);
     }
@@ -647,17 +749,34 @@ public final class Ext4Writer implements Closeable {
         put(path, n);
     }
 
+    /**
+     * Adds a named pipe.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     */
     public void fifo(String path, Metadata md) {
         validateXattrs(path, md);
         put(path, new Node(Inode.S_IFIFO, clamp(md)));
     }
 
+    /**
+     * Adds a Unix socket node.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     */
     public void socket(String path, Metadata md) {
         validateXattrs(path, md);
         put(path, new Node(Inode.S_IFSOCK, clamp(md)));
     }
 
-    /** Removes {@code path} (recursively for a directory); returns whether it existed. */
+    /**
+     * Removes {@code path} (recursively for a directory); returns whether it existed.
+     *
+     * @param path an absolute path
+     * @return whether something was removed
+     */
     public boolean remove(String path) {
         ensureOpen();
         List<String> parts = split(path);
@@ -677,7 +796,11 @@ public final class Ext4Writer implements Closeable {
         return true;
     }
 
-    /** Removes everything inside directory {@code path} but keeps the directory itself. */
+    /**
+     * Removes everything inside directory {@code path} but keeps the directory itself.
+     *
+     * @param path an absolute path of a directory
+     */
     public void clearDirectory(String path) {
         Node n = lookup(path);
         if (n == null || !n.isDir()) {
@@ -800,7 +923,11 @@ public final class Ext4Writer implements Closeable {
 
     // ---------------------------------------------------------------- close
 
-    /** The counts of the finished image; available after {@link #close()}. */
+    /**
+     * The counts of the finished image; available after {@link #close()}.
+     *
+     * @return counts and geometry of the finished image
+     */
     public Summary summary() {
         if (summary == null) {
             throw new IllegalStateException("summary is available after close()");

@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Feature flag bits, named as in the kernel's {@code ext4.h} (super.rst, "s_feature_*"). */
-public final class Features {
+final class Features {
     private Features() {}
 
     public static final int COMPAT_DIR_PREALLOC = 0x1;

@@ -13,19 +13,38 @@ public record FileStat(long ino, FileType type, int mode, long uid, long gid, lo
         Instant atime, Instant mtime, Instant ctime, Instant crtime, int major, int minor, long flags,
         long blocks512) {
 
+    /**
+     * Whether this is a directory.
+     *
+     * @return true for a directory
+     */
     public boolean isDirectory() {
         return type == FileType.DIRECTORY;
     }
 
+    /**
+     * Whether this is a regular file.
+     *
+     * @return true for a regular file
+     */
     public boolean isRegular() {
         return type == FileType.REGULAR;
     }
 
+    /**
+     * Whether this is a symbolic link.
+     *
+     * @return true for a symlink
+     */
     public boolean isSymlink() {
         return type == FileType.SYMLINK;
     }
 
-    /** The mode as {@code ls -l} prints it, e.g. {@code -rwsr-xr-x}. */
+    /**
+     * The mode as {@code ls -l} prints it, e.g. {@code -rwsr-xr-x}.
+     *
+     * @return the mode as {@code ls -l} prints it
+     */
     public String modeString() {
         char[] c = new char[10];
         c[0] = type.lsChar();

@@ -2,7 +2,22 @@ package dev.kiln.ext4;
 
 /** The kind of an inode, from the type bits of its mode. */
 public enum FileType {
-    REGULAR, DIRECTORY, SYMLINK, CHAR_DEVICE, BLOCK_DEVICE, FIFO, SOCKET, UNKNOWN;
+    /** A regular file. */
+    REGULAR,
+    /** A directory. */
+    DIRECTORY,
+    /** A symbolic link. */
+    SYMLINK,
+    /** A character device node. */
+    CHAR_DEVICE,
+    /** A block device node. */
+    BLOCK_DEVICE,
+    /** A named pipe. */
+    FIFO,
+    /** A Unix socket node. */
+    SOCKET,
+    /** A mode whose type bits name no known type (damage). */
+    UNKNOWN;
 
     static FileType ofMode(int mode) {
         return switch (mode & Inode.S_IFMT) {
@@ -44,7 +59,11 @@ public enum FileType {
         };
     }
 
-    /** The character {@code ls -l} shows for this type. */
+    /**
+     * The character {@code ls -l} shows for this type.
+     *
+     * @return the type letter {@code ls -l} prints
+     */
     public char lsChar() {
         return switch (this) {
             case REGULAR -> '-';

@@ -19,12 +19,24 @@ public final class Names {
 
     private Names() {}
 
-    /** The name for these bytes. */
+    /**
+     * The name for these bytes.
+     *
+     * @param b a name's bytes
+     * @return the name, bytes that are not UTF-8 carried as lone surrogates
+     */
     public static String decode(byte[] b) {
         return decode(b, 0, b.length);
     }
 
-    /** The name for {@code len} bytes of {@code b} from {@code off}. */
+    /**
+     * The name for {@code len} bytes of {@code b} from {@code off}.
+     *
+     * @param b a buffer
+     * @param off where the name starts
+     * @param len its length in bytes
+     * @return the name, bytes that are not UTF-8 carried as lone surrogates
+     */
     public static String decode(byte[] b, int off, int len) {
         boolean ascii = true;
         for (int i = off; i < off + len; i++) {
@@ -57,7 +69,12 @@ public final class Names {
         return out.flip().toString();
     }
 
-    /** The bytes of a name (the inverse of {@link #decode}). */
+    /**
+     * The bytes of a name (the inverse of {@link #decode}).
+     *
+     * @param s a name from {@link #decode} or any string
+     * @return its bytes, the original ones for carried bytes
+     */
     public static byte[] encode(String s) {
         boolean plain = true;
         for (int i = 0; i < s.length(); i++) {
@@ -95,7 +112,12 @@ public final class Names {
         return c >= ESCAPE_BASE + 0x80 && c <= ESCAPE_BASE + 0xFF && (i == 0 || !Character.isHighSurrogate(s.charAt(i - 1)));
     }
 
-    /** Whether the name holds bytes that are not UTF-8. */
+    /**
+     * Whether the name holds bytes that are not UTF-8.
+     *
+     * @param s a name
+     * @return whether it carries bytes that are not UTF-8
+     */
     public static boolean hasRawBytes(String s) {
         for (int i = 0; i < s.length(); i++) {
             if (isEscape(s, i)) {
@@ -108,6 +130,9 @@ public final class Names {
     /**
      * The name for a terminal or a message: bytes that are not UTF-8 as {@code \xNN}, control
      * characters as {@code \n}, {@code \t} or {@code \xNN}, a backslash as {@code \\}.
+     *
+     * @param s a name
+     * @return it with carried bytes and control characters as \\xNN
      */
     public static String printable(String s) {
         StringBuilder b = null;

@@ -6,9 +6,9 @@ package dev.kiln.ext4;
  * Only the fields an image writer sets are named here; every other byte is written as zero.
  */
 public final class Superblock {
-    public static final int SIZE = 1024;
-    public static final int OFFSET = 1024;
-    public static final int MAGIC = 0xEF53;
+    static final int SIZE = 1024;
+    static final int OFFSET = 1024;
+    static final int MAGIC = 0xEF53;
     static final int CHECKSUM_OFFSET = 0x3FC;
 
     long inodesCount;
@@ -63,7 +63,7 @@ public final class Superblock {
     /** s_clusters_per_group (s_frags_per_group before bigalloc). */
     long clustersPerGroup;
 
-    public byte[] encode() {
+    byte[] encode() {
         byte[] b = new byte[SIZE];
         Le.put32(b, 0x00, inodesCount);
         Le.put32(b, 0x04, blocksCount);
@@ -134,7 +134,7 @@ public final class Superblock {
     }
 
     /** Decodes and validates magic and (when metadata_csum is on) the checksum. */
-    public static Superblock decode(byte[] b, int off) {
+    static Superblock decode(byte[] b, int off) {
         int magic = Le.get16(b, off + 0x38);
         if (magic != MAGIC) {
             throw new CorruptImageException(String.format(
@@ -209,35 +209,74 @@ public final class Superblock {
         return s;
     }
 
+    /**
+     * s_blocks_count: blocks in the file system.
+     *
+     * @return a block count
+     */
     public long blocksCount() {
         return blocksCount;
     }
 
+    /**
+     * s_free_blocks_count: free blocks as recorded.
+     *
+     * @return a block count
+     */
     public long freeBlocksCount() {
         return freeBlocksCount;
     }
 
+    /**
+     * s_inodes_count: inodes in the file system.
+     *
+     * @return an inode count
+     */
     public long inodesCount() {
         return inodesCount;
     }
 
+    /**
+     * s_free_inodes_count: free inodes as recorded.
+     *
+     * @return an inode count
+     */
     public long freeInodesCount() {
         return freeInodesCount;
     }
 
-    /** When the file system was made, in seconds since the epoch (kiln writes the source date epoch). */
+    /**
+     * When the file system was made (s_mkfs_time; kiln writes the source date epoch).
+     *
+     * @return seconds since the epoch
+     */
     public long mkfsTime() {
         return mkfsTime;
     }
 
+    /**
+     * The block size.
+     *
+     * @return bytes per block
+     */
     public int blockSize() {
         return 1024 << logBlockSize;
     }
 
+    /**
+     * s_uuid: the file system's UUID.
+     *
+     * @return a copy of its 16 bytes
+     */
     public byte[] uuid() {
         return uuid.clone();
     }
 
+    /**
+     * The feature flags, by their mke2fs names.
+     *
+     * @return names such as {@code has_journal}
+     */
     public java.util.List<String> featureNames() {
         return Features.names(featureCompat, featureIncompat, featureRoCompat);
     }

@@ -1,0 +1,64 @@
+package dev.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
+
+/** Completion scripts and man pages name every subcommand, option and choice kiln has. */
+class CompletionAndManTest {
+    @TempDir Path tmp;
+
+    @Test
+    void everySubcommandAndOptionIsInEveryScriptAndPage() throws Exception {
+        var bash = CliRunner.run("completion", "bash");
+        var zsh = CliRunner.run("completion", "zsh");
+        var fish = CliRunner.run("completion", "fish");
+        assertEquals(0, bash.exit() + zsh.exit() + fish.exit(), bash.err() + zsh.err() + fish.err());
+        var man = CliRunner.run("man", "--to", tmp.toString());
+        assertEquals(0, man.exit(), man.err());
+        String index = Files.readString(tmp.resolve("kiln.1"));
+        int checked = 0;
+        for (Map.Entry<String, CommandLine> e : Kiln.commandLine().getSubcommands().entrySet()) {
+            String name = e.getKey();
+            var spec = e.getValue().getCommandSpec();
+            if (spec.usageMessage().hidden() || name.equals("help")) {
+                continue;
+            }
+            assertTrue(bash.out().contains(name), "bash completes " + name);
+            assertTrue(fish.out().contains("-a '" + name + "'"), "fish completes " + name);
+            assertTrue(index.contains(".B " + name.replace("-", "\\-")), "kiln(1) lists " + name);
+            Path page = tmp.resolve("kiln-" + name + ".1");
+            assertTrue(Files.exists(page), "a man page for " + name);
+            String text = Files.readString(page);
+            assertTrue(text.startsWith(".TH KILN-" + name.toUpperCase(java.util.Locale.ROOT) + " 1"), text);
+            for (OptionSpec o : spec.options()) {
+                if (o.hidden()) {
+                    continue;
+                }
+                String longest = o.longestName();
+                assertTrue(bash.out().contains(longest), "bash completes " + name + " " + longest);
+                assertTrue(zsh.out().contains(longest), "zsh completes " + name + " " + longest);
+                String fishName = longest.startsWith("--") ? "-l " + longest.substring(2) : "-s " + longest.substring(1);
+                assertTrue(fish.out().contains("__fish_seen_subcommand_from " + name + "' ") && fish.out()
+                        .lines().anyMatch(l -> l.contains("__fish_seen_subcommand_from " + name + "'")
+                                && l.contains(fishName)), "fish completes " + name + " " + longest);
+                assertTrue(text.contains(longest.replace("-", "\\-")), "kiln-" + name + "(1) documents " + longest);
+                if (o.completionCandidates() != null && o.type().isEnum()) {
+                    for (String c : o.completionCandidates()) {
+                        assertTrue(bash.out().contains(c), "bash offers " + longest + " " + c);
+                        assertTrue(text.contains(c), "the man page lists " + longest + " " + c);
+                    }
+                }
+                checked++;
+            }
+        }
+        assertTrue(checked > 80, "options checked: " + checked);
+    }
+}
