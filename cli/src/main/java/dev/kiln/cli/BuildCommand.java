@@ -80,8 +80,9 @@ final class BuildCommand implements Callable<Integer> {
     String agentPath;
 
     @Option(names = "--service-user", paramLabel = "NAME[:UID:GID]", defaultValue = "nex:1000:1000",
+            converter = Converters.ServiceUserConverter.class,
             description = "The user the agent runs as (default: ${DEFAULT-VALUE}).")
-    String serviceUser;
+    Converters.ServiceUser serviceUser;
 
     @Option(names = "--runlevel", paramLabel = "NAME", defaultValue = "boot",
             description = "OpenRC runlevel the agent is enabled in (default: ${DEFAULT-VALUE}).")
@@ -111,18 +112,19 @@ final class BuildCommand implements Callable<Integer> {
     /** Nex's published base, used when --agent is given without --image. */
     static final String NEX_BASE = "synadia/nex-rootfs:alpine";
 
-    @Option(names = "--free", paramLabel = "SIZE", defaultValue = "64M",
+    @Option(names = "--free", paramLabel = "SIZE", defaultValue = "64M", converter = Converters.SizeConverter.class,
             description = "Headroom left free by --size auto (default: ${DEFAULT-VALUE}).")
-    String free;
+    Converters.Size free;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "rootfs.ext4",
             description = "Output image (default: ${DEFAULT-VALUE}); a name ending in .gz is gzip-compressed. "
                     + "FILE.sha256 is written beside it.")
     Path output;
 
-    @Option(names = "--size", paramLabel = "SIZE", defaultValue = "150M",
-            description = "Image size in bytes or with a K/M/G/T suffix (default: ${DEFAULT-VALUE}).")
-    String size;
+    @Option(names = "--size", paramLabel = "SIZE", defaultValue = "150M", converter = Converters.ImageSizeConverter.class,
+            description = "Image size in bytes or with a K/M/G/T suffix, or auto: the content plus --free "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Converters.ImageSize size;
 
     @Option(names = "--block-size", paramLabel = "BYTES", defaultValue = "4096",
             description = "Block size: 1024, 2048 or 4096 (default: ${DEFAULT-VALUE}).")
@@ -140,13 +142,14 @@ final class BuildCommand implements Callable<Integer> {
 
     @Option(names = "--uuid", paramLabel = "UUID",
             description = "File system UUID (default: derived from the content, so builds are reproducible).")
-    String uuid;
+    UUID uuid;
 
     @Option(names = "--hash-seed", paramLabel = "UUID",
             description = "htree directory hash seed (default: derived from the UUID).")
-    String hashSeed;
+    UUID hashSeed;
 
-    @Option(names = "--source-date-epoch", paramLabel = "SECONDS",
+    @Option(names = "--source-date-epoch", paramLabel = "SECONDS", defaultValue = "${env:SOURCE_DATE_EPOCH}",
+            converter = Converters.EpochConverter.class,
             description = "Time for the superblock and implicit directories (default: $SOURCE_DATE_EPOCH, else 0).")
     Long sourceDateEpoch;
 
@@ -259,28 +262,10 @@ final class BuildCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Errors.UsageException("--platform: " + e.getMessage());
         }
-        boolean auto = size.equalsIgnoreCase("auto");
-        long bytes = 0;
-        long freeBytes;
-        try {
-            freeBytes = Sizes.parse(free);
-            if (!auto) {
-                bytes = Sizes.parse(size);
-            }
-        } catch (IllegalArgumentException e) {
-            throw new Errors.UsageException((auto ? "--free: " : "--size: ") + e.getMessage());
-        }
+        boolean auto = size.auto();
+        long bytes = size.bytes();
+        long freeBytes = free.bytes();
         Long epoch = sourceDateEpoch;
-        if (epoch == null) {
-            String env = System.getenv("SOURCE_DATE_EPOCH");
-            if (env != null && !env.isBlank()) {
-                try {
-                    epoch = Long.parseLong(env.trim());
-                } catch (NumberFormatException e) {
-                    throw new Errors.UsageException("SOURCE_DATE_EPOCH is not a number of seconds: " + env);
-                }
-            }
-        }
         Instant time = Instant.ofEpochSecond(epoch == null ? 0 : epoch);
         Path lock = lockFile != null ? lockFile
                 : buildFile != null ? buildFile.toAbsolutePath().getParent().resolve("kiln.lock") : null;
@@ -359,15 +344,8 @@ final class BuildCommand implements Callable<Integer> {
         }
         b.init(agentInit == Choices.AgentInit.pid1 ? dev.kiln.image.NexProfile.Init.PID1
                 : dev.kiln.image.NexProfile.Init.OPENRC);
-        String[] u = serviceUser.split(":");
         try {
-            if (u.length == 1) {
-                b.user(u[0], 1000, 1000);
-            } else if (u.length == 3) {
-                b.user(u[0], Long.parseLong(u[1]), Long.parseLong(u[2]));
-            } else {
-                throw new IllegalArgumentException("want NAME or NAME:UID:GID");
-            }
+            b.user(serviceUser.name(), serviceUser.uid(), serviceUser.gid());
         } catch (IllegalArgumentException e) {
             throw new Errors.UsageException("--service-user: " + e.getMessage() + ": " + serviceUser);
         }
@@ -487,10 +465,10 @@ final class BuildCommand implements Callable<Integer> {
             throw new Errors.UsageException(e.getMessage());
         }
         if (uuid != null) {
-            ob.uuid(uuidBytes(uuid, "--uuid"));
+            ob.uuid(uuidBytes(uuid));
         }
         if (hashSeed != null) {
-            ob.hashSeed(uuidBytes(hashSeed, "--hash-seed"));
+            ob.hashSeed(uuidBytes(hashSeed));
         }
         if (!quiet) {
             spec.commandLine().getErr().println("kiln: building " + output + " (" + Sizes.human(bytes) + ") from "
@@ -558,7 +536,7 @@ final class BuildCommand implements Callable<Integer> {
         if (quiet) {
             r = bb.build().run();
         } else {
-            try (ProgressDisplay pd = new ProgressDisplay(spec.commandLine().getErr(), System.console() != null)) {
+            try (ProgressDisplay pd = new ProgressDisplay(spec.commandLine().getErr(), Terminal.stderrIsInteractive())) {
                 bb.progress(pd);
                 r = bb.build().run();
             }
@@ -624,20 +602,9 @@ final class BuildCommand implements Callable<Integer> {
         return Kiln.OK;
     }
 
-    static byte[] uuidBytes(String s, String option) {
-        try {
-            UUID u = UUID.fromString(s);
-            byte[] b = new byte[16];
-            long hi = u.getMostSignificantBits();
-            long lo = u.getLeastSignificantBits();
-            for (int i = 0; i < 8; i++) {
-                b[i] = (byte) (hi >>> (56 - 8 * i));
-                b[8 + i] = (byte) (lo >>> (56 - 8 * i));
-            }
-            return b;
-        } catch (IllegalArgumentException e) {
-            throw new Errors.UsageException(option + ": not a UUID: " + s);
-        }
+    static byte[] uuidBytes(UUID u) {
+        return java.nio.ByteBuffer.allocate(16).putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits())
+                .array();
     }
 
     static String uuidString(byte[] b) {

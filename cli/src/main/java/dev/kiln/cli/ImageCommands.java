@@ -14,6 +14,7 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -169,38 +170,32 @@ final class ImageCommands {
                 PrintWriter out = spec.commandLine().getOut();
                 String uuid = BuildCommand.uuidString(sb.uuid());
                 if (json) {
-                    StringBuilder b = new StringBuilder("{");
-                    b.append("\"image\":").append(Json.string(image.toString()));
-                    b.append(",\"sizeBytes\":").append(r.blocksCount() * bs);
-                    b.append(",\"blockSize\":").append(bs);
-                    b.append(",\"uuid\":\"").append(uuid).append('"');
-                    b.append(",\"label\":").append(Json.string(r.label()));
-                    b.append(",\"features\":[");
-                    List<String> f = r.features();
-                    for (int i = 0; i < f.size(); i++) {
-                        b.append(i > 0 ? "," : "").append(Json.string(f.get(i)));
+                    Map<String, Object> j = new LinkedHashMap<>();
+                    j.put("image", image.toString());
+                    j.put("sizeBytes", r.blocksCount() * bs);
+                    j.put("blockSize", bs);
+                    j.put("uuid", uuid);
+                    j.put("label", r.label());
+                    j.put("features", r.features());
+                    j.put("blocks", Map.of("total", sb.blocksCount(), "free", sb.freeBlocksCount(),
+                            "used", sb.blocksCount() - sb.freeBlocksCount()));
+                    j.put("inodes", Map.of("total", sb.inodesCount(), "free", sb.freeInodesCount(),
+                            "used", sb.inodesCount() - sb.freeInodesCount()));
+                    j.put("journalBytes", journalBytes);
+                    Map<String, Object> c = new LinkedHashMap<>();
+                    c.put("files", counts[FileType.REGULAR.ordinal()]);
+                    c.put("directories", counts[FileType.DIRECTORY.ordinal()]);
+                    c.put("symlinks", counts[FileType.SYMLINK.ordinal()]);
+                    c.put("devices", counts[FileType.CHAR_DEVICE.ordinal()] + counts[FileType.BLOCK_DEVICE.ordinal()]);
+                    c.put("fifos", counts[FileType.FIFO.ordinal()]);
+                    c.put("sockets", counts[FileType.SOCKET.ordinal()]);
+                    j.put("counts", c);
+                    List<Map<String, Object>> largestFiles = new java.util.ArrayList<>();
+                    for (Object[] t : top) {
+                        largestFiles.add(Map.of("path", t[0], "size", t[1]));
                     }
-                    b.append("],\"blocks\":{\"total\":").append(sb.blocksCount()).append(",\"free\":")
-                            .append(sb.freeBlocksCount()).append(",\"used\":")
-                            .append(sb.blocksCount() - sb.freeBlocksCount()).append('}');
-                    b.append(",\"inodes\":{\"total\":").append(sb.inodesCount()).append(",\"free\":")
-                            .append(sb.freeInodesCount()).append(",\"used\":")
-                            .append(sb.inodesCount() - sb.freeInodesCount()).append('}');
-                    b.append(",\"journalBytes\":").append(journalBytes);
-                    b.append(",\"counts\":{\"files\":").append(counts[FileType.REGULAR.ordinal()])
-                            .append(",\"directories\":").append(counts[FileType.DIRECTORY.ordinal()])
-                            .append(",\"symlinks\":").append(counts[FileType.SYMLINK.ordinal()])
-                            .append(",\"devices\":").append(counts[FileType.CHAR_DEVICE.ordinal()]
-                                    + counts[FileType.BLOCK_DEVICE.ordinal()])
-                            .append(",\"fifos\":").append(counts[FileType.FIFO.ordinal()])
-                            .append(",\"sockets\":").append(counts[FileType.SOCKET.ordinal()]).append('}');
-                    b.append(",\"largestFiles\":[");
-                    for (int i = 0; i < top.size(); i++) {
-                        b.append(i > 0 ? "," : "").append("{\"path\":").append(Json.string((String) top.get(i)[0]))
-                                .append(",\"size\":").append(top.get(i)[1]).append('}');
-                    }
-                    b.append("]}");
-                    out.println(b);
+                    j.put("largestFiles", largestFiles);
+                    Json.print(out, j);
                 } else {
                     out.printf(Locale.ROOT, "image:        %s%n", image);
                     out.printf(Locale.ROOT, "size:         %s (%d blocks of %d bytes)%n", Sizes.human(r.blocksCount() * bs),
@@ -249,6 +244,11 @@ final class ImageCommands {
 
         @Option(names = "-R", description = "List subdirectories recursively.") boolean recursive;
 
+        @Option(names = "--json", description = "Print one JSON document: the entries with every attribute.")
+        boolean json;
+
+        private final List<Map<String, Object>> entries = new ArrayList<>();
+
         @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
         @Override
@@ -258,10 +258,13 @@ final class ImageCommands {
                 FileStat st = r.stat(ino);
                 PrintWriter out = spec.commandLine().getOut();
                 if (!st.isDirectory()) {
-                    print(r, out, path, r.stat(path, false));
-                    return Kiln.OK;
+                    print(r, out, path, path, r.stat(path, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+                } else {
+                    list(r, out, path, ino, false);
                 }
-                list(r, out, path, ino, false);
+                if (json) {
+                    Json.print(out, Map.of("image", image.toString(), "path", path, "entries", entries));
+                }
             }
             return Kiln.OK;
         }
@@ -269,12 +272,13 @@ final class ImageCommands {
         private void list(Ext4Reader r, PrintWriter out, String dir, long ino, boolean header) throws Exception {
             List<Ext4Reader.DirEntry> entries = new ArrayList<>(r.list(ino));
             entries.sort(Comparator.comparing(Ext4Reader.DirEntry::name));
-            if (header) {
+            if (header && !json) {
                 out.println();
                 out.println(dev.kiln.ext4.Names.printable(dir) + ":");
             }
+            String prefix = dir.endsWith("/") ? dir : dir + "/";
             for (Ext4Reader.DirEntry e : entries) {
-                print(r, out, e.name(), r.stat(e.ino()));
+                print(r, out, e.name(), prefix + e.name(), r.stat(e.ino()));
             }
             if (recursive) {
                 for (Ext4Reader.DirEntry e : entries) {
@@ -285,7 +289,32 @@ final class ImageCommands {
             }
         }
 
-        private void print(Ext4Reader r, PrintWriter out, String name, FileStat st) throws Exception {
+        private void print(Ext4Reader r, PrintWriter out, String name, String full, FileStat st) throws Exception {
+            if (json) {
+                Map<String, Object> e = new LinkedHashMap<>();
+                e.put("path", dev.kiln.ext4.Names.printable(full));
+                if (dev.kiln.ext4.Names.hasRawBytes(full)) {
+                    // The name's exact bytes, for names that are not UTF-8.
+                    e.put("pathBase64", java.util.Base64.getEncoder().encodeToString(dev.kiln.ext4.Names.encode(full)));
+                }
+                e.put("type", st.type().name().toLowerCase(Locale.ROOT));
+                e.put("mode", String.format(Locale.ROOT, "%04o", st.mode() & 07777));
+                e.put("uid", st.uid());
+                e.put("gid", st.gid());
+                e.put("links", st.links());
+                e.put("size", st.size());
+                e.put("mtime", st.mtime().toString());
+                e.put("inode", st.ino());
+                if (st.isSymlink()) {
+                    e.put("target", dev.kiln.ext4.Names.printable(r.readLink(st.ino())));
+                }
+                if (st.type() == FileType.CHAR_DEVICE || st.type() == FileType.BLOCK_DEVICE) {
+                    e.put("major", st.major());
+                    e.put("minor", st.minor());
+                }
+                entries.add(e);
+                return;
+            }
             // Names are bytes: what is not printable UTF-8 is shown escaped (\xNN).
             name = dev.kiln.ext4.Names.printable(name);
             if (!long_) {
@@ -340,6 +369,9 @@ final class ImageCommands {
 
         @Option(names = {"-q", "--quiet"}, description = "Print nothing when the image is clean.") boolean quiet;
 
+        @Option(names = "--json", description = "Print one JSON document: clean or not, and every problem.")
+        boolean json;
+
         @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
         @Option(names = "--boot", description = "Also check that the image can boot: an executable /sbin/init for the "
@@ -377,11 +409,45 @@ final class ImageCommands {
                 }
             }
             PrintWriter out = spec.commandLine().getOut();
-            for (Ext4Verifier.Problem p : problems) {
-                out.println(image + ": " + p);
-            }
-            for (var p : bootProblems) {
-                out.println(image + ": " + p);
+            if (json) {
+                Map<String, Object> j = new LinkedHashMap<>();
+                j.put("image", image.toString());
+                j.put("clean", problems.isEmpty());
+                List<Map<String, Object>> list = new ArrayList<>();
+                for (Ext4Verifier.Problem p : problems) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    if (p.ino() != 0) {
+                        m.put("inode", p.ino());
+                    }
+                    if (p.path() != null) {
+                        m.put("path", dev.kiln.ext4.Names.printable(p.path()));
+                    }
+                    m.put("message", p.message());
+                    list.add(m);
+                }
+                j.put("problems", list);
+                if (boot) {
+                    j.put("bootable", problems.isEmpty() && !dev.kiln.image.BootCheck.failed(bootProblems));
+                    List<Map<String, Object>> bl = new ArrayList<>();
+                    for (var p : bootProblems) {
+                        Map<String, Object> m = new LinkedHashMap<>();
+                        m.put("severity", p.severity().name().toLowerCase(Locale.ROOT));
+                        if (p.path() != null) {
+                            m.put("path", p.path());
+                        }
+                        m.put("message", p.message());
+                        bl.add(m);
+                    }
+                    j.put("bootProblems", bl);
+                }
+                Json.print(out, j);
+            } else {
+                for (Ext4Verifier.Problem p : problems) {
+                    out.println(image + ": " + p);
+                }
+                for (var p : bootProblems) {
+                    out.println(image + ": " + p);
+                }
             }
             if (!problems.isEmpty()) {
                 spec.commandLine().getErr().println("error: " + image + ": " + problems.size()
@@ -394,7 +460,7 @@ final class ImageCommands {
                         + " error(s))");
                 return Kiln.INVALID_INPUT;
             }
-            if (!quiet) {
+            if (!quiet && !json) {
                 out.println(image + ": clean" + (boot ? (bootProblems.isEmpty() ? ", bootable" : ", bootable with warnings")
                         : ""));
             }

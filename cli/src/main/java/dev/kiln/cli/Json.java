@@ -1,27 +1,28 @@
 package dev.kiln.cli;
 
-/** Minimal JSON string quoting for the CLI's summaries. */
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+
+/** The CLI's --json output: every document is written by Jackson, one line per document. */
 final class Json {
     private Json() {}
 
-    static String string(String s) {
-        StringBuilder b = new StringBuilder(s.length() + 2).append('"');
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                case '\r' -> b.append("\\r");
-                case '\t' -> b.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        b.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        b.append(c);
-                    }
-                }
-            }
+    /** Created on first use, so commands without --json never load Jackson's databind. */
+    private static final class Holder {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
+
+    static String write(Object value) {
+        try {
+            return Holder.MAPPER.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write JSON", e);
         }
-        return b.append('"').toString();
+    }
+
+    static void print(PrintWriter out, Object value) {
+        out.println(write(value));
+        out.flush();
     }
 }

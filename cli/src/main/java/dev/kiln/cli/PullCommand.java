@@ -28,7 +28,10 @@ final class PullCommand implements Callable<Integer> {
     @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]", description = "Default: the host's.")
     String platform = OciSource.Platform.host().toString();
 
-    @Option(names = {"-q", "--quiet"}) boolean quiet;
+    @Option(names = {"-q", "--quiet"}, description = "No progress on stderr.") boolean quiet;
+
+    @Option(names = "--json", description = "Print a JSON summary (digests, layers, layout) instead of the digest.")
+    boolean json;
 
     @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
@@ -57,7 +60,22 @@ final class PullCommand implements Callable<Integer> {
         if (!quiet) {
             spec.commandLine().getErr().println("kiln: saved " + rs.describe() + " (" + r.manifestDigest() + ") to oci:" + dir);
         }
-        spec.commandLine().getOut().println(r.manifestDigest());
+        if (json) {
+            java.util.Map<String, Object> j = new java.util.LinkedHashMap<>();
+            j.put("reference", rs.describe());
+            j.put("digest", r.manifestDigest());
+            j.put("mediaType", r.manifestType());
+            j.put("config", r.configDigest());
+            java.util.List<java.util.Map<String, Object>> layers = new java.util.ArrayList<>();
+            for (int i = 0; i < r.layers().size(); i++) {
+                layers.add(java.util.Map.of("digest", r.layers().get(i).digest(), "size", r.sizes().get(i)));
+            }
+            j.put("layers", layers);
+            j.put("layout", "oci:" + dir);
+            Json.print(spec.commandLine().getOut(), j);
+        } else {
+            spec.commandLine().getOut().println(r.manifestDigest());
+        }
         return Kiln.OK;
     }
 }

@@ -121,7 +121,7 @@ class BuildCommandTest {
     void usageErrorsExitTwo() throws Exception {
         var r = CliRunner.run("build", "--image", "scratch", "-o", tmp.resolve("x.ext4").toString(), "--size", "lots");
         assertEquals(2, r.exit());
-        assertTrue(r.err().startsWith("error: --size: not a size: 'lots'"), r.err());
+        assertTrue(r.err().startsWith("error: Invalid value for option '--size': not a size: 'lots'"), r.err());
         assertEquals(2, CliRunner.run("build", "--no-such-option").exit());
         assertEquals(2, CliRunner.run("build", "--image", "scratch", "--block-size", "3000", "-o",
                 tmp.resolve("y.ext4").toString()).exit());

@@ -338,13 +338,16 @@ public final class RegistrySource implements Source {
                 Files.copy(cache.path(d), to);
             }
         }
-        Files.writeString(dir.resolve("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+        var layout = JSON.createObjectNode().put("imageLayoutVersion", "1.0.0");
+        Files.write(dir.resolve("oci-layout"), JSON.writeValueAsBytes(layout));
         String type = r.manifestType().isEmpty() ? "application/vnd.oci.image.manifest.v1+json" : r.manifestType();
         String name = ref.tag() != null ? ref.tag() : ref.digest();
-        String desc = String.format(Locale.ROOT, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%d,"
-                + "\"platform\":{\"os\":\"%s\",\"architecture\":\"%s\"},\"annotations\":{\"%s\":\"%s\"}}",
-                type, r.manifestDigest(), r.manifestSize(), platform.os(), platform.arch(), OciSource.REF_NAME, name);
-        Files.writeString(dir.resolve("index.json"), "{\"schemaVersion\":2,\"manifests\":[" + desc + "]}");
+        var index = JSON.createObjectNode().put("schemaVersion", 2);
+        var desc = index.putArray("manifests").addObject();
+        desc.put("mediaType", type).put("digest", r.manifestDigest()).put("size", r.manifestSize());
+        desc.putObject("platform").put("os", platform.os()).put("architecture", platform.arch());
+        desc.putObject("annotations").put(OciSource.REF_NAME, name);
+        Files.write(dir.resolve("index.json"), JSON.writeValueAsBytes(index));
         return r;
     }
 }
