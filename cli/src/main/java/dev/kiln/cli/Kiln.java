@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         description = "Builds bootable ext4 root file systems for Firecracker microVMs: no root, no Docker, no mkfs.",
         subcommands = {BuildCommand.class, ImageCommands.Inspect.class, ImageCommands.Ls.class,
             ImageCommands.Cat.class, ExtractCommand.class, ImageCommands.Verify.class, PullCommand.class, PushCommand.class,
-            FetchCommand.class, BootCommand.class, CompletionCommand.class, ManCommand.class,
+            FetchCommand.class, BootCommand.class, CacheCommand.class, CompletionCommand.class, ManCommand.class,
             CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {

@@ -153,27 +153,8 @@ class BuildFileIT {
 
     @Test
     void lockedRefusesATagThatMoved() throws Exception {
-        Path exe = ExternalTools.require("docker-registry");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        String host = "127.0.0.1:" + port;
-        Files.writeString(tmp.resolve("config.yml"), "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                + "    rootdirectory: " + tmp.resolve("data") + "\nhttp:\n  addr: " + host + "\n");
-        Process registry = new ProcessBuilder(exe.toString(), "serve", tmp.resolve("config.yml").toString())
-                .redirectErrorStream(true).redirectOutput(tmp.resolve("registry.log").toFile()).start();
-        try {
-            HttpClient http = HttpClient.newHttpClient();
-            for (int i = 0; i < 100; i++) {
-                try {
-                    http.send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/")).build(),
-                            HttpResponse.BodyHandlers.discarding());
-                    break;
-                } catch (IOException e) {
-                    Thread.sleep(100);
-                }
-            }
+        try (TestRegistry reg = new TestRegistry(tmp.resolve("registry"))) {
+            String host = reg.host;
             Path p = project();
             String cache = tmp.resolve("cache").toString();
             // Two different bases, published under one tag in turn.
@@ -206,9 +187,6 @@ class BuildFileIT {
             var update = CliRunner.run("build", "-f", p.resolve("kiln.yaml").toString(), "-q");
             assertEquals(0, update.exit(), update.err());
             assertFalse(before.equals(Files.readString(p.resolve("kiln.lock"))), "the lock follows the new digest");
-        } finally {
-            registry.destroy();
-            registry.waitFor();
         }
     }
 }

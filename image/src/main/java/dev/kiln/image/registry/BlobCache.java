@@ -11,6 +11,8 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 
@@ -47,17 +49,174 @@ public final class BlobCache {
         return root.resolve("blobs/sha256/" + digest.substring(7));
     }
 
-    /** Whether a verified copy is cached; a corrupt one is deleted. */
+    /**
+     * Whether a verified copy is cached; a corrupt one is deleted. A blob is hashed once: its
+     * verification is remembered beside the cache ({@code verified/HEX}: size, modification time
+     * and file key when it was checked), and a later lookup re-hashes only when any of them changed.
+     */
     public boolean has(String digest) throws IOException {
         Path p = path(digest);
         if (!Files.isRegularFile(p)) {
             return false;
         }
+        if (stamp(p).equals(readStamp(digest))) {
+            return true;
+        }
         if (digest.equals(sha256(p))) {
+            remember(digest, p);
             return true;
         }
         Files.deleteIfExists(p);
+        Files.deleteIfExists(stampPath(digest));
         return false;
+    }
+
+    private Path stampPath(String digest) {
+        return root.resolve("verified").resolve(digest.substring(7));
+    }
+
+    private static String stamp(Path p) throws IOException {
+        var a = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
+        return a.size() + " " + a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS) + " " + a.fileKey();
+    }
+
+    private String readStamp(String digest) {
+        try {
+            return Files.readString(stampPath(digest)).trim();
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Records that the blob at {@code p} was checked against its digest. */
+    private void remember(String digest, Path p) throws IOException {
+        Path s = stampPath(digest);
+        Files.createDirectories(s.getParent());
+        Path tmp = Files.createTempFile(s.getParent(), ".stamp", ".tmp");
+        Files.writeString(tmp, stamp(p) + "\n");
+        move(tmp, s);
+    }
+
+    /** One cached blob. */
+    public record Blob(String digest, long size, java.nio.file.attribute.FileTime modified, boolean referenced) {}
+
+    /** One cached tag and the manifest digest it resolved to. */
+    public record Ref(String reference, String digest) {}
+
+    /** The cached tags. */
+    public List<Ref> refs() throws IOException {
+        List<Ref> out = new ArrayList<>();
+        Path refs = root.resolve("refs");
+        if (!Files.isDirectory(refs)) {
+            return out;
+        }
+        try (var walk = Files.walk(refs)) {
+            for (Path f : walk.filter(Files::isRegularFile).filter(f -> !f.toString().endsWith(".tmp")).sorted().toList()) {
+                Path rel = refs.relativize(f);
+                String repo = rel.getParent().toString().replaceFirst("_(\\d+)/", ":$1/");
+                out.add(new Ref(repo + ":" + rel.getFileName(), Files.readString(f).trim()));
+            }
+        }
+        return out;
+    }
+
+    /** Every cached blob, and whether a cached tag's manifest (or index) reaches it. */
+    public List<Blob> blobs() throws IOException {
+        java.util.Set<String> reached = reachable();
+        List<Blob> out = new ArrayList<>();
+        Path dir = root.resolve("blobs/sha256");
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (var list = Files.list(dir)) {
+            for (Path f : list.sorted().toList()) {
+                String name = f.getFileName().toString();
+                if (!name.matches("[0-9a-f]{64}")) {
+                    continue;
+                }
+                String d = "sha256:" + name;
+                out.add(new Blob(d, Files.size(f), Files.getLastModifiedTime(f), reached.contains(d)));
+            }
+        }
+        return out;
+    }
+
+    /** What {@link #prune} removed. */
+    public record Pruned(int files, long bytes) {}
+
+    /**
+     * Removes blobs no cached tag reaches, interrupted downloads and stale stamps; with
+     * {@code all}, everything (blobs, tags, stamps).
+     */
+    public Pruned prune(boolean all) throws IOException {
+        java.util.Set<String> keep = all ? java.util.Set.of() : reachable();
+        int files = 0;
+        long bytes = 0;
+        Path dir = root.resolve("blobs/sha256");
+        if (Files.isDirectory(dir)) {
+            try (var list = Files.list(dir)) {
+                for (Path f : list.toList()) {
+                    String name = f.getFileName().toString();
+                    String d = "sha256:" + (name.length() >= 64 ? name.substring(0, 64) : name);
+                    if (all || !name.matches("[0-9a-f]{64}") || !keep.contains(d)) {
+                        bytes += Files.size(f);
+                        Files.deleteIfExists(f);
+                        Files.deleteIfExists(root.resolve("verified").resolve(d.substring(7)));
+                        files++;
+                    }
+                }
+            }
+        }
+        if (all) {
+            for (String sub : List.of("refs", "verified")) {
+                Path p = root.resolve(sub);
+                if (Files.isDirectory(p)) {
+                    try (var walk = Files.walk(p)) {
+                        for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                            Files.deleteIfExists(f);
+                        }
+                    }
+                }
+            }
+        }
+        return new Pruned(files, bytes);
+    }
+
+    /** Blobs reachable from the cached tags: manifests, their configs and layers, index children. */
+    private java.util.Set<String> reachable() throws IOException {
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>();
+        for (Ref r : refs()) {
+            todo.add(r.digest());
+        }
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        while (!todo.isEmpty()) {
+            String d = todo.poll();
+            if (!d.matches("sha256:[0-9a-f]{64}") || !seen.add(d)) {
+                continue;
+            }
+            Path p = path(d);
+            if (!Files.isRegularFile(p) || Files.size(p) > (4 << 20)) {
+                continue; // a layer, or absent: nothing to follow
+            }
+            com.fasterxml.jackson.databind.JsonNode n;
+            try {
+                n = json.readTree(p.toFile());
+            } catch (IOException e) {
+                continue; // not JSON: a small layer
+            }
+            if (n == null || !n.isObject()) {
+                continue;
+            }
+            for (var m : n.path("manifests")) {
+                todo.add(m.path("digest").asText());
+            }
+            todo.add(n.path("config").path("digest").asText());
+            for (var l : n.path("layers")) {
+                todo.add(l.path("digest").asText());
+            }
+        }
+        return seen;
     }
 
     /** Stores bytes already checked by the caller (manifests, configs). */
@@ -67,6 +226,7 @@ public final class BlobCache {
         Path tmp = Files.createTempFile(p.getParent(), p.getFileName().toString(), ".tmp");
         Files.write(tmp, b);
         move(tmp, p);
+        remember(digest, p);
     }
 
     /** The blob, downloading it if it is not cached (or cached wrongly). */
@@ -113,6 +273,7 @@ public final class BlobCache {
                         + digest + " arrived with digest " + actual + "; the registry served corrupt data", 0);
             }
             move(partial, p);
+            remember(digest, p);
             return p;
         }
     }
