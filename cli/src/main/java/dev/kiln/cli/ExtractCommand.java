@@ -25,7 +25,7 @@ import picocli.CommandLine.Model.CommandSpec;
 final class ExtractCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+    @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;
 
     @ArgGroup(exclusive = true, multiplicity = "1") Target target;
 

@@ -102,7 +102,9 @@ final class ImageCommands {
     static final class Inspect implements Callable<Integer> {
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMAGE|REF") String target;
+        @Parameters(index = "0", paramLabel = "IMAGE|REF", description = "An image file (rootfs.ext4), or a "
+                + "registry reference of an image published with kiln push (its annotations are shown, nothing is downloaded).")
+        String target;
 
         Path image;
 
@@ -235,9 +237,10 @@ final class ImageCommands {
 
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+        @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;
 
-        @Parameters(index = "1", paramLabel = "PATH", defaultValue = "/") String path;
+        @Parameters(index = "1", arity = "0..1", paramLabel = "PATH", defaultValue = "/",
+                description = "The directory (or file) to list (default: ${DEFAULT-VALUE}).") String path;
 
         @Option(names = "-l", description = "Long format: mode, links, owner, size, mtime (UTC), name, link target.")
         boolean long_;
@@ -333,9 +336,10 @@ final class ImageCommands {
     static final class Cat implements Callable<Integer> {
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+        @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;
 
-        @Parameters(index = "1", paramLabel = "PATH") String path;
+        @Parameters(index = "1", paramLabel = "PATH", description = "The file inside the image; symlinks are followed.")
+        String path;
 
         @Option(names = "--stacktrace", hidden = true) boolean stacktrace;
 
@@ -365,7 +369,7 @@ final class ImageCommands {
     static final class Verify implements Callable<Integer> {
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMAGE") Path image;
+        @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;
 
         @Option(names = {"-q", "--quiet"}, description = "Print nothing when the image is clean.") boolean quiet;
 

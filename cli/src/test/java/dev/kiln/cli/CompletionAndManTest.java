@@ -61,4 +61,26 @@ class CompletionAndManTest {
         }
         assertTrue(checked > 80, "options checked: " + checked);
     }
+
+    @Test
+    void everyOptionAndParameterIsDescribed() {
+        java.util.List<String> bare = new java.util.ArrayList<>();
+        java.util.ArrayDeque<CommandLine> todo = new java.util.ArrayDeque<>(java.util.List.of(Kiln.commandLine()));
+        while (!todo.isEmpty()) {
+            CommandLine c = todo.poll();
+            var spec = c.getCommandSpec();
+            for (OptionSpec o : spec.options()) {
+                if (!o.hidden() && String.join("", o.description()).isBlank()) {
+                    bare.add(spec.qualifiedName() + " " + o.longestName());
+                }
+            }
+            for (var p : spec.positionalParameters()) {
+                if (!p.hidden() && String.join("", p.description()).isBlank()) {
+                    bare.add(spec.qualifiedName() + " " + p.paramLabel());
+                }
+            }
+            todo.addAll(c.getSubcommands().values());
+        }
+        assertEquals(java.util.List.of(), bare, "options and parameters without a description");
+    }
 }
