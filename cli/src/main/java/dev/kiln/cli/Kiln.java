@@ -9,10 +9,6 @@ import picocli.CommandLine.Command;
 /** The {@code kiln} command. */
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Kiln.Version.class,
         description = "Builds bootable ext4 root file systems for Firecracker microVMs: no root, no Docker, no mkfs.",
-        subcommands = {BuildCommand.class, ImageCommands.Inspect.class, ImageCommands.Ls.class,
-            ImageCommands.Cat.class, ExtractCommand.class, ImageCommands.Verify.class, PullCommand.class, PushCommand.class,
-            FetchCommand.class, BootCommand.class, CacheCommand.class, CompletionCommand.class, ManCommand.class,
-            CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
             "0:ok", "1:internal error", "2:usage error", "3:invalid or corrupt input",
@@ -37,7 +33,27 @@ public final class Kiln implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command; try 'kiln build --help'");
     }
 
+    /**
+     * The subcommands by name, as class names: a command line that names one builds only that
+     * command's model (picocli builds a model by reflection, a fixed start-up cost per command).
+     */
+    private static final String[][] SUBCOMMANDS = {
+        {"build", "dev.kiln.cli.BuildCommand"}, {"inspect", "dev.kiln.cli.ImageCommands$Inspect"},
+        {"ls", "dev.kiln.cli.ImageCommands$Ls"}, {"cat", "dev.kiln.cli.ImageCommands$Cat"},
+        {"extract", "dev.kiln.cli.ExtractCommand"}, {"verify", "dev.kiln.cli.ImageCommands$Verify"},
+        {"pull", "dev.kiln.cli.PullCommand"}, {"push", "dev.kiln.cli.PushCommand"}, {"fetch", "dev.kiln.cli.FetchCommand"},
+        {"boot", "dev.kiln.cli.BootCommand"}, {"cache", "dev.kiln.cli.CacheCommand"},
+        {"completion", "dev.kiln.cli.CompletionCommand"}, {"man", "dev.kiln.cli.ManCommand"},
+        {"help", "picocli.CommandLine$HelpCommand"},
+    };
+
+    /** The full command, every subcommand included (help, completion, man pages, tests). */
     public static CommandLine commandLine() {
+        return commandLine(null);
+    }
+
+    /** The command with only the subcommand {@code only} (all when null). */
+    static CommandLine commandLine(String only) {
         CommandLine cl = new CommandLine(new Kiln()) {
             @Override
             public int execute(String... args) {
@@ -50,6 +66,17 @@ public final class Kiln implements Runnable {
                 }
             }
         };
+        for (String[] sub : SUBCOMMANDS) {
+            if (only == null || sub[0].equals(only)) {
+                try {
+                    var c = Class.forName(sub[1]).getDeclaredConstructor();
+                    c.setAccessible(true);
+                    cl.addSubcommand(sub[0], c.newInstance());
+                } catch (ReflectiveOperationException e) {
+                    throw new IllegalStateException("kiln " + sub[0] + ": " + e, e);
+                }
+            }
+        }
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         // A build file's options come first, the command line's after: the later value wins.
         cl.setOverwrittenOptionsAllowed(true);
@@ -66,9 +93,22 @@ public final class Kiln implements Runnable {
     public static void main(String[] args) {
         Errors.watchTerm();
         Runtime.getRuntime().addShutdownHook(new Thread(Errors::onShutdown));
-        int code = commandLine().execute(args);
+        int code = commandLine(subcommand(args)).execute(args);
         Errors.finished();
         System.exit(code);
+    }
+
+    /** The subcommand the arguments name first, when only it is needed; else null (all). */
+    static String subcommand(String[] args) {
+        if (args.length == 0 || args[0].startsWith("-") || args[0].startsWith("@") || args[0].equals("help")) {
+            return null;
+        }
+        for (String[] sub : SUBCOMMANDS) {
+            if (sub[0].equals(args[0])) {
+                return sub[0];
+            }
+        }
+        return null;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

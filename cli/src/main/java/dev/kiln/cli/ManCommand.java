@@ -27,7 +27,7 @@ final class ManCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Files.createDirectories(to);
-        CommandSpec root = spec.root();
+        CommandSpec root = Kiln.commandLine().getCommandSpec(); // every subcommand
         String version = root.version().length > 0 ? root.version()[0] : "kiln";
         Files.writeString(to.resolve("kiln.1"), page(root, "kiln", version), StandardCharsets.UTF_8);
         for (Map.Entry<String, CommandLine> e : root.subcommands().entrySet()) {

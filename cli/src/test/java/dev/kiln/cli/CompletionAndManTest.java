@@ -63,6 +63,24 @@ class CompletionAndManTest {
     }
 
     @Test
+    void aCommandLineBuildsOnlyTheCommandItNamesYetCompletionSeesThemAll() {
+        assertEquals("build", Kiln.subcommand(new String[] {"build", "--image", "scratch"}));
+        assertEquals(null, Kiln.subcommand(new String[] {"--version"}));
+        assertEquals(null, Kiln.subcommand(new String[] {"help", "build"}));
+        assertEquals(null, Kiln.subcommand(new String[] {"nosuch"}));
+        CommandLine only = Kiln.commandLine("completion");
+        assertEquals(java.util.Set.of("completion"), only.getSubcommands().keySet());
+        java.io.StringWriter out = new java.io.StringWriter();
+        only.setOut(new java.io.PrintWriter(out, true));
+        assertEquals(0, only.execute("completion", "fish"));
+        for (String name : Kiln.commandLine().getSubcommands().keySet()) {
+            if (!name.equals("man")) {
+                assertTrue(out.toString().contains("-a '" + name + "'"), "completion lists " + name);
+            }
+        }
+    }
+
+    @Test
     void everyOptionAndParameterIsDescribed() {
         java.util.List<String> bare = new java.util.ArrayList<>();
         java.util.ArrayDeque<CommandLine> todo = new java.util.ArrayDeque<>(java.util.List.of(Kiln.commandLine()));
