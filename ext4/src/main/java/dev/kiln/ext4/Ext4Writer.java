@@ -83,7 +83,14 @@ public final class Ext4Writer implements Closeable {
             int blockSize, byte[] uuid, long files, long directories, long symlinks, long devices,
             long others) {}
 
+    /** Granule of {@link #written}: 64 KiB, a multiple of every device's direct-I/O alignment. */
+    private static final int WRITTEN_CHUNK = 64 << 10;
+    /** The 64 KiB chunks of the image any write touched; the rest are holes (zeros). */
+    private final java.util.BitSet written = new java.util.BitSet();
+    private final Path imagePath;
+
     private Ext4Writer(FileChannel out, Path path, Ext4Options opts) {
+        this.imagePath = path;
         this.out = out;
         this.opts = opts;
         this.bs = opts.blockSize;
@@ -902,7 +909,27 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void writeFully(byte[] b, int off, int len, long pos) throws IOException {
+        if (len > 0) {
+            written.set((int) (pos / WRITTEN_CHUNK), (int) ((pos + len - 1) / WRITTEN_CHUNK) + 1);
+        }
         output.write(b, off, len, pos);
+    }
+
+    /**
+     * The SHA-256 of the finished image file, as {@code sha256sum} computes it, without reading
+     * what the writer never wrote: holes are hashed as zeros from memory, and the written regions
+     * are read back with direct I/O where the file system allows it (they were written past the
+     * page cache, so a buffered read would fill it from the device for nothing).
+     *
+     * @return the 32-byte digest
+     * @throws IOException when the image cannot be read
+     * @throws IllegalStateException before {@link #close()}
+     */
+    public byte[] sha256() throws IOException {
+        if (!closed || summary == null) {
+            throw new IllegalStateException("the image is not finished; close the writer first");
+        }
+        return ImageDigest.sha256(imagePath, layout.blocksCount * bs, written, WRITTEN_CHUNK);
     }
 
     private void writeBlock(long block, byte[] data) throws IOException {
