@@ -54,7 +54,9 @@ cp "$jar" "$stage/lib/kiln.jar"
 touch -d "@$epoch" "$stage/lib/kiln.jar"
 
 java="$stage/runtime/bin/java"
-opts=(-XX:+UseSerialGC -Xmn24m)
+# The JIT thresholds of ./kiln (see there): C2 only for really hot code.
+jit="-XX:Tier4InvocationThreshold=100000 -XX:Tier4MinInvocationThreshold=50000 -XX:Tier4CompileThreshold=120000 -XX:Tier4BackEdgeThreshold=1000000"
+opts=(-XX:+UseSerialGC -Xmn24m $jit)
 
 # Man pages and completion scripts, from the command model of this very jar.
 "$java" -jar "$stage/lib/kiln.jar" man --to "$stage/share/man/man1"
@@ -91,7 +93,7 @@ cat > "$stage/bin/kiln" <<EOF
 # kiln $version: runs on the runtime bundled beside it; needs no JDK or Maven on the machine.
 # KILN_JAVA_OPTS adds JVM options (e.g. -Xmx2g).
 home=\$(dirname "\$(dirname "\$(readlink -f "\$0")")")
-exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn24m $launch_cache \\
+exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn24m $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF
 chmod 755 "$stage/bin/kiln"

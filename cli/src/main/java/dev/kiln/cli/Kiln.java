@@ -100,6 +100,9 @@ public final class Kiln implements Runnable {
 
     /** The subcommand the arguments name first, when only it is needed; else null (all). */
     static String subcommand(String[] args) {
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            return ""; // the version needs no subcommand at all
+        }
         if (args.length == 0 || args[0].startsWith("-") || args[0].startsWith("@") || args[0].equals("help")) {
             return null;
         }
