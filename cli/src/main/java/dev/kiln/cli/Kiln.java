@@ -58,7 +58,8 @@ public final class Kiln implements Runnable {
             @Override
             public int execute(String... args) {
                 try {
-                    return super.execute(BuildFile.expand(this, args));
+                    // BuildFile (and the YAML parser behind it) is loaded only for a build file.
+                    return super.execute(mentionsBuildFile(args) ? BuildFile.expand(this, args) : args);
                 } catch (Errors.UsageException e) {
                     getErr().println("error: " + e.getMessage());
                     getErr().flush();
@@ -96,6 +97,15 @@ public final class Kiln implements Runnable {
         int code = commandLine(subcommand(args)).execute(args);
         Errors.finished();
         System.exit(code);
+    }
+
+    private static boolean mentionsBuildFile(String[] args) {
+        for (String a : args) {
+            if (a.equals("-f") || a.startsWith("--file") || (a.startsWith("-f") && !a.startsWith("--"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The subcommand the arguments name first, when only it is needed; else null (all). */

@@ -31,7 +31,10 @@ public final class RegistryClient {
             "application/vnd.docker.distribution.manifest.list.v2+json",
             "application/vnd.docker.distribution.manifest.v2+json");
     private static final Pattern PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Created on first use: a build from dir: or tar: makes a client but never parses JSON. */
+    private static final class Holder {
+        static final ObjectMapper JSON = new ObjectMapper();
+    }
 
     private HttpClient http;
     private final Credentials credentials;
@@ -203,7 +206,7 @@ public final class RegistryClient {
 
     static String errorDetail(byte[] body) {
         try {
-            JsonNode errors = JSON.readTree(body).path("errors");
+            JsonNode errors = Holder.JSON.readTree(body).path("errors");
             List<String> parts = new java.util.ArrayList<>();
             for (JsonNode e : errors) {
                 String code = e.path("code").asText("");
@@ -320,7 +323,7 @@ public final class RegistryClient {
                         + errorDetail(r.body()),
                         r.statusCode());
             }
-            JsonNode j = JSON.readTree(r.body());
+            JsonNode j = Holder.JSON.readTree(r.body());
             String token = j.path("token").asText(j.path("access_token").asText(""));
             if (token.isEmpty()) {
                 throw new RegistryException(where + ": token service " + realm + " returned no token", 401);
