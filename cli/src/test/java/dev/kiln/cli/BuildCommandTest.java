@@ -118,6 +118,17 @@ class BuildCommandTest {
     }
 
     @Test
+    void noSyncStillWritesACompleteImage() throws Exception {
+        Path img = tmp.resolve("nosync.ext4");
+        var r = CliRunner.run("build", "--image", "scratch", "-o", img.toString(), "--size", "16M", "-q", "--no-sync");
+        assertEquals(0, r.exit(), r.err());
+        try (Ext4Reader rd = Ext4Reader.open(img)) {
+            assertTrue(dev.kiln.ext4.Ext4Verifier.verify(rd).isEmpty());
+        }
+        dev.kiln.ext4.ExternalTools.assertFsckClean(img);
+    }
+
+    @Test
     void usageErrorsExitTwo() throws Exception {
         var r = CliRunner.run("build", "--image", "scratch", "-o", tmp.resolve("x.ext4").toString(), "--size", "lots");
         assertEquals(2, r.exit());

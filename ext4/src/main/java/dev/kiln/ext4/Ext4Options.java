@@ -24,6 +24,7 @@ public final class Ext4Options {
     final boolean metadataCsum;
     final boolean inlineData;
     final boolean sparseFiles;
+    final boolean sync;
     final boolean directIo;
     final long journalBlocks;
 
@@ -42,6 +43,7 @@ public final class Ext4Options {
         this.metadataCsum = b.metadataCsum;
         this.inlineData = b.inlineData;
         this.sparseFiles = b.sparseFiles;
+        this.sync = b.sync;
         this.directIo = b.directIo;
         this.journalBlocks = b.journalBlocks;
     }
@@ -92,6 +94,7 @@ public final class Ext4Options {
         private boolean metadataCsum = true;
         private boolean inlineData;
         private boolean sparseFiles = true;
+        private boolean sync = true;
         private boolean directIo = true;
         private long journalBlocks = -1;
 
@@ -279,6 +282,19 @@ public final class Ext4Options {
          */
         public Builder directIo(boolean v) {
             this.directIo = v;
+            return this;
+        }
+
+        /**
+         * Whether the finished image is flushed to the device (fdatasync) before {@link
+         * Ext4Writer#close()} returns; default true, as mke2fs does. Off, a crash right after the
+         * build may leave the file incomplete: for images consumed at once (CI, tests).
+         *
+         * @param v false to skip the flush
+         * @return this builder
+         */
+        public Builder sync(boolean v) {
+            this.sync = v;
             return this;
         }
 

@@ -1109,7 +1109,9 @@ public final class Ext4Writer implements Closeable {
             // Extend sparsely: one zero byte at the very end.
             out.write(ByteBuffer.wrap(new byte[1]), layout.blocksCount * bs - 1);
         }
-        out.force(false);
+        if (opts.sync) {
+            out.force(false);
+        }
         summary = new Summary(layout.blocksCount, alloc.freeCount(), layout.inodesCount,
                 layout.inodesCount - usedInodes, bs, uuid, files, dirs, symlinks, devices, others);
     }
