@@ -43,11 +43,55 @@ public final class Compression {
     }
 
     /**
-     * A zstd decoder in pure Java (aircompressor; every frame of a concatenated stream). Its
-     * errors for corrupt data are unchecked; they become {@link java.util.zip.ZipException}s,
-     * which callers already report as damaged compressed input.
+     * zstd-jni's decoder when its jar is on the class path (optional native code: drop
+     * {@code zstd-jni.jar} beside {@code kiln.jar}, whose manifest names it), unless
+     * {@code -Dkiln.zstd=pure}; otherwise aircompressor's pure-Java one.
      */
-    public static InputStream zstdInput(InputStream in) {
+    private static final java.lang.reflect.Constructor<?> NATIVE_ZSTD = nativeZstd();
+
+    private static java.lang.reflect.Constructor<?> nativeZstd() {
+        if ("pure".equals(System.getProperty("kiln.zstd"))) {
+            return null;
+        }
+        try {
+            return Class.forName("com.github.luben.zstd.ZstdInputStream").getConstructor(InputStream.class);
+        } catch (ReflectiveOperationException | LinkageError e) {
+            return null;
+        }
+    }
+
+    /**
+     * Whether zstd is decoded by zstd-jni's native library (see {@link #zstdInput}).
+     *
+     * @return true when zstd-jni is on the class path and not turned off
+     */
+    public static boolean usesNativeZstd() {
+        return NATIVE_ZSTD != null;
+    }
+
+    /**
+     * A zstd decoder (every frame of a concatenated stream): zstd-jni's native one when present,
+     * else aircompressor's pure-Java one.
+     */
+    public static InputStream zstdInput(InputStream in) throws IOException {
+        if (NATIVE_ZSTD != null) {
+            try {
+                return nativeErrorsAsZip((InputStream) NATIVE_ZSTD.newInstance(in));
+            } catch (java.lang.reflect.InvocationTargetException e) {
+                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+            } catch (ReflectiveOperationException | LinkageError e) {
+                // the native library does not load on this platform: the pure-Java decoder
+            }
+        }
+        return pureZstdInput(in);
+    }
+
+    /**
+     * aircompressor's pure-Java zstd decoder. Its errors for corrupt data are unchecked; they
+     * become {@link java.util.zip.ZipException}s, which callers already report as damaged
+     * compressed input.
+     */
+    public static InputStream pureZstdInput(InputStream in) {
         return new java.io.FilterInputStream(new io.airlift.compress.zstd.ZstdInputStream(in)) {
             @Override
             public int read() throws IOException {
@@ -72,6 +116,38 @@ public final class Compression {
     /** A zstd encoder in pure Java (aircompressor, its default level 3). */
     public static java.io.OutputStream zstdOutput(java.io.OutputStream out) throws IOException {
         return new io.airlift.compress.zstd.ZstdOutputStream(out);
+    }
+
+    /** zstd-jni reports corrupt data as its own IOException; callers know ZipException for that. */
+    private static InputStream nativeErrorsAsZip(InputStream in) {
+        return new java.io.FilterInputStream(in) {
+            @Override
+            public int read() throws IOException {
+                try {
+                    return super.read();
+                } catch (IOException e) {
+                    throw translate(e);
+                }
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                try {
+                    return super.read(b, off, len);
+                } catch (IOException e) {
+                    throw translate(e);
+                }
+            }
+
+            private IOException translate(IOException e) {
+                if (!e.getClass().getName().equals("com.github.luben.zstd.ZstdIOException")) {
+                    return e;
+                }
+                java.util.zip.ZipException z = new java.util.zip.ZipException("corrupt zstd data: " + e.getMessage());
+                z.initCause(e);
+                return z;
+            }
+        };
     }
 
     private static java.util.zip.ZipException corrupt(RuntimeException e) {

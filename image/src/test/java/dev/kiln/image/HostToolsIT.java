@@ -136,8 +136,9 @@ class HostToolsIT {
      * separately and concatenated, which zstd -d accepts) decodes to the same bytes, damage is a
      * clean ZipException, and what kiln encodes, zstd -d decodes.
      */
-    @Test
-    void zstdAgreesWithTheZstdTool() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void zstdAgreesWithTheZstdTool(boolean pureJava) throws Exception {
         ExternalTools.require("zstd");
         java.util.Random rnd = new java.util.Random(Long.getLong("kiln.zstd.seed", 20261203L));
         byte[] a = new byte[3 << 20];
@@ -154,7 +155,10 @@ class HostToolsIT {
         Files.write(cat, Files.readAllBytes(Path.of(fa + ".zst")));
         Files.write(cat, Files.readAllBytes(Path.of(fb + ".zst")), java.nio.file.StandardOpenOption.APPEND);
         byte[] ours;
-        try (java.io.InputStream in = Compression.decompress(Files.newInputStream(cat))) {
+        // The tests have zstd-jni on the class path, so both decoders are exercised here.
+        assertTrue(Compression.usesNativeZstd(), "zstd-jni (test scope) is picked up when present");
+        try (java.io.InputStream in = pureJava ? Compression.pureZstdInput(new java.io.BufferedInputStream(
+                Files.newInputStream(cat))) : Compression.decompress(Files.newInputStream(cat))) {
             ours = in.readAllBytes();
         }
         var theirs = ExternalTools.run(List.of("sh", "-c", "zstd -dc " + cat + " | sha256sum"));
@@ -169,7 +173,8 @@ class HostToolsIT {
         assertTrue(ExternalTools.run(List.of("sh", "-c", "zstd -dc " + bad + " >/dev/null")).exit() != 0,
                 "zstd itself refuses the damaged stream");
         org.junit.jupiter.api.Assertions.assertThrows(java.util.zip.ZipException.class, () -> {
-            try (java.io.InputStream in = Compression.decompress(new java.io.ByteArrayInputStream(damaged))) {
+            try (java.io.InputStream in = pureJava ? Compression.pureZstdInput(new java.io.ByteArrayInputStream(damaged))
+                    : Compression.decompress(new java.io.ByteArrayInputStream(damaged))) {
                 in.readAllBytes();
             }
         });
