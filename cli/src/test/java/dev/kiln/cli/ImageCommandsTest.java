@@ -107,6 +107,47 @@ class ImageCommandsTest {
     }
 
     @Test
+    void lsAndVerifyJsonAreDocumentsWithEveryAttribute() throws Exception {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var ls = CliRunner.run("ls", "--json", img.toString(), "/usr/bin");
+        assertEquals(0, ls.exit(), ls.err());
+        var doc = mapper.readTree(ls.out());
+        var text = CliRunner.run("ls", img.toString(), "/usr/bin");
+        assertEquals(text.out().lines().count(), doc.path("entries").size(), "the same entries as the text listing");
+        for (var e : doc.path("entries")) {
+            assertTrue(e.path("path").asText().startsWith("/usr/bin/"), e.toString());
+            for (String field : new String[] {"type", "mode", "uid", "gid", "links", "size", "mtime", "inode"}) {
+                assertTrue(e.has(field), field + " in " + e);
+            }
+            try (Ext4Reader r = Ext4Reader.open(img)) {
+                var st = r.stat(e.path("path").asText(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                assertEquals(st.size(), e.path("size").asLong(), e.toString());
+                assertEquals(st.ino(), e.path("inode").asLong(), e.toString());
+                if (st.isSymlink()) {
+                    assertEquals(r.readLink(st.ino()), e.path("target").asText());
+                }
+            }
+        }
+        var clean = mapper.readTree(CliRunner.run("verify", "--json", img.toString()).out());
+        assertTrue(clean.path("clean").asBoolean());
+        assertEquals(0, clean.path("problems").size());
+        try (Ext4Reader r = Ext4Reader.open(img); RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            long ino = r.resolve("/etc/passwd", false);
+            f.seek(r.inodeOffset(ino) + 0x10);
+            f.write(0x55);
+        }
+        var bad = CliRunner.run("verify", "--json", img.toString());
+        assertEquals(3, bad.exit());
+        var damaged = mapper.readTree(bad.out());
+        assertEquals(false, damaged.path("clean").asBoolean());
+        boolean named = false;
+        for (var p : damaged.path("problems")) {
+            named |= p.path("path").asText().equals("/etc/passwd") && p.path("message").asText().contains("checksum");
+        }
+        assertTrue(named, "the damaged inode is named with its path: " + damaged);
+    }
+
+    @Test
     void extractTarRebuildsTheSameTree() throws Exception {
         Path tar = tmp.resolve("out.tar");
         var r = CliRunner.run("extract", img.toString(), "--tar", tar.toString());

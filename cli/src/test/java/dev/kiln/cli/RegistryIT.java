@@ -141,6 +141,25 @@ class RegistryIT {
                 tmp.resolve("cache2").toString());
         assertEquals(0, p.exit(), p.err());
         assertArrayEquals(Files.readAllBytes(local), Files.readAllBytes(build("oci:" + saved + ":1", "saved.ext4")));
+        // --json: the digests as the layout records them, read back from what pull wrote.
+        Path saved2 = tmp.resolve("saved2");
+        var pj = CliRunner.run("pull", host + "/nex/base:1", "--to", "oci:" + saved2, "-q", "--json", "--cache",
+                tmp.resolve("cache2").toString());
+        assertEquals(0, pj.exit(), pj.err());
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var summary = mapper.readTree(pj.out());
+        var index = mapper.readTree(saved2.resolve("index.json").toFile());
+        assertEquals(index.path("manifests").get(0).path("digest").asText(), summary.path("digest").asText());
+        var manifest = mapper.readTree(saved2.resolve("blobs/sha256/" + summary.path("digest").asText().substring(7))
+                .toFile());
+        assertEquals(manifest.path("config").path("digest").asText(), summary.path("config").asText());
+        assertEquals(manifest.path("layers").size(), summary.path("layers").size());
+        for (int i = 0; i < manifest.path("layers").size(); i++) {
+            assertEquals(manifest.path("layers").get(i).path("digest").asText(),
+                    summary.path("layers").get(i).path("digest").asText());
+            assertTrue(Files.exists(saved2.resolve("blobs/sha256/"
+                    + summary.path("layers").get(i).path("digest").asText().substring(7))));
+        }
         var notFound = CliRunner.run("build", "--image", host + "/nex/nope:1", "-o", tmp.resolve("n.ext4").toString(),
                 "--cache", tmp.resolve("cache").toString());
         assertEquals(4, notFound.exit());
