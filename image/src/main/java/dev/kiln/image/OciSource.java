@@ -58,11 +58,11 @@ public final class OciSource implements Source {
             return new Platform("linux", arch, null);
         }
 
-        boolean matches(JsonNode p) {
-            if (p == null || !os.equals(p.path("os").asText()) || !arch.equals(p.path("architecture").asText())) {
+        boolean matches(OciJson.Platform p) {
+            if (p == null || !os.equals(p.os()) || !arch.equals(p.architecture())) {
                 return false;
             }
-            String v = p.path("variant").asText("");
+            String v = p.variant() == null ? "" : p.variant();
             return variant == null ? v.isEmpty() || (arch.equals("arm64") && v.equals("v8")) : variant.equals(v);
         }
 
@@ -72,15 +72,13 @@ public final class OciSource implements Source {
         }
 
         /** The platforms an index offers, as os/arch[/variant] (attestation entries left out). */
-        static List<String> available(JsonNode manifests) {
+        static List<String> available(List<OciJson.Descriptor> manifests) {
             List<String> out = new ArrayList<>();
-            for (JsonNode c : manifests) {
-                JsonNode p = c.path("platform");
-                if (p.isMissingNode()) {
+            for (OciJson.Descriptor c : manifests) {
+                if (c.platform() == null) {
                     continue;
                 }
-                String v = p.path("variant").asText("");
-                String name = p.path("os").asText() + "/" + p.path("architecture").asText() + (v.isEmpty() ? "" : "/" + v);
+                String name = c.platform().toString();
                 if (!name.startsWith("unknown/")) {
                     out.add(name);
                 }
@@ -145,21 +143,19 @@ public final class OciSource implements Source {
         if (kind == Kind.DOCKER && !blobs.exists("index.json")) {
             return resolveDockerLegacy(blobs);
         }
-        JsonNode index = json(blobs, "index.json", null);
-        JsonNode desc = select(index.path("manifests"));
-        JsonNode manifest = manifest(blobs, desc);
+        OciJson.Manifest index = document(blobs, "index.json", null);
+        OciJson.Descriptor desc = select(index.manifests());
+        OciJson.Manifest manifest = manifest(blobs, desc);
         return layersOf(blobs, manifest);
     }
 
-    private JsonNode select(JsonNode manifests) {
-        List<JsonNode> all = new ArrayList<>();
-        manifests.forEach(all::add);
+    private OciJson.Descriptor select(List<OciJson.Descriptor> all) {
         if (all.isEmpty()) {
             throw new InvalidSourceException(describe() + ": index.json lists no images");
         }
         if (digest != null) {
-            for (JsonNode m : all) {
-                if (digest.equals(m.path("digest").asText())) {
+            for (OciJson.Descriptor m : all) {
+                if (digest.equals(m.digest())) {
                     return m;
                 }
             }
@@ -168,8 +164,8 @@ public final class OciSource implements Source {
         }
         if (tag != null) {
             List<String> tags = new ArrayList<>();
-            for (JsonNode m : all) {
-                String t = m.path("annotations").path(REF_NAME).asText(null);
+            for (OciJson.Descriptor m : all) {
+                String t = m.annotation(REF_NAME);
                 if (tag.equals(t)) {
                     return m;
                 }
@@ -184,9 +180,9 @@ public final class OciSource implements Source {
             return all.get(0);
         }
         // Several entries: a multi-platform layout written flat, or several tags.
-        JsonNode byPlatform = null;
-        for (JsonNode m : all) {
-            if (platform.matches(m.path("platform"))) {
+        OciJson.Descriptor byPlatform = null;
+        for (OciJson.Descriptor m : all) {
+            if (platform.matches(m.platform())) {
                 byPlatform = m;
                 break;
             }
@@ -195,61 +191,67 @@ public final class OciSource implements Source {
             return byPlatform;
         }
         List<String> names = new ArrayList<>();
-        for (JsonNode m : all) {
-            names.add(m.path("annotations").path(REF_NAME).asText(m.path("digest").asText()));
+        for (OciJson.Descriptor m : all) {
+            names.add(m.annotation(REF_NAME) != null ? m.annotation(REF_NAME) : m.digest());
         }
         throw new InvalidSourceException(describe() + ": the layout holds several images (" + String.join(", ", names)
                 + "); name one with :TAG or @DIGEST");
     }
 
-    private JsonNode manifest(Blobs blobs, JsonNode desc) throws IOException {
-        String d = desc == null ? digest : desc.path("digest").asText();
-        JsonNode m = json(blobs, blobPath(d), d);
-        String mt = m.path("mediaType").asText(desc == null ? "" : desc.path("mediaType").asText());
-        if (mt.contains("index") || mt.contains("manifest.list") || m.has("manifests")) {
-            for (JsonNode c : m.path("manifests")) {
-                if (platform.matches(c.path("platform"))) {
+    private OciJson.Manifest manifest(Blobs blobs, OciJson.Descriptor desc) throws IOException {
+        String d = desc == null ? digest : desc.digest();
+        OciJson.Manifest m = document(blobs, blobPath(d), d);
+        String mt = m.mediaType() != null ? m.mediaType() : desc == null ? "" : desc.type();
+        if (mt.contains("index") || mt.contains("manifest.list") || m.isIndex()) {
+            for (OciJson.Descriptor c : m.manifests()) {
+                if (platform.matches(c.platform())) {
                     return manifest(blobs, c);
                 }
             }
             throw new InvalidSourceException(describe() + ": no image for platform " + platform + "; available: "
-                    + String.join(", ", Platform.available(m.path("manifests"))) + " (choose one with --platform)");
+                    + String.join(", ", Platform.available(m.manifests())) + " (choose one with --platform)");
         }
-        if (m.path("schemaVersion").asInt() == 1) {
+        if (m.schemaVersion() == 1) {
             throw new InvalidSourceException(describe() + ": Docker schema 1 manifests are not supported; "
                     + "re-save the image with a current Docker or skopeo");
         }
         return m;
     }
 
-    private List<Layer> layersOf(Blobs blobs, JsonNode manifest) throws IOException {
-        String configDigest = manifest.path("config").path("digest").asText(null);
+    private List<Layer> layersOf(Blobs blobs, OciJson.Manifest manifest) throws IOException {
+        String configDigest = manifest.config() == null ? null : manifest.config().digest();
         if (configDigest == null) {
             throw new InvalidSourceException(describe() + ": manifest has no config");
         }
-        return layers(manifest, json(blobs, blobPath(configDigest), configDigest), describe());
+        byte[] config = bytes(blobs, blobPath(configDigest), configDigest);
+        try {
+            return layers(manifest, OciJson.config(config), describe());
+        } catch (IOException e) {
+            throw new InvalidSourceException(describe() + ": config " + configDigest + " is not a valid image config ("
+                    + e.getMessage().lines().findFirst().orElse("") + ")", e);
+        }
     }
 
     /**
      * An image manifest's layers, paired with the config's diff_ids (which must match them one
      * for one); foreign layers served from other URLs are refused.
      */
-    static List<Layer> layers(JsonNode manifest, JsonNode config, String what) {
-        JsonNode diffIds = config.path("rootfs").path("diff_ids");
-        JsonNode layers = manifest.path("layers");
+    static List<Layer> layers(OciJson.Manifest manifest, OciJson.Config config, String what) {
+        List<String> diffIds = config.diffIds();
+        List<OciJson.Descriptor> layers = manifest.layers();
         if (diffIds.size() != layers.size()) {
             throw new InvalidSourceException(what + ": manifest lists " + layers.size() + " layers but the config "
                     + diffIds.size() + " diff_ids");
         }
         List<Layer> out = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
-            String d = layers.get(i).path("digest").asText();
-            String mt = layers.get(i).path("mediaType").asText("");
-            if ((mt.contains("foreign") || mt.contains("nondistributable")) && layers.get(i).has("urls")) {
+            String d = layers.get(i).digest();
+            String mt = layers.get(i).type();
+            if ((mt.contains("foreign") || mt.contains("nondistributable")) && layers.get(i).urls() != null) {
                 throw new InvalidSourceException(what + ": layer " + d + " is a foreign layer served elsewhere; "
                         + "kiln reads only layers the image itself holds");
             }
-            out.add(new Layer(blobPath(d), d, diffIds.get(i).asText()));
+            out.add(new Layer(blobPath(d), d, diffIds.get(i)));
         }
         return out;
     }
@@ -294,6 +296,32 @@ public final class OciSource implements Source {
             throw new InvalidSourceException("unsupported or malformed digest '" + digest + "'; only sha256 is supported");
         }
         return "blobs/sha256/" + digest.substring(7);
+    }
+
+    /** A manifest or index from the layout, its digest checked when known. */
+    private OciJson.Manifest document(Blobs blobs, String name, String expectDigest) throws IOException {
+        byte[] b = bytes(blobs, name, expectDigest);
+        try {
+            return OciJson.manifest(b);
+        } catch (IOException e) {
+            throw new InvalidSourceException(describe() + ": " + name + " is not a valid OCI manifest or index ("
+                    + e.getMessage().lines().findFirst().orElse("") + ")", e);
+        }
+    }
+
+    private byte[] bytes(Blobs blobs, String name, String expectDigest) throws IOException {
+        byte[] b;
+        try (InputStream in = blobs.open(name)) {
+            b = in.readNBytes(64 << 20);
+        }
+        if (expectDigest != null) {
+            String actual = "sha256:" + sha256(b);
+            if (!actual.equals(expectDigest)) {
+                throw new InvalidSourceException(describe() + ": " + name + " has digest " + actual + ", expected "
+                        + expectDigest + "; the blob is corrupt");
+            }
+        }
+        return b;
     }
 
     private JsonNode json(Blobs blobs, String name, String expectDigest) throws IOException {

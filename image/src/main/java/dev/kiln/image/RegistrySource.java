@@ -1,6 +1,5 @@
 package dev.kiln.image;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kiln.ext4.Ext4Writer;
 import dev.kiln.image.registry.BlobCache;
@@ -109,7 +108,7 @@ public final class RegistrySource implements Source {
     /** A kiln rootfs artifact (what kiln push publishes) as a base: the ext4 image inside is the source. */
     private dev.kiln.image.registry.RootfsArtifact.Parsed artifact() throws IOException {
         Map.Entry<String, byte[]> top = topManifest();
-        JsonNode m = JSON.readTree(top.getValue());
+        OciJson.Manifest m = document(top.getValue(), top.getKey());
         if (!dev.kiln.image.registry.RootfsArtifact.is(m)) {
             return null;
         }
@@ -161,23 +160,24 @@ public final class RegistrySource implements Source {
                 cache.saveRef(ref, digest);
             }
         }
-        JsonNode m = JSON.readTree(bytes);
-        type = m.path("mediaType").asText(type == null ? "" : type);
-        if (type.startsWith("application/vnd.docker.distribution.manifest.v1") || m.path("schemaVersion").asInt() == 1) {
+        OciJson.Manifest m = document(bytes, digest);
+        type = m.mediaType() != null ? m.mediaType() : type == null ? "" : type;
+        if (type.startsWith("application/vnd.docker.distribution.manifest.v1") || m.schemaVersion() == 1) {
             throw new RegistryException(ref + ": Docker schema 1 manifests are not supported; push the image again "
                     + "with a current Docker or skopeo", 0);
         }
-        if (m.has("manifests")) {
-            for (JsonNode c : m.path("manifests")) {
-                if (platform.matches(c.path("platform"))) {
-                    String child = c.path("digest").asText();
+        if (m.isIndex()) {
+            for (OciJson.Descriptor c : m.manifests()) {
+                if (platform.matches(c.platform())) {
+                    String child = c.digest();
                     byte[] cb = manifestBlob(child);
-                    JsonNode cm = JSON.readTree(cb);
-                    return layers(child, c.path("mediaType").asText(cm.path("mediaType").asText()), cb.length, cm);
+                    OciJson.Manifest cm = document(cb, child);
+                    String ct = c.mediaType() != null ? c.mediaType() : cm.mediaType() == null ? "" : cm.mediaType();
+                    return layers(child, ct, cb.length, cm);
                 }
             }
             throw new InvalidSourceException(ref + ": no image for platform " + platform + "; available: "
-                    + String.join(", ", OciSource.Platform.available(m.path("manifests"))) + " (choose one with --platform)");
+                    + String.join(", ", OciSource.Platform.available(m.manifests())) + " (choose one with --platform)");
         }
         return layers(digest, type, bytes.length, m);
     }
@@ -199,16 +199,32 @@ public final class RegistrySource implements Source {
         return cm.bytes();
     }
 
-    private Resolved layers(String manifestDigest, String type, long size, JsonNode m) throws IOException {
-        String configDigest = m.path("config").path("digest").asText(null);
+    private Resolved layers(String manifestDigest, String type, long size, OciJson.Manifest m) throws IOException {
+        String configDigest = m.config() == null ? null : m.config().digest();
         if (configDigest == null) {
             throw new InvalidSourceException(ref + ": manifest has no config");
         }
         Path configPath = fetch(configDigest, l -> { });
-        List<OciSource.Layer> out = OciSource.layers(m, JSON.readTree(configPath.toFile()), ref.toString());
+        OciJson.Config config;
+        try {
+            config = OciJson.config(Files.readAllBytes(configPath));
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new InvalidSourceException(ref + ": config " + configDigest + " is not a valid image config ("
+                    + e.getOriginalMessage() + ")", e);
+        }
+        List<OciSource.Layer> out = OciSource.layers(m, config, ref.toString());
         List<Long> sizes = new ArrayList<>();
-        m.path("layers").forEach(l -> sizes.add(l.path("size").asLong(0)));
+        m.layers().forEach(l -> sizes.add(l.size()));
         return new Resolved(manifestDigest, type, size, configDigest, out, sizes);
+    }
+
+    private OciJson.Manifest document(byte[] bytes, String digest) {
+        try {
+            return OciJson.manifest(bytes);
+        } catch (IOException e) {
+            throw new InvalidSourceException(ref + ": manifest " + digest + " is not a valid OCI manifest or index ("
+                    + e.getMessage().lines().findFirst().orElse("") + ")", e);
+        }
     }
 
     private Path fetch(String digest, java.util.function.LongConsumer progress) throws IOException {

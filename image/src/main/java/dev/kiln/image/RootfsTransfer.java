@@ -1,6 +1,5 @@
 package dev.kiln.image;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kiln.ext4.Ext4Reader;
 import dev.kiln.ext4.Ext4Verifier;
@@ -177,21 +176,19 @@ public final class RootfsTransfer {
     public static Map<String, Object> describe(RegistryClient client, BlobCache cache, ImageReference ref)
             throws IOException {
         byte[] m = manifest(client, cache, ref, null);
-        JsonNode j = JSON.readTree(m);
+        OciJson.Manifest j = document(m, ref);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("reference", ref.toString());
         out.put("digest", BlobCache.sha256(m));
-        out.put("mediaType", j.path("mediaType").asText(""));
-        out.put("artifactType", j.path("artifactType").asText(""));
+        out.put("mediaType", j.mediaType() == null ? "" : j.mediaType());
+        out.put("artifactType", j.artifactType() == null ? "" : j.artifactType());
         if (RootfsArtifact.is(j)) {
             RootfsArtifact.Parsed p = RootfsArtifact.parse(j, ref.toString());
             out.put("layer", Map.of("mediaType", p.compression().mediaType(), "digest", p.layerDigest(), "size",
                     p.layerSize()));
             out.put("annotations", p.annotations());
         } else {
-            Map<String, String> a = new java.util.TreeMap<>();
-            j.path("annotations").fields().forEachRemaining(e -> a.put(e.getKey(), e.getValue().asText()));
-            out.put("annotations", a);
+            out.put("annotations", new java.util.TreeMap<>(j.annotations() == null ? Map.of() : j.annotations()));
         }
         return out;
     }
@@ -205,7 +202,7 @@ public final class RootfsTransfer {
             Consumer<String> log) throws IOException {
         byte[] manifest = manifest(client, cache, ref, pin);
         String manifestDigest = BlobCache.sha256(manifest);
-        RootfsArtifact.Parsed p = RootfsArtifact.parse(JSON.readTree(manifest), ref.toString());
+        RootfsArtifact.Parsed p = RootfsArtifact.parse(document(manifest, ref), ref.toString());
         if (ref.tag() != null) {
             cache.saveRef(ref, manifestDigest);
         }
@@ -415,5 +412,14 @@ public final class RootfsTransfer {
             }
         }
         return true;
+    }
+
+    private static OciJson.Manifest document(byte[] manifest, ImageReference ref) {
+        try {
+            return OciJson.manifest(manifest);
+        } catch (IOException e) {
+            throw new RegistryException(ref + ": the manifest is not a valid OCI manifest ("
+                    + e.getMessage().lines().findFirst().orElse("") + ")", 0);
+        }
     }
 }

@@ -189,31 +189,29 @@ public final class BlobCache {
         for (Ref r : refs()) {
             todo.add(r.digest());
         }
-        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
         while (!todo.isEmpty()) {
             String d = todo.poll();
-            if (!d.matches("sha256:[0-9a-f]{64}") || !seen.add(d)) {
+            if (d == null || !d.matches("sha256:[0-9a-f]{64}") || !seen.add(d)) {
                 continue;
             }
             Path p = path(d);
             if (!Files.isRegularFile(p) || Files.size(p) > (4 << 20)) {
                 continue; // a layer, or absent: nothing to follow
             }
-            com.fasterxml.jackson.databind.JsonNode n;
+            dev.kiln.image.OciJson.Manifest n;
             try {
-                n = json.readTree(p.toFile());
+                n = dev.kiln.image.OciJson.manifest(Files.readAllBytes(p));
             } catch (IOException e) {
-                continue; // not JSON: a small layer
+                continue; // not a manifest: a config or a small layer
             }
-            if (n == null || !n.isObject()) {
-                continue;
+            for (var m : n.manifests()) {
+                todo.add(m.digest());
             }
-            for (var m : n.path("manifests")) {
-                todo.add(m.path("digest").asText());
+            if (n.config() != null) {
+                todo.add(n.config().digest());
             }
-            todo.add(n.path("config").path("digest").asText());
-            for (var l : n.path("layers")) {
-                todo.add(l.path("digest").asText());
+            for (var l : n.layers()) {
+                todo.add(l.digest());
             }
         }
         return seen;

@@ -1,6 +1,5 @@
 package dev.kiln.image.registry;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -106,26 +105,26 @@ public final class RootfsArtifact {
     }
 
     /** Whether a manifest is a kiln rootfs artifact. */
-    public static boolean is(JsonNode m) {
-        return ARTIFACT_TYPE.equals(m.path("artifactType").asText(null))
-                || (m.path("layers").size() == 1 && Compression.of(m.path("layers").get(0).path("mediaType").asText()) != null);
+    public static boolean is(dev.kiln.image.OciJson.Manifest m) {
+        return ARTIFACT_TYPE.equals(m.artifactType())
+                || (m.layers().size() == 1 && Compression.of(m.layers().get(0).type()) != null);
     }
 
     /** Reads a kiln rootfs manifest; {@code where} names it in errors. */
-    public static Parsed parse(JsonNode m, String where) {
+    public static Parsed parse(dev.kiln.image.OciJson.Manifest m, String where) {
         if (!is(m)) {
-            String type = m.path("artifactType").asText(m.path("config").path("mediaType").asText("?"));
+            String type = m.artifactType() != null ? m.artifactType()
+                    : m.config() != null && m.config().mediaType() != null ? m.config().mediaType() : "?";
             throw new RegistryException(where + ": not a kiln root file system (artifactType " + type + "); kiln fetch takes "
                     + "what kiln push published", 0);
         }
-        JsonNode l = m.path("layers").get(0);
-        Compression c = Compression.of(l.path("mediaType").asText());
+        dev.kiln.image.OciJson.Descriptor l = m.layers().get(0);
+        Compression c = Compression.of(l.type());
         if (c == null) {
-            throw new RegistryException(where + ": layer media type " + l.path("mediaType").asText()
+            throw new RegistryException(where + ": layer media type " + l.type()
                     + " is not one kiln knows (" + LAYER_TYPE + "[+gzip|+zstd])", 0);
         }
-        Map<String, String> a = new TreeMap<>();
-        m.path("annotations").fields().forEachRemaining(e -> a.put(e.getKey(), e.getValue().asText()));
-        return new Parsed(l.path("digest").asText(), l.path("size").asLong(), c, a);
+        Map<String, String> a = new TreeMap<>(m.annotations() == null ? Map.of() : m.annotations());
+        return new Parsed(l.digest(), l.size(), c, a);
     }
 }
