@@ -11,6 +11,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -600,13 +601,33 @@ public final class Ext4Reader implements Closeable {
         return stack.get(stack.size() - 1);
     }
 
-    private long find(long dir, Inode din, String name) throws IOException {
-        for (DirEntry e : list(dir, din)) {
-            if (e.name().equals(name)) {
-                return e.ino();
-            }
+    /**
+     * Name lookups by directory, for the directories looked up most recently: a path lookup
+     * otherwise parses the whole directory again for every path that passes through it (the
+     * boot checks resolve a dozen paths through {@code /}; a root with 30,000 names made each
+     * one a full parse). The image is read-only, so an index never goes stale.
+     */
+    private final Map<Long, Map<String, Long>> lookupIndex = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, Map<String, Long>> eldest) {
+            return size() > 64;
         }
-        return 0;
+    };
+
+    private long find(long dir, Inode din, String name) throws IOException {
+        synchronized (lookupIndex) {
+            Map<String, Long> names = lookupIndex.get(dir);
+            if (names == null) {
+                List<DirEntry> entries = list(dir, din);
+                names = new HashMap<>(entries.size() * 2);
+                for (DirEntry e : entries) {
+                    names.putIfAbsent(e.name(), e.ino()); // the first of duplicate names, as a linear search finds
+                }
+                lookupIndex.put(dir, names);
+            }
+            Long ino = names.get(name);
+            return ino == null ? 0 : ino;
+        }
     }
 
     // ------------------------------------------------------------------ directories
