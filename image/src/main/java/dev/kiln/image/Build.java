@@ -240,11 +240,12 @@ public final class Build {
                 check.check(tmpImage);
             }
             Path result = tmpImage;
+            String gzSha = null;
             if (gz) {
                 tmpGz = Files.createTempFile(dir, "." + name + ".", ".gz.tmp");
                 track(tmpGz);
                 progress.finishing("compressing");
-                gzip(tmpImage, tmpGz);
+                gzSha = gzip(tmpImage, tmpGz);
                 Files.delete(tmpImage);
                 result = tmpGz;
             }
@@ -252,7 +253,8 @@ public final class Build {
                 progress.finishing("computing sha256");
             }
             // The raw image: the writer knows which regions it wrote, so holes are not read back.
-            String sha = !digest ? null : gz ? sha256(result) : HexFormat.of().formatHex(w.sha256());
+            // A .gz is hashed as it is written; a raw image by the writer, which knows its holes.
+            String sha = !digest ? null : gz ? gzSha : HexFormat.of().formatHex(w.sha256());
             long bytes = Files.size(result);
             if (checksumFile) {
                 tmpSum = Files.createTempFile(dir, "." + name + ".", ".sha256.tmp");
@@ -350,8 +352,8 @@ public final class Build {
     }
 
     /** gzip -6 on all cores (see {@link ParallelGzip}); one gzip member that any gunzip reads. */
-    static void gzip(Path in, Path out) throws IOException {
-        ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
+    static String gzip(Path in, Path out) throws IOException {
+        return ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
     }
 
     public static String sha256(Path p) throws IOException {

@@ -30,18 +30,31 @@ final class ParallelGzip {
 
     private ParallelGzip() {}
 
-    static void compress(Path in, Path out, int level) throws IOException {
+    /**
+     * Compresses {@code in} into {@code out} and returns the SHA-256 (hex) of what was written,
+     * computed on the way out, so a checksum of the .gz costs no second read.
+     */
+    static String compress(Path in, Path out, int level) throws IOException {
         int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "kiln-gzip");
             t.setDaemon(true);
             return t;
         });
-        try (InputStream is = Files.newInputStream(in); OutputStream os = Files.newOutputStream(out)) {
+        java.security.MessageDigest md;
+        try {
+            md = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        try (InputStream is = Files.newInputStream(in);
+                OutputStream os = new java.security.DigestOutputStream(
+                        new java.io.BufferedOutputStream(Files.newOutputStream(out), 1 << 16), md)) {
             compress(is, os, level, pool, threads * 2);
         } finally {
             pool.shutdownNow();
         }
+        return java.util.HexFormat.of().formatHex(md.digest());
     }
 
     static void compress(InputStream in, OutputStream out, int level, ExecutorService pool, int window)

@@ -90,7 +90,9 @@ class ParallelGzipTest {
         Path in = tmp.resolve("x");
         Files.write(in, data);
         Path out = tmp.resolve("x.gz");
-        ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
+        String sha = ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
+        var s = ExternalTools.run(List.of("sha256sum", out.toString()));
+        assertEquals(s.out().split(" ")[0], sha, "the digest computed while writing is sha256sum's of the file");
         var t = ExternalTools.run(List.of("gzip", "-t", out.toString()));
         assertEquals(0, t.exit(), t.out());
         var l = ExternalTools.run(List.of("gzip", "-l", out.toString()));
