@@ -152,6 +152,30 @@ class BuildFileIT {
     }
 
     @Test
+    void anUnprivilegedUserBuildsFromAFileWithItsLockAndCache() throws Exception {
+        Unprivileged user = Unprivileged.withoutRange();
+        Path home = Unprivileged.workDir();
+        Files.createDirectories(home.resolve("base/etc"));
+        Files.writeString(home.resolve("base/etc/hostname"), "nex\n");
+        Files.writeString(home.resolve("agent"), "#!/bin/sh\nexec sleep 1000\n");
+        Files.writeString(home.resolve("kiln.yaml"), "image: dir:base\nsize: 32M\nagent: agent\nagent-init: pid1\n"
+                + "no-boot-check: true\noutput: out.ext4\n");
+        var chown = dev.kiln.ext4.ExternalTools.run(List.of("chown", "-R", user.uid() + ":" + user.gid(), home.toString()));
+        assertEquals(0, chown.exit(), chown.out());
+        var build = user.run(home, "build", "-f", home.resolve("kiln.yaml").toString(), "-q");
+        assertEquals(0, build.exit(), build.out());
+        assertTrue(Files.readString(home.resolve("kiln.lock")).contains("\"agent:agent\""));
+        ExternalTools.assertFsckClean(home.resolve("out.ext4"));
+        var locked = user.run(home, "build", "-f", home.resolve("kiln.yaml").toString(), "--locked", "-o",
+                home.resolve("again.ext4").toString(), "-q");
+        assertEquals(0, locked.exit(), locked.out());
+        assertArrayEquals(Files.readAllBytes(home.resolve("out.ext4")), Files.readAllBytes(home.resolve("again.ext4")));
+        var cache = user.run(home, "cache", "ls", "--json", "--cache", home.resolve("cache").toString());
+        assertEquals(0, cache.exit(), cache.out());
+        assertTrue(cache.out().contains("\"blobs\":[]"), cache.out());
+    }
+
+    @Test
     void lockedRefusesATagThatMoved() throws Exception {
         try (TestRegistry reg = new TestRegistry(tmp.resolve("registry"))) {
             String host = reg.host;

@@ -325,17 +325,7 @@ public final class OciSource implements Source {
     }
 
     private JsonNode json(Blobs blobs, String name, String expectDigest) throws IOException {
-        byte[] b;
-        try (InputStream in = blobs.open(name)) {
-            b = in.readNBytes(64 << 20);
-        }
-        if (expectDigest != null) {
-            String actual = "sha256:" + sha256(b);
-            if (!actual.equals(expectDigest)) {
-                throw new InvalidSourceException(describe() + ": " + name + " has digest " + actual + ", expected "
-                        + expectDigest + "; the blob is corrupt");
-            }
-        }
+        byte[] b = bytes(blobs, name, expectDigest);
         try {
             return JSON.readTree(b);
         } catch (IOException e) {
