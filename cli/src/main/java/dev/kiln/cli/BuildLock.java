@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -115,14 +114,13 @@ record BuildLock(int version, String image, String digest, String platform, Map<
 
     /**
      * A file's sha256; a tree's is the sha256 of its sorted entries (relative path, type, mode,
-     * and content or link target), so it changes when anything in it does.
+     * and content's sha256 or link target), so it changes when anything in it does.
      */
     static String hash(Path p) throws IOException {
-        MessageDigest md = sha256();
         if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
-            digestFile(md, p);
-            return HexFormat.of().formatHex(md.digest());
+            return dev.kiln.image.Build.sha256(p);
         }
+        MessageDigest md = sha256();
         try (Stream<Path> walk = Files.walk(p)) {
             for (Path f : walk.sorted().toList()) {
                 String rel = p.relativize(f).toString();
@@ -134,23 +132,13 @@ record BuildLock(int version, String image, String digest, String platform, Map<
                 } else if (Files.isRegularFile(f)) {
                     md.update((byte) 'f');
                     md.update((Files.isExecutable(f) ? "x" : "-").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                    digestFile(md, f);
+                    md.update(dev.kiln.image.Build.sha256(f).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
                 } else {
                     md.update((byte) 'o');
                 }
             }
         }
         return HexFormat.of().formatHex(md.digest());
-    }
-
-    private static void digestFile(MessageDigest md, Path f) throws IOException {
-        byte[] buf = new byte[1 << 16];
-        try (InputStream in = Files.newInputStream(f)) {
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                md.update(buf, 0, n);
-            }
-        }
     }
 
     private static MessageDigest sha256() {

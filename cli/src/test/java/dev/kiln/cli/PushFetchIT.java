@@ -12,14 +12,8 @@ import dev.kiln.ext4.Ext4Reader;
 import dev.kiln.ext4.ExternalTools;
 import dev.kiln.image.registry.BlobCache;
 import dev.kiln.image.registry.RootfsArtifact;
-import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -38,40 +32,14 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class PushFetchIT {
     @TempDir Path tmp;
-    private Process registry;
+    private TestRegistry registry;
     private String host;
     private Path image;
 
     @BeforeEach
     void start() throws Exception {
-        Path exe = ExternalTools.require("docker-registry");
-        ExternalTools.require("htpasswd");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        host = "127.0.0.1:" + port;
-        var h = ExternalTools.run(List.of("htpasswd", "-Bbn", "kiln", "secret"));
-        assertEquals(0, h.exit(), h.out());
-        Files.writeString(tmp.resolve("htpasswd"), h.out().trim() + "\n");
-        Files.writeString(tmp.resolve("config.yml"), "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                + "    rootdirectory: " + tmp.resolve("data") + "\nhttp:\n  addr: " + host + "\nauth:\n  htpasswd:\n"
-                + "    realm: kiln\n    path: " + tmp.resolve("htpasswd") + "\n");
-        registry = new ProcessBuilder(exe.toString(), "serve", tmp.resolve("config.yml").toString())
-                .redirectErrorStream(true).redirectOutput(tmp.resolve("registry.log").toFile()).start();
-        HttpClient c = HttpClient.newHttpClient();
-        for (int i = 0; i < 100; i++) {
-            try {
-                int code = c.send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode();
-                if (code == 401) {
-                    break;
-                }
-            } catch (IOException e) {
-                // not up yet
-            }
-            Thread.sleep(100);
-        }
+        registry = new TestRegistry(tmp, true);
+        host = registry.host;
         Path src = Files.createDirectories(tmp.resolve("src/etc"));
         Files.writeString(src.resolve("hostname"), "nex-node\n");
         byte[] data = new byte[3 << 20];
@@ -85,8 +53,7 @@ class PushFetchIT {
     @AfterEach
     void stop() throws Exception {
         if (registry != null) {
-            registry.destroy();
-            registry.waitFor();
+            registry.close();
         }
     }
 
@@ -144,8 +111,7 @@ class PushFetchIT {
         ExternalTools.assertFsckClean(node.resolve("rootfs.ext4"));
 
         // Again: a cache hit, no download (the registry is gone).
-        registry.destroy();
-        registry.waitFor();
+        registry.close();
         var hit = kiln("fetch", host + "/nex/rootfs@" + digest, "-o", node.resolve("again.ext4").toString(), "--cache",
                 node.resolve("cache").toString(), "--json");
         assertEquals(0, hit.exit(), hit.err());

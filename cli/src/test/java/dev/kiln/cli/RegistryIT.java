@@ -8,12 +8,6 @@ import dev.kiln.ext4.Ext4Reader;
 import dev.kiln.ext4.ExternalTools;
 import dev.kiln.image.OciFixture;
 import dev.kiln.image.OciSourceTest;
-import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,50 +22,19 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RegistryIT {
     @TempDir Path tmp;
-    private Process registry;
+    private TestRegistry registry;
     private String host;
 
     @AfterEach
     void stop() throws Exception {
         if (registry != null) {
-            registry.destroy();
-            registry.waitFor();
+            registry.close();
         }
     }
 
     private void start(boolean auth) throws Exception {
-        Path exe = ExternalTools.require("docker-registry");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        host = "127.0.0.1:" + port;
-        StringBuilder cfg = new StringBuilder("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
-                + tmp.resolve("data") + "\nhttp:\n  addr: " + host + "\n");
-        if (auth) {
-            ExternalTools.require("htpasswd");
-            var h = ExternalTools.run(List.of("htpasswd", "-Bbn", "kiln", "secret"));
-            assertEquals(0, h.exit(), h.out());
-            Files.writeString(tmp.resolve("htpasswd"), h.out().trim() + "\n");
-            cfg.append("auth:\n  htpasswd:\n    realm: kiln\n    path: ").append(tmp.resolve("htpasswd")).append('\n');
-        }
-        Files.writeString(tmp.resolve("config.yml"), cfg);
-        registry = new ProcessBuilder(exe.toString(), "serve", tmp.resolve("config.yml").toString())
-                .redirectErrorStream(true).redirectOutput(tmp.resolve("registry.log").toFile()).start();
-        HttpClient c = HttpClient.newHttpClient();
-        for (int i = 0; i < 100; i++) {
-            try {
-                int code = c.send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode();
-                if (code == 200 || code == 401) {
-                    return;
-                }
-            } catch (IOException e) {
-                // not up yet
-            }
-            Thread.sleep(100);
-        }
-        throw new IllegalStateException("registry did not start: " + Files.readString(tmp.resolve("registry.log")));
+        registry = new TestRegistry(tmp, auth);
+        host = registry.host;
     }
 
     private void push(String src, String dest, String... extra) throws Exception {

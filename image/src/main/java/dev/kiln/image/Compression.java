@@ -92,13 +92,25 @@ public final class Compression {
      * compressed input.
      */
     public static InputStream pureZstdInput(InputStream in) {
-        return new java.io.FilterInputStream(new io.airlift.compress.zstd.ZstdInputStream(in)) {
+        return translating(new io.airlift.compress.zstd.ZstdInputStream(in), e ->
+                e instanceof io.airlift.compress.MalformedInputException || e instanceof IllegalStateException
+                        ? corrupt(e.getMessage(), e) : null);
+    }
+
+    /**
+     * A stream whose read errors pass through {@code corruptData}: what it maps to an exception
+     * is thrown instead (a decoder's own "corrupt data" error becomes a ZipException); null
+     * leaves the error as it was.
+     */
+    private static InputStream translating(InputStream in,
+            java.util.function.Function<Exception, java.util.zip.ZipException> corruptData) {
+        return new java.io.FilterInputStream(in) {
             @Override
             public int read() throws IOException {
                 try {
                     return super.read();
-                } catch (io.airlift.compress.MalformedInputException | IllegalStateException e) {
-                    throw corrupt(e);
+                } catch (IOException | RuntimeException e) {
+                    throw rethrow(e);
                 }
             }
 
@@ -106,9 +118,20 @@ public final class Compression {
             public int read(byte[] b, int off, int len) throws IOException {
                 try {
                     return super.read(b, off, len);
-                } catch (io.airlift.compress.MalformedInputException | IllegalStateException e) {
-                    throw corrupt(e);
+                } catch (IOException | RuntimeException e) {
+                    throw rethrow(e);
                 }
+            }
+
+            private IOException rethrow(Exception e) {
+                java.util.zip.ZipException z = corruptData.apply(e);
+                if (z != null) {
+                    return z;
+                }
+                if (e instanceof RuntimeException r) {
+                    throw r;
+                }
+                return (IOException) e;
             }
         };
     }
@@ -120,39 +143,13 @@ public final class Compression {
 
     /** zstd-jni reports corrupt data as its own IOException; callers know ZipException for that. */
     private static InputStream nativeErrorsAsZip(InputStream in) {
-        return new java.io.FilterInputStream(in) {
-            @Override
-            public int read() throws IOException {
-                try {
-                    return super.read();
-                } catch (IOException e) {
-                    throw translate(e);
-                }
-            }
-
-            @Override
-            public int read(byte[] b, int off, int len) throws IOException {
-                try {
-                    return super.read(b, off, len);
-                } catch (IOException e) {
-                    throw translate(e);
-                }
-            }
-
-            private IOException translate(IOException e) {
-                if (!e.getClass().getName().equals("com.github.luben.zstd.ZstdIOException")) {
-                    return e;
-                }
-                java.util.zip.ZipException z = new java.util.zip.ZipException("corrupt zstd data: " + e.getMessage());
-                z.initCause(e);
-                return z;
-            }
-        };
+        return translating(in, e -> e.getClass().getName().equals("com.github.luben.zstd.ZstdIOException")
+                ? corrupt(e.getMessage(), e) : null);
     }
 
-    private static java.util.zip.ZipException corrupt(RuntimeException e) {
-        java.util.zip.ZipException z = new java.util.zip.ZipException("corrupt zstd data: " + e.getMessage());
-        z.initCause(e);
+    private static java.util.zip.ZipException corrupt(String message, Exception cause) {
+        java.util.zip.ZipException z = new java.util.zip.ZipException("corrupt zstd data: " + message);
+        z.initCause(cause);
         return z;
     }
 }
