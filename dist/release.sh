@@ -54,9 +54,11 @@ cp "$jar" "$stage/lib/kiln.jar"
 touch -d "@$epoch" "$stage/lib/kiln.jar"
 
 java="$stage/runtime/bin/java"
-# The JIT thresholds of ./kiln (see there): C2 only for really hot code.
-jit="-XX:Tier4InvocationThreshold=100000 -XX:Tier4MinInvocationThreshold=50000 -XX:Tier4CompileThreshold=120000 -XX:Tier4BackEdgeThreshold=1000000"
-opts=(-XX:+UseSerialGC -Xmn24m $jit)
+# The JIT settings of ./kiln (see there and the directives file): C2 for SHA-256 only.
+cp "$here/../cli/src/main/jvm/compiler-directives.json" "$stage/lib/compiler-directives.json"
+jit='-XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput -XX:CompilerDirectivesFile="$home/lib/compiler-directives.json"'
+opts=(-XX:+UseSerialGC -Xmn24m -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
+  -XX:CompilerDirectivesFile="$stage/lib/compiler-directives.json")
 
 # Man pages and completion scripts, from the command model of this very jar.
 "$java" -jar "$stage/lib/kiln.jar" man --to "$stage/share/man/man1"
