@@ -218,7 +218,7 @@ public final class DirSource implements Source {
         Handoff out = new Handoff(stop);
         Thread walker = new Thread(() -> {
             try {
-                walk(root, "", out, ring, stop);
+                walk(root, "", out, ring, new java.util.HashSet<>(), stop);
             } catch (Throwable e) {
                 // Everything, errors included, reaches the writer's thread, which waits for END.
                 out.add(Item.failed(e));
@@ -272,7 +272,7 @@ public final class DirSource implements Source {
     }
 
     private void walk(Path dir, String prefix, Handoff q,
-            Ring ring, AtomicBoolean stop) throws Exception {
+            Ring ring, java.util.Set<String> linked, AtomicBoolean stop) throws Exception {
         List<Map.Entry<String, Path>> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path c : ds) {
@@ -296,8 +296,9 @@ public final class DirSource implements Source {
             }
             int mode = (Integer) a.get("mode");
             int type = mode & 0170000;
-            if (type != 0040000 && (Integer) a.get("nlink") > 1) {
-                // A hard link's data is read once, by whichever name the writer sees first.
+            if (type != 0040000 && (Integer) a.get("nlink") > 1 && !linked.add(linkKey(a))) {
+                // A hard link's data is read once, with the first name the walk (and so the
+                // writer) sees; the other names become links to it.
                 q.add(new Item(p, name, a, null, -1, 0, 0, null, null));
                 continue;
             }
@@ -327,7 +328,7 @@ public final class DirSource implements Source {
             }
             q.add(new Item(p, name, a, md, offset, length, held, target, null));
             if (type == 0040000) {
-                walk(p, name, q, ring, stop);
+                walk(p, name, q, ring, linked, stop);
             }
         }
     }
@@ -352,6 +353,11 @@ public final class DirSource implements Source {
         return true;
     }
 
+    /** The host file a hard link names. */
+    private static String linkKey(Map<String, Object> a) {
+        return a.get("dev") + ":" + a.get("ino");
+    }
+
     private void apply(Item it, Ext4Writer w, Map<String, String> links, Ring ring) throws IOException {
         Path p = it.path();
         String name = it.name();
@@ -360,13 +366,11 @@ public final class DirSource implements Source {
         int type = mode & 0170000;
         Metadata raw = it.md();
         if (type != 0040000 && (Integer) a.get("nlink") > 1) {
-            String key = a.get("dev") + ":" + a.get("ino");
-            String first = links.putIfAbsent(key, name);
+            String first = links.putIfAbsent(linkKey(a), name);
             if (first != null) {
                 w.hardLink(name, first);
                 return;
             }
-            raw = metadata(p, a);
         }
         raw = withXattrs(name, raw, mode);
         if (hook.replace(name, ((Number) a.get("ino")).longValue(), (FileTime) a.get("ctime"), w)) {
