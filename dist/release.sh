@@ -57,7 +57,7 @@ java="$stage/runtime/bin/java"
 # The JIT settings of ./kiln (see there and the directives file): C2 for SHA-256 only.
 cp "$here/../cli/src/main/jvm/compiler-directives.json" "$stage/lib/compiler-directives.json"
 jit='-XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput -XX:CompilerDirectivesFile="$home/lib/compiler-directives.json"'
-opts=(-XX:+UseSerialGC -Xmn24m -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
+opts=(-XX:+UseSerialGC -Xmn12m -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
   -XX:CompilerDirectivesFile="$stage/lib/compiler-directives.json")
 
 # Man pages and completion scripts, from the command model of this very jar.
@@ -95,7 +95,7 @@ cat > "$stage/bin/kiln" <<EOF
 # kiln $version: runs on the runtime bundled beside it; needs no JDK or Maven on the machine.
 # KILN_JAVA_OPTS adds JVM options (e.g. -Xmx2g).
 home=\$(dirname "\$(dirname "\$(readlink -f "\$0")")")
-exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn24m $jit $launch_cache \\
+exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn12m $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF
 chmod 755 "$stage/bin/kiln"
