@@ -605,10 +605,6 @@ public final class Ext4Writer implements Closeable {
     }
 
     /**
-     * A regular file of {@code size} bytes read from {@code content} (exactly that many bytes
-     * are read). All-zero blocks are left as holes unless sparse files are turned off.
-     */
-    /**
      * Adds a regular file with the given content.
      *
      * @param path absolute path in the image; missing parent directories are created
