@@ -18,10 +18,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -100,15 +96,6 @@ public final class DirSource implements Source {
         return acc;
     }
 
-    /** Files up to this size are read by the walking thread; larger ones are streamed by the writer's. */
-    private static final int PREFETCH_FILE = 1 << 20;
-    /**
-     * At most this much content read ahead of the writer, in one ring (see {@link Ring}). More
-     * does not go faster.
-     */
-    private static final int PREFETCH_BYTES = 8 << 20;
-    private static final int PREFETCH_ENTRIES = 8192;
-
     /**
      * One entry of the walk, with everything the host had to say about it (or why it could not).
      * A small file's content is {@code length} bytes at {@code offset} in the ring (offset -1:
@@ -124,85 +111,6 @@ public final class DirSource implements Source {
     }
 
     /**
-     * Read-ahead content in one array used round and round: the walker reads small files into it
-     * in walk order and the writer consumes and frees them in the same order, so the free bytes
-     * always follow the last file read. The walk used to read each file into a new array: 1.4 GB
-     * of garbage for the Linux tree, and the arrays still queued at a young collection were
-     * promoted (peak RSS 200-280 MiB).
-     */
-    private static final class Ring {
-        final byte[] buf = new byte[PREFETCH_BYTES];
-        final Semaphore free = new Semaphore(PREFETCH_BYTES);
-        /** Where the next file goes; the walker's alone. */
-        private int tail;
-
-        /**
-         * Waits until {@code size} contiguous bytes are free and returns {@code {offset, held}}:
-         * a file that does not fit before the end of the array starts at 0, and the skipped end
-         * is held with it.
-         */
-        int[] reserve(int size, Handoff out) throws InterruptedException {
-            int skip = tail + size > buf.length ? buf.length - tail : 0;
-            if (!free.tryAcquire(size + skip)) {
-                // The writer frees ring bytes only for entries it has: hand over the batch first.
-                out.flush();
-                free.acquire(size + skip);
-            }
-            int offset = skip > 0 ? 0 : tail;
-            tail = offset + size;
-            return new int[] {offset, size + skip};
-        }
-
-        void release(int held) {
-            if (held > 0) {
-                free.release(held);
-            }
-        }
-    }
-
-    /**
-     * Entries go to the writer's thread in batches: one queue hand-off (a lock, and a wake-up of
-     * the other thread) per 64 entries instead of per entry, which on 30,000 small files was 7 %
-     * of the CPU time.
-     */
-    private static final class Handoff {
-        private static final int BATCH = 64;
-        final BlockingQueue<Item[]> queue = new ArrayBlockingQueue<>(PREFETCH_ENTRIES / BATCH);
-        private final AtomicBoolean stop;
-        private Item[] batch = new Item[BATCH];
-        private int n;
-
-        Handoff(AtomicBoolean stop) {
-            this.stop = stop;
-        }
-
-        /** Walker: adds an entry, handing the batch over when it is full. */
-        void add(Item it) {
-            batch[n++] = it;
-            if (n == BATCH) {
-                flush();
-            }
-        }
-
-        /** Walker: hands over what it has (waits while the writer is a full queue behind). */
-        void flush() {
-            if (n == 0) {
-                return;
-            }
-            Item[] b = n == BATCH ? batch : java.util.Arrays.copyOf(batch, n);
-            batch = new Item[BATCH];
-            n = 0;
-            try {
-                while (!stop.get() && !queue.offer(b, 100, TimeUnit.MILLISECONDS)) {
-                    // the writer is behind; wait
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    /**
      * The walk (listing, lstat, xattrs, reading small files, readlink) runs on a second thread,
      * in the order the writer takes the entries; on a tree of many small files the system calls
      * are most of the work, and they now overlap with writing the image.
@@ -213,9 +121,9 @@ public final class DirSource implements Source {
         xattrs = HostXattrs.dumpAsync(root);
         Map<String, Object> rootAttrs = Files.readAttributes(root, ATTRIBUTES, NOFOLLOW);
         writer.directory("/", hooked("/", withXattrs("/", metadata(root, rootAttrs), (Integer) rootAttrs.get("mode")), rootAttrs));
-        Ring ring = new Ring();
+        ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
-        Handoff out = new Handoff(stop);
+        ReadAhead.Handoff<Item> out = new ReadAhead.Handoff<>(stop, Item[]::new);
         Thread walker = new Thread(() -> {
             try {
                 walk(root, "", out, ring, new java.util.HashSet<>(), stop);
@@ -233,7 +141,7 @@ public final class DirSource implements Source {
             while (true) {
                 Item[] batch;
                 try {
-                    batch = out.queue.take();
+                    batch = out.take();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new java.io.InterruptedIOException("interrupted while reading " + root);
@@ -251,8 +159,8 @@ public final class DirSource implements Source {
             }
         } finally {
             stop.set(true);
-            out.queue.clear();
-            ring.free.release(PREFETCH_BYTES);
+            out.clear();
+            ring.abandon();
             walker.interrupt();
         }
     }
@@ -271,8 +179,8 @@ public final class DirSource implements Source {
         return new IOException(root + ": " + e, e);
     }
 
-    private void walk(Path dir, String prefix, Handoff q,
-            Ring ring, java.util.Set<String> linked, AtomicBoolean stop) throws Exception {
+    private void walk(Path dir, String prefix, ReadAhead.Handoff<Item> q,
+            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop) throws Exception {
         List<Map.Entry<String, Path>> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path c : ds) {
@@ -309,7 +217,7 @@ public final class DirSource implements Source {
             String target = null;
             if (type == 0100000) {
                 long size = (Long) a.get("size");
-                if (size <= PREFETCH_FILE) {
+                if (size <= ReadAhead.FILE) {
                     int[] r = ring.reserve((int) size, q);
                     held = r[1];
                     try {
@@ -358,7 +266,7 @@ public final class DirSource implements Source {
         return a.get("dev") + ":" + a.get("ino");
     }
 
-    private void apply(Item it, Ext4Writer w, Map<String, String> links, Ring ring) throws IOException {
+    private void apply(Item it, Ext4Writer w, Map<String, String> links, ReadAhead.Ring ring) throws IOException {
         Path p = it.path();
         String name = it.name();
         Map<String, Object> a = it.attrs();

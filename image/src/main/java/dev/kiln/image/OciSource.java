@@ -359,7 +359,8 @@ public final class OciSource implements Source {
             DigestInputStream u = new DigestInputStream(un, uncompressed);
             // Inflating and both digests run on the read-ahead thread, beside the writing.
             try (InputStream ahead = Compression.readAhead(org.apache.commons.io.input.CloseShieldInputStream.wrap(u))) {
-                TarSource.apply(ahead, w, what, new LayerRules());
+                // A compressed layer's size (0 when unknown): the parser thread serves large layers.
+                TarSource.apply(ahead, w, what, new LayerRules(), blobs.size(l.name));
                 // Whatever follows the tar's end marker still counts for the digests.
                 ahead.transferTo(OutputStream.nullOutputStream());
             }
