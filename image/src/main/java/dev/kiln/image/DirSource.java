@@ -124,38 +124,15 @@ public final class DirSource implements Source {
         ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
         ReadAhead.Handoff<Item> out = new ReadAhead.Handoff<>(stop, Item[]::new);
-        Thread walker = new Thread(() -> {
-            try {
-                walk(root, "", out, ring, new java.util.HashSet<>(), stop);
-            } catch (Throwable e) {
-                // Everything, errors included, reaches the writer's thread, which waits for END.
-                out.add(Item.failed(e));
-            }
-            out.add(Item.END);
-            out.flush();
-        }, "kiln-dir-walk");
-        walker.setDaemon(true);
-        walker.start();
+        Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> walk(root, "", out, ring, new java.util.HashSet<>(), stop),
+                Item::failed, Item.END);
         try {
-            take:
-            while (true) {
-                Item[] batch;
-                try {
-                    batch = out.take();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("interrupted while reading " + root);
+            for (Item it = out.next(root.toString()); it != Item.END; it = out.next(root.toString())) {
+                if (it.error() != null) {
+                    throw ReadAhead.rethrown(it.error(), root.toString());
                 }
-                for (Item it : batch) {
-                    if (it == Item.END) {
-                        break take;
-                    }
-                    if (it.error() != null) {
-                        throw rethrown(it.error());
-                    }
-                    apply(it, writer, links, ring);
-                    ring.release(it.held());
-                }
+                apply(it, writer, links, ring);
+                ring.release(it.held());
             }
         } finally {
             stop.set(true);
@@ -163,20 +140,6 @@ public final class DirSource implements Source {
             ring.abandon();
             walker.interrupt();
         }
-    }
-
-    /** What the walker failed with, to be thrown on the writer's thread. */
-    private IOException rethrown(Throwable e) {
-        if (e instanceof IOException io) {
-            return io;
-        }
-        if (e instanceof RuntimeException re) {
-            throw re;
-        }
-        if (e instanceof Error err) {
-            throw err;
-        }
-        return new IOException(root + ": " + e, e);
     }
 
     private void walk(Path dir, String prefix, ReadAhead.Handoff<Item> q,

@@ -1,5 +1,6 @@
 package dev.kiln.image;
 
+import java.io.IOException;
 import java.util.Arrays;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -20,6 +21,45 @@ final class ReadAhead {
     private static final int ENTRIES = 8192;
 
     private ReadAhead() {}
+
+    /** A reading thread's work. */
+    interface Work {
+        void run() throws Exception;
+    }
+
+    /**
+     * Starts the reading thread {@code name}: whatever {@code work} fails with, errors included,
+     * reaches the writer's thread as {@code failed.apply(e)}, which waits for {@code end}.
+     */
+    static <T> Thread start(String name, Handoff<T> out, Work work, java.util.function.Function<Throwable, T> failed,
+            T end) {
+        Thread t = new Thread(() -> {
+            try {
+                work.run();
+            } catch (Throwable e) {
+                out.add(failed.apply(e));
+            }
+            out.add(end);
+            out.flush();
+        }, name);
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    /** What the reading thread failed with, to be thrown on the writer's thread. */
+    static IOException rethrown(Throwable e, String what) {
+        if (e instanceof IOException io) {
+            return io;
+        }
+        if (e instanceof RuntimeException re) {
+            throw re;
+        }
+        if (e instanceof Error err) {
+            throw err;
+        }
+        return new IOException(what + ": " + e, e);
+    }
 
     /**
      * Read-ahead content in one array used round and round: the reader puts small files into it
@@ -109,9 +149,21 @@ final class ReadAhead {
             }
         }
 
-        /** Writer: the next batch, waiting for it. */
-        T[] take() throws InterruptedException {
-            return queue.take();
+        private T[] taken;
+        private int next;
+
+        /** Writer: the next entry, waiting for it; {@code what} names the source if interrupted. */
+        T next(String what) throws java.io.InterruptedIOException {
+            while (taken == null || next == taken.length) {
+                try {
+                    taken = queue.take();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while reading " + what);
+                }
+                next = 0;
+            }
+            return taken[next++];
         }
 
         /** Writer: drops what is queued once it has stopped. */

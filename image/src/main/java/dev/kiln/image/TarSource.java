@@ -93,12 +93,10 @@ public final class TarSource implements Source {
         }
     }
 
-    /** The writer's side of the hand-off: entries one at a time, taking batches as needed. */
+    /** The writer's side of the hand-off: the next entry, its reading thread's failure thrown. */
     private static final class Entries {
         private final ReadAhead.Handoff<Entry> from;
         private final String what;
-        private Entry[] batch;
-        private int i;
 
         Entries(ReadAhead.Handoff<Entry> from, String what) {
             this.from = from;
@@ -106,18 +104,9 @@ public final class TarSource implements Source {
         }
 
         Entry next() throws IOException {
-            while (batch == null || i == batch.length) {
-                try {
-                    batch = from.take();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("interrupted while reading " + what);
-                }
-                i = 0;
-            }
-            Entry e = batch[i++];
+            Entry e = from.next(what);
             if (e.error() != null) {
-                throw rethrown(e.error(), what);
+                throw ReadAhead.rethrown(e.error(), what);
             }
             return e;
         }
@@ -216,18 +205,8 @@ public final class TarSource implements Source {
         ReadAhead.Ring ring = new ReadAhead.Ring();
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         ReadAhead.Handoff<Entry> out = new ReadAhead.Handoff<>(stop, Entry[]::new);
-        Thread parser = new Thread(() -> {
-            try {
-                parse(in, what, handingOff(out, ring, stop, what), stop);
-            } catch (Throwable e) {
-                // Everything, errors included, reaches the writer's thread, which waits for END.
-                out.add(Entry.failed(e));
-            }
-            out.add(Entry.END);
-            out.flush();
-        }, "kiln-tar-parse");
-        parser.setDaemon(true);
-        parser.start();
+        Thread parser = ReadAhead.start("kiln-tar-parse", out, () -> parse(in, what, handingOff(out, ring, stop, what), stop),
+                Entry::failed, Entry.END);
         try {
             Entries entries = new Entries(out, what);
             for (Entry e = entries.next(); e != Entry.END; e = entries.next()) {
@@ -299,19 +278,6 @@ public final class TarSource implements Source {
         } catch (EntryException ex) {
             throw new InvalidSourceException(what + ": " + ex.getMessage(), ex);
         }
-    }
-
-    private static IOException rethrown(Throwable e, String what) {
-        if (e instanceof IOException io) {
-            return io;
-        }
-        if (e instanceof RuntimeException re) {
-            throw re;
-        }
-        if (e instanceof Error err) {
-            throw err;
-        }
-        return new IOException(what + ": " + e, e);
     }
 
     /** Takes the parsed entries in order; a file's content is read from {@code content} (exactly {@code size} bytes or none). */
