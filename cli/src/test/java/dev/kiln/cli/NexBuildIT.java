@@ -59,13 +59,13 @@ class NexBuildIT {
         assertEquals(0, gunzip.exit(), gunzip.out());
         ExternalTools.assertFsckClean(img);
         try (Ext4Reader rd = Ext4Reader.open(img)) {
-            assertEquals(200_000, rd.stat("/usr/local/bin/agent", false).size());
+            assertEquals(200_000, rd.stat("/usr/local/bin/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS).size());
             assertEquals("/etc/init.d/agent", rd.readLink(rd.resolve("/etc/runlevels/boot/agent", false)));
             assertTrue(text(rd, "/etc/passwd").contains("nex:x:1000:1000:nex:/home/nex:/bin/sh"));
             assertTrue(text(rd, "/etc/shadow").startsWith("root:*::0:::::\n"), "root stays locked");
             assertEquals("console\nttyS0\n", text(rd, "/etc/securetty"));
             assertEquals("Welcome to Alpine!\n", text(rd, "/etc/motd"));
-            var extra = rd.stat("/etc/nex/extra.conf", false);
+            var extra = rd.stat("/etc/nex/extra.conf", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0600, extra.mode());
             assertEquals(1000, extra.uid());
             long free = rd.freeBlocksCount() * rd.blockSize();

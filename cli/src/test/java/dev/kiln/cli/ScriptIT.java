@@ -140,7 +140,7 @@ class ScriptIT {
             for (String gone : List.of("/proc", "/sys", "/dev/pts", "/dev/shm", "/dev/zero", "/dev/.kiln-script-0")) {
                 assertEquals(0, rd.lookupPath(gone, false), gone + " was mounted or made for the script only");
             }
-            FileStat nul = rd.stat("/dev/null", false);
+            FileStat nul = rd.stat("/dev/null", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(FileType.CHAR_DEVICE, nul.type());
             assertEquals(3, nul.minor());
         }
@@ -158,7 +158,7 @@ class ScriptIT {
         assertEquals(0, r.exit(), r.err());
         try (Ext4Reader rd = Ext4Reader.open(out)) {
             assertEquals(Files.readString(Path.of("/etc/resolv.conf")), text(rd, "/etc/seen"));
-            assertEquals(FileType.SYMLINK, rd.stat("/etc/resolv.conf", false).type(), "the base's symlink is back");
+            assertEquals(FileType.SYMLINK, rd.stat("/etc/resolv.conf", java.nio.file.LinkOption.NOFOLLOW_LINKS).type(), "the base's symlink is back");
             assertEquals("../run/resolv.conf", rd.readLink(rd.resolve("/etc/resolv.conf", false)));
         }
     }
@@ -225,12 +225,12 @@ class ScriptIT {
                 "--size", "64M", "-q");
         assertEquals(0, rr.exit(), rr.err());
         try (Ext4Reader a = Ext4Reader.open(rootless); Ext4Reader b = Ext4Reader.open(asRoot)) {
-            assertEquals(42, a.stat("/var/lib/app/f", false).uid());
-            assertEquals(43, a.stat("/var/lib/app/f", false).gid());
-            assertEquals(65534, a.stat("/var/lib/app", false).uid());
-            assertEquals(300000, a.stat("/etc/far", false).uid(), "an owner outside the map comes back from the source");
-            assertEquals(02751, a.stat("/etc/new", false).mode());
-            assertEquals(FileType.CHAR_DEVICE, a.stat("/dev/null", false).type(), "device nodes come back from the source");
+            assertEquals(42, a.stat("/var/lib/app/f", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid());
+            assertEquals(43, a.stat("/var/lib/app/f", java.nio.file.LinkOption.NOFOLLOW_LINKS).gid());
+            assertEquals(65534, a.stat("/var/lib/app", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid());
+            assertEquals(300000, a.stat("/etc/far", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid(), "an owner outside the map comes back from the source");
+            assertEquals(02751, a.stat("/etc/new", java.nio.file.LinkOption.NOFOLLOW_LINKS).mode());
+            assertEquals(FileType.CHAR_DEVICE, a.stat("/dev/null", java.nio.file.LinkOption.NOFOLLOW_LINKS).type(), "device nodes come back from the source");
             assertArrayEquals("kept".getBytes(StandardCharsets.UTF_8), a.xattrs(a.resolve("/etc/hosts", false))
                     .get("trusted.kiln"), "trusted.* comes back from the source");
             SameTree.assertSameMetadata(b, a);
@@ -253,9 +253,9 @@ class ScriptIT {
         ExternalTools.assertFsckClean(out);
         try (Ext4Reader rd = Ext4Reader.open(out)) {
             assertEquals("made\n", text(rd, "/etc/made"));
-            assertEquals(0, rd.stat("/etc/made", false).uid());
-            assertEquals(300000, rd.stat("/etc/far", false).uid());
-            assertEquals(FileType.CHAR_DEVICE, rd.stat("/dev/null", false).type());
+            assertEquals(0, rd.stat("/etc/made", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid());
+            assertEquals(300000, rd.stat("/etc/far", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid());
+            assertEquals(FileType.CHAR_DEVICE, rd.stat("/dev/null", java.nio.file.LinkOption.NOFOLLOW_LINKS).type());
         }
     }
 

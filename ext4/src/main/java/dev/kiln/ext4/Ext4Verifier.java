@@ -651,7 +651,7 @@ public final class Ext4Verifier {
         }
     }
 
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings({"unchecked", "rawtypes"})
     private final Map<Long, long[]>[] usage = new Map[] {new HashMap<>(), new HashMap<>()};
 
     private static long[] add(long[] a, long[] b) {
@@ -741,7 +741,7 @@ public final class Ext4Verifier {
         String invalid = null;
         for (int j = 0; j < rsv && invalid == null; j++) {
             long pblk = sbBlock + 1 + r.gdtBlocks.length + j;
-            int at = (int) ((r.gdtBlocks.length + j) % perBlock);
+            int at = (r.gdtBlocks.length + j) % perBlock;
             if (Le.get32(d, 4 * at) != pblk) {
                 invalid = "double-indirect entry " + at + " is " + Le.get32(d, 4 * at) + ", not reserved GDT block " + pblk;
                 break;
@@ -767,7 +767,7 @@ public final class Ext4Verifier {
         // Entries beyond the reserved blocks must be empty.
         for (int at = 0; at < perBlock && invalid == null; at++) {
             long v = Le.get32(d, 4 * at);
-            int j = (int) ((at - r.gdtBlocks.length % perBlock + perBlock) % perBlock);
+            int j = (at - r.gdtBlocks.length % perBlock + perBlock) % perBlock;
             if (v != 0 && j >= rsv) {
                 invalid = "double-indirect entry " + at + " points to block " + v + " beyond the reserved GDT blocks";
             }

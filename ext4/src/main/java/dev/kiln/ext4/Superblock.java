@@ -6,6 +6,8 @@ package dev.kiln.ext4;
  * Only the fields an image writer sets are named here; every other byte is written as zero.
  */
 public final class Superblock {
+    Superblock() {}
+
     static final int SIZE = 1024;
     static final int OFFSET = 1024;
     static final int MAGIC = 0xEF53;

@@ -16,7 +16,7 @@ public final class ReaderCheck {
     public static void compare(Ext4Reader r, TestTree tree) throws IOException {
         Map<String, Long> groupInode = new HashMap<>();
         for (TestTree.Node n : tree.nodes().values()) {
-            FileStat s = r.stat(n.path(), false);
+            FileStat s = r.stat(n.path(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
             String where = n.path();
             assertEquals(n.md().mode(), s.mode(), where);
             assertEquals(n.md().uid(), s.uid(), where);

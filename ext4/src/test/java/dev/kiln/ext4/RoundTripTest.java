@@ -53,11 +53,11 @@ class RoundTripTest {
             w.directory("/a/b", late);
         }
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            FileStat ab = r.stat("/a/b", false);
+            FileStat ab = r.stat("/a/b", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0700, ab.mode());
             assertEquals(5, ab.uid());
-            assertEquals(0755, r.stat("/a", false).mode());
-            assertEquals(3, r.stat("/a/b/c", false).size());
+            assertEquals(0755, r.stat("/a", java.nio.file.LinkOption.NOFOLLOW_LINKS).mode());
+            assertEquals(3, r.stat("/a/b/c", java.nio.file.LinkOption.NOFOLLOW_LINKS).size());
         }
     }
 
@@ -80,8 +80,8 @@ class RoundTripTest {
         }
         assertEquals(freeB, freeA);
         try (Ext4Reader r = Ext4Reader.open(a)) {
-            assertEquals(10, r.stat("/f", false).size());
-            assertEquals(0600, r.stat("/f", false).mode());
+            assertEquals(10, r.stat("/f", java.nio.file.LinkOption.NOFOLLOW_LINKS).size());
+            assertEquals(0600, r.stat("/f", java.nio.file.LinkOption.NOFOLLOW_LINKS).mode());
             assertEquals(TestTree.sha256(bytes(10, 2)), TestTree.sha256(r.open("/f")));
         }
     }
@@ -102,7 +102,7 @@ class RoundTripTest {
         }
         try (Ext4Reader r = Ext4Reader.open(img)) {
             assertEquals(0, r.lookupPath("/d", false));
-            FileStat keep = r.stat("/keep", false);
+            FileStat keep = r.stat("/keep", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(1, keep.links());
             assertEquals(TestTree.sha256(bytes(100, 4)), TestTree.sha256(r.open("/keep")));
         }
@@ -174,7 +174,7 @@ class RoundTripTest {
             w.directory("/", new Metadata(0750, 1, 2, T, T, T, T, java.util.Map.of()));
         }
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            FileStat root = r.stat("/", false);
+            FileStat root = r.stat("/", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0750, root.mode());
             assertEquals(1, root.uid());
             assertEquals(List.of("lost+found"), r.list("/").stream().map(Ext4Reader.DirEntry::name).toList());
@@ -202,10 +202,10 @@ class RoundTripTest {
             assertTrue(e.getMessage().contains("too many levels of symbolic links"), e.getMessage());
         }
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            assertTrue(r.stat("/bin", false).isSymlink());
-            assertEquals(r.stat("/usr/bin/agent", false).ino(), r.stat("/sbin-init", false).ino());
+            assertTrue(r.stat("/bin", java.nio.file.LinkOption.NOFOLLOW_LINKS).isSymlink());
+            assertEquals(r.stat("/usr/bin/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino(), r.stat("/sbin-init", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino());
             assertEquals(0, r.lookupPath("/usr/lib/x86_64/libfoo.so", false));
-            assertEquals(3, r.stat("/usr/lib/x86_64/libbar.so", false).size());
+            assertEquals(3, r.stat("/usr/lib/x86_64/libbar.so", java.nio.file.LinkOption.NOFOLLOW_LINKS).size());
         }
     }
 
@@ -225,7 +225,7 @@ class RoundTripTest {
             assertEquals(bb, r.resolve("/bin/sh", true));
             assertEquals(bb, r.resolve("/escape", true));
             assertEquals(bb, r.resolve("/bin/../bin/busybox", true));
-            assertTrue(r.stat("/bin/sh", false).isSymlink());
+            assertTrue(r.stat("/bin/sh", java.nio.file.LinkOption.NOFOLLOW_LINKS).isSymlink());
             assertThrows(CorruptImageException.class, () -> r.resolve("/loop1", true));
         }
     }

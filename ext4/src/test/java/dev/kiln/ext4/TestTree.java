@@ -18,6 +18,8 @@ import java.util.TreeMap;
  * xattrs, hard-link group) for comparison with what a reader, debugfs or the kernel sees.
  */
 public final class TestTree {
+    public TestTree() {}
+
     public enum Kind { DIR, FILE, SYMLINK, CHR, BLK, FIFO, SOCK }
 
     /** One expected node; {@code linkGroup} names the first path of a hard-link group. */

@@ -211,7 +211,7 @@ public final class StageMain {
                 @Override
                 public Metadata metadata(String path, Metadata host, long ino, FileTime ctime) throws IOException {
                     if (untouched(path, ino, ctime)) {
-                        FileStat st = assembled.stat(path, false);
+                        FileStat st = assembled.stat(path, java.nio.file.LinkOption.NOFOLLOW_LINKS);
                         return new Metadata(st.mode(), st.uid(), st.gid(), st.atime(), st.mtime(), st.ctime(),
                                 st.crtime(), assembled.xattrs(st.ino()));
                     }
@@ -223,7 +223,7 @@ public final class StageMain {
                     if (!untouched(path, ino, ctime)) {
                         return false;
                     }
-                    FileStat st = assembled.stat(path, false);
+                    FileStat st = assembled.stat(path, java.nio.file.LinkOption.NOFOLLOW_LINKS);
                     Metadata md = new Metadata(st.mode(), st.uid(), st.gid(), st.atime(), st.mtime(), st.ctime(),
                             st.crtime(), assembled.xattrs(st.ino()));
                     switch (st.type()) {

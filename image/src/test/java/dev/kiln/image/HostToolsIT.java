@@ -62,15 +62,15 @@ class HostToolsIT {
     }
 
     private static void checkHostTree(Ext4Reader r, boolean nanos, boolean xattrs) throws Exception {
-        FileStat h = r.stat("/etc/hostname", false);
+        FileStat h = r.stat("/etc/hostname", java.nio.file.LinkOption.NOFOLLOW_LINKS);
         assertEquals(Instant.ofEpochSecond(1_600_000_000L, nanos ? 123_456_789 : 0), h.mtime());
         assertEquals("nex\n", new String(r.open(h.ino()).readAllBytes()));
-        assertEquals(h.ino(), r.stat("/etc/hostname.link", false).ino());
+        assertEquals(h.ino(), r.stat("/etc/hostname.link", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino());
         assertEquals(2, h.links());
         assertEquals("../usr/share/zoneinfo/UTC", r.readLink(r.resolve("/etc/localtime", false)));
-        assertEquals(dev.kiln.ext4.FileType.FIFO, r.stat("/fifo", false).type());
-        assertEquals(0750, r.stat("/etc/conf.d", false).mode());
-        FileStat sp = r.stat("/sparse.img", false);
+        assertEquals(dev.kiln.ext4.FileType.FIFO, r.stat("/fifo", java.nio.file.LinkOption.NOFOLLOW_LINKS).type());
+        assertEquals(0750, r.stat("/etc/conf.d", java.nio.file.LinkOption.NOFOLLOW_LINKS).mode());
+        FileStat sp = r.stat("/sparse.img", java.nio.file.LinkOption.NOFOLLOW_LINKS);
         assertEquals(8L << 20, sp.size());
         assertTrue(sp.blocks512() < 64, "holes stay holes: " + sp.blocks512() + " sectors");
         byte[] all = r.open(sp.ino()).readAllBytes();

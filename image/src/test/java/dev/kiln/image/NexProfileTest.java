@@ -88,11 +88,11 @@ class NexProfileTest {
         NexProfile p = NexProfile.builder(agent).time(T).build();
         Path img = build(alpineBase(true), p);
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            FileStat a = r.stat("/usr/local/bin/agent", false);
+            FileStat a = r.stat("/usr/local/bin/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0755, a.mode());
             assertEquals(0, a.uid());
             assertEquals(Files.readString(agent), text(r, "/usr/local/bin/agent"));
-            FileStat svc = r.stat("/etc/init.d/agent", false);
+            FileStat svc = r.stat("/etc/init.d/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0755, svc.mode());
             String script = text(r, "/etc/init.d/agent");
             assertTrue(script.startsWith("#!/sbin/openrc-run\n"), script);
@@ -112,17 +112,17 @@ class NexProfileTest {
                     + "nex:x:1000:1000:nex:/home/nex:/bin/sh\n", text(r, "/etc/passwd"));
             assertEquals("root:x:0:root\nbin:x:1:root,bin\nnex:x:1000:\n", text(r, "/etc/group"));
             assertEquals("root:!::0:::::\nbin:!::0:::::\nnex:!::0:99999:7:::\n", text(r, "/etc/shadow"));
-            FileStat shadow = r.stat("/etc/shadow", false);
+            FileStat shadow = r.stat("/etc/shadow", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertEquals(0640, shadow.mode());
             assertEquals(42, shadow.gid());
-            FileStat home = r.stat("/home/nex", false);
+            FileStat home = r.stat("/home/nex", java.nio.file.LinkOption.NOFOLLOW_LINKS);
             assertTrue(home.isDirectory());
             assertEquals(1000, home.uid());
             assertEquals(1000, home.gid());
             for (String d : List.of("/dev", "/proc", "/run", "/sys", "/var", "/tmp")) {
-                assertTrue(r.stat(d, false).isDirectory(), d);
+                assertTrue(r.stat(d, java.nio.file.LinkOption.NOFOLLOW_LINKS).isDirectory(), d);
             }
-            assertEquals(01777, r.stat("/tmp", false).mode());
+            assertEquals(01777, r.stat("/tmp", java.nio.file.LinkOption.NOFOLLOW_LINKS).mode());
             assertEquals(List.of(), Ext4Verifier.verify(r));
         }
     }
@@ -195,7 +195,7 @@ class NexProfileTest {
     void pid1MakesTheAgentInit() throws Exception {
         Path img = build(Sources.SCRATCH, NexProfile.builder(agent).init(NexProfile.Init.PID1).time(T).build());
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            assertEquals(r.stat("/usr/local/bin/agent", false).ino(), r.stat("/sbin/init", false).ino());
+            assertEquals(r.stat("/usr/local/bin/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino(), r.stat("/sbin/init", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino());
             assertTrue(text(r, "/etc/passwd").contains("nex:x:1000:1000:"));
             assertEquals(0, r.lookupPath("/etc/init.d/agent", false));
         }
@@ -224,9 +224,9 @@ class NexProfileTest {
         };
         Path img = build(usrMerged, NexProfile.builder(agent).init(NexProfile.Init.PID1).time(T).build());
         try (Ext4Reader r = Ext4Reader.open(img)) {
-            assertTrue(r.stat("/sbin", false).isSymlink(), "/sbin stays a symlink");
-            assertTrue(r.stat("/var/run", false).isSymlink(), "/var/run stays a symlink");
-            assertEquals(r.stat("/usr/local/bin/agent", false).ino(), r.stat("/usr/sbin/init", false).ino());
+            assertTrue(r.stat("/sbin", java.nio.file.LinkOption.NOFOLLOW_LINKS).isSymlink(), "/sbin stays a symlink");
+            assertTrue(r.stat("/var/run", java.nio.file.LinkOption.NOFOLLOW_LINKS).isSymlink(), "/var/run stays a symlink");
+            assertEquals(r.stat("/usr/local/bin/agent", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino(), r.stat("/usr/sbin/init", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino());
             assertEquals(List.of(), Ext4Verifier.verify(r));
         }
     }
@@ -239,7 +239,7 @@ class NexProfileTest {
             assertEquals("/etc/init.d/agent", r.readLink(r.resolve("/etc/runlevels/default/agent", false)));
             assertTrue(text(r, "/etc/init.d/agent").contains("command=\"/opt/agent\""));
             assertTrue(text(r, "/etc/passwd").contains("svc:x:2000:3000:svc:/home/svc:/bin/sh"));
-            assertEquals(2000, r.stat("/home/svc", false).uid());
+            assertEquals(2000, r.stat("/home/svc", java.nio.file.LinkOption.NOFOLLOW_LINKS).uid());
         }
     }
 }

@@ -81,7 +81,7 @@ public class OciSourceTest {
                         : new String(r.open(st.ino()).readAllBytes()));
             });
             assertEquals(List.of(), Ext4Verifier.verify(r));
-            assertEquals(r.stat("/bin-busybox", false).ino(), r.stat("/busybox-link", false).ino());
+            assertEquals(r.stat("/bin-busybox", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino(), r.stat("/busybox-link", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino());
         }
         return m;
     }
