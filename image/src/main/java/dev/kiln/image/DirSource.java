@@ -127,9 +127,10 @@ public final class DirSource implements Source {
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> walk(root, "", out, ring, new java.util.HashSet<>(), stop),
                 Item::failed, Item.END);
         try {
-            for (Item it = out.next(root.toString()); it != Item.END; it = out.next(root.toString())) {
+            String what = root.toString();
+            for (Item it = out.next(what); it != Item.END; it = out.next(what)) {
                 if (it.error() != null) {
-                    throw ReadAhead.rethrown(it.error(), root.toString());
+                    throw ReadAhead.rethrown(it.error(), what);
                 }
                 apply(it, writer, links, ring);
                 ring.release(it.held());

@@ -165,19 +165,6 @@ public final class TarSource implements Source {
     }
 
     /**
-     * Applies the tar stream {@code in} to the writer. When {@code layer} is non-null, OCI
-     * whiteouts are interpreted through it instead of being written.
-     *
-     * <p>The archive is parsed on a second thread (commons-compress's header and PAX parsing was
-     * half of a Debian base's build on the writer's thread), which reads files up to 1 MiB into
-     * the read-ahead ring and hands entries over in batches; a larger file is streamed from the
-     * archive by the writer's thread while the parser waits for it.
-     */
-    static void apply(InputStream in, Ext4Writer writer, String what, EntryRules layer) throws IOException {
-        apply(in, writer, what, layer, Long.MAX_VALUE);
-    }
-
-    /**
      * Archives below this many bytes are parsed on the writer's thread: on two cores a second
      * thread gained nothing for an Alpine-sized base (the compiler thread has the other core
      * while the JVM warms up) and cost 8 MiB of ring and ~40 ms; the Linux tree's 1.3 GB went
@@ -185,7 +172,16 @@ public final class TarSource implements Source {
      */
     static long parserThreadFrom = 64L << 20;
 
-    /** As {@link #apply(InputStream, Ext4Writer, String, EntryRules)}, for an archive of about {@code bytes}. */
+    /**
+     * Applies the tar stream {@code in}, an archive of about {@code bytes} (0 when unknown), to
+     * the writer. When {@code layer} is non-null, OCI whiteouts are interpreted through it
+     * instead of being written.
+     *
+     * <p>From {@link #parserThreadFrom} bytes the archive is parsed on a second thread
+     * (commons-compress's header and PAX parsing was half of a Debian base's build on the
+     * writer's thread), which reads files into the read-ahead ring, those over 1 MiB in 1 MiB
+     * pieces, and hands the entries over in batches.
+     */
     static void apply(InputStream in, Ext4Writer writer, String what, EntryRules layer, long bytes) throws IOException {
         if (bytes < parserThreadFrom) {
             try {
@@ -282,8 +278,8 @@ public final class TarSource implements Source {
 
     /** Takes the parsed entries in order; a file's content is read from {@code content} (exactly {@code size} bytes or none). */
     private interface Sink {
-        boolean accept(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
-                InputStream content) throws IOException, InterruptedException;
+        void accept(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
+                Guarded content) throws IOException, InterruptedException;
     }
 
     /**
@@ -310,7 +306,6 @@ public final class TarSource implements Source {
                     left -= piece;
                 }
             }
-            return true;
         };
     }
 
@@ -374,16 +369,11 @@ public final class TarSource implements Source {
         }
     }
 
-    private static void readFully(InputStream in, byte[] b, int off, int len, String what, String name) {
+    /** Reads an entry's bytes; the archive's read errors come as {@link Guarded}'s. */
+    private static void readFully(Guarded in, byte[] b, int off, int len, String what, String name) {
         int done = 0;
         while (done < len) {
-            int n;
-            try {
-                n = in.read(b, off + done, len - done);
-            } catch (IOException ex) {
-                throw new InvalidSourceException(what + ": " + name + ": " + ex.getMessage()
-                        + "; the archive is truncated or corrupt", ex);
-            }
+            int n = in.read(b, off + done, len - done);
             if (n < 0) {
                 throw new InvalidSourceException(what + ": " + name + ": the archive ends after " + done + " of the entry's "
                         + len + " bytes; the archive is truncated or corrupt");
