@@ -1,0 +1,70 @@
+package dev.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kiln.ext4.ExternalTools;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The read-ahead paths need no root, so they are run by an unprivileged user too: a tarball over
+ * the 64 MiB from which a parser thread reads it (files in 1 MiB pieces through the ring) and
+ * the same tree as {@code dir:} (the walker's ring, a hard link read ahead with its first name).
+ * The user's tar: image must equal root's byte for byte, both images pass e2fsck, and debugfs
+ * reads the files back as they were.
+ */
+class ReadAheadRootlessIT {
+    private static final long SEED = Long.getLong("kiln.rootless.seed", 20261203L);
+
+    @Test
+    void anUnprivilegedUserBuildsALargeTarballAndATreeThroughTheReadAheadRing() throws Exception {
+        Unprivileged user = Unprivileged.withoutRange();
+        ExternalTools.require("debugfs");
+        Path home = Unprivileged.workDir();
+        try {
+            Path tree = Files.createDirectories(home.resolve("tree/data"));
+            Random r = new Random(SEED);
+            for (int i = 0; i < 9; i++) {
+                byte[] b = new byte[(8 << 20) + r.nextInt(1 << 20)];
+                r.nextBytes(b);
+                Files.write(tree.resolve("big" + i), b);
+            }
+            for (int i = 0; i < 200; i++) {
+                byte[] b = new byte[r.nextInt(20_000)];
+                r.nextBytes(b);
+                Files.write(tree.resolve("small" + i), b);
+            }
+            Files.createLink(tree.resolve("z-link"), tree.resolve("small7"));
+            Path tar = home.resolve("tree.tar");
+            var made = ExternalTools.run(List.of("tar", "--format=posix", "--numeric-owner", "--owner=0", "--group=0",
+                    "-C", home.resolve("tree").toString(), "-cf", tar.toString(), "."));
+            assertEquals(0, made.exit(), made.out());
+            var chown = ExternalTools.run(List.of("chown", "-R", user.uid() + ":" + user.gid(), home.toString()));
+            assertEquals(0, chown.exit(), chown.out());
+
+            for (String image : List.of("tar:" + tar, "dir:" + home.resolve("tree"))) {
+                String out = home.resolve(image.startsWith("tar:") ? "user-tar.ext4" : "user-dir.ext4").toString();
+                var build = user.run(home, "build", "--image", image, "-o", out, "--size", "256M", "--no-boot-check", "-q");
+                assertEquals(0, build.exit(), build.out());
+                ExternalTools.assertFsckClean(Path.of(out));
+                for (String f : List.of("big3", "small7", "z-link")) {
+                    Path dumped = home.resolve("dumped-" + f);
+                    ExternalTools.debugfs(Path.of(out), "dump /data/" + f + " " + dumped);
+                    assertArrayEquals(Files.readAllBytes(tree.resolve(f)), Files.readAllBytes(dumped), image + " /data/" + f);
+                    Files.delete(dumped);
+                }
+            }
+            Path asRoot = home.resolve("root-tar.ext4");
+            var root = CliRunner.run("build", "--image", "tar:" + tar, "-o", asRoot.toString(), "--size", "256M",
+                    "--no-boot-check", "-q");
+            assertEquals(0, root.exit(), root.err());
+            assertEquals(-1L, Files.mismatch(asRoot, home.resolve("user-tar.ext4")), "the same image as root builds");
+        } finally {
+            ExternalTools.run(List.of("rm", "-rf", home.toString()));
+        }
+    }
+}
