@@ -41,7 +41,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/share/man/man1" "$stage/share/complet
 # commons-compress's pack200 and Jackson's java.sql types, which kiln never uses). TLS's elliptic
 # curves live in jdk.crypto.ec before JDK 22.
 modules="java.base,java.net.http,jdk.unsupported"
-if "$jdk/bin/java" --list-modules | grep -q '^jdk.crypto.ec@'; then
+# (The list is read whole first: `java | grep -q` under pipefail is false when grep stops early.)
+if grep -q '^jdk.crypto.ec@' <<< "$("$jdk/bin/java" --list-modules)"; then
   modules="$modules,jdk.crypto.ec"
 fi
 compress="--compress=zip-6"

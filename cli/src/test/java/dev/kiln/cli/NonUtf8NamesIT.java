@@ -116,6 +116,10 @@ class NonUtf8NamesIT {
             assertEquals(0, CliRunner.run("extract", staged.toString(), "--to", to.toString()).exit());
             Set<String> got = listing(to);
             assertTrue(got.containsAll(expected), "names survive the script stage: " + got);
+            try (var left = Files.list(tmp)) {
+                List<Path> stages = left.filter(f -> f.getFileName().toString().startsWith(".kiln-stage")).toList();
+                assertEquals(List.of(), stages, "the staging tree, names the JVM cannot spell included, is removed");
+            }
         }
     }
 }

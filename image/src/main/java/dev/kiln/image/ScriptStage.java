@@ -307,10 +307,14 @@ public final class ScriptStage implements Source {
                 return;
             }
             Build.deleteTree(dir);
-            if (Files.exists(dir) && ns.kind() != UserNamespace.Kind.ROOT) {
+            // What Java could not delete: files owned by subordinate ids (removed inside the namespace),
+            // or names the JVM cannot spell (bytes that are not valid in its file-name encoding).
+            if (Files.exists(dir)) {
                 try {
-                    Process rm = ns.start(new ProcessBuilder(ns.wrap(List.of("rm", "-rf", "--", dir.toString())))
-                            .redirectErrorStream(true));
+                    List<String> rmCmd = List.of("rm", "-rf", "--", dir.toString());
+                    Process rm = ns.kind() == UserNamespace.Kind.ROOT
+                            ? new ProcessBuilder(rmCmd).redirectErrorStream(true).start()
+                            : ns.start(new ProcessBuilder(ns.wrap(rmCmd)).redirectErrorStream(true));
                     Subprocess.drainAndWait(rm, 120, "removing " + dir);
                 } catch (IOException | RuntimeException e) {
                     // reported below
