@@ -76,6 +76,76 @@ final class Crc32c {
         return crc != null ? (~crc.getValue()) & 0xFFFFFFFFL : soft & 0xFFFFFFFFL;
     }
 
+    /**
+     * Zeros as operators on the CRC register: {@code ZEROS[k]} is the 32x32 bit matrix (one
+     * column per int) that advances the register over 2^k zero bytes. The CRC is linear over
+     * GF(2), so a run of n zeros is the product of the matrices of n's set bits: a hole of any
+     * length costs at most 64 matrix-vector products instead of reading its bytes.
+     */
+    private static final int[][] ZEROS = new int[64][];
+
+    static {
+        int[] bit = new int[32];
+        bit[0] = 0x82F63B78;
+        for (int i = 1; i < 32; i++) {
+            bit[i] = 1 << (i - 1);
+        }
+        int[] m = bit;
+        for (int i = 0; i < 3; i++) {
+            m = square(m);
+        }
+        ZEROS[0] = m;
+        for (int k = 1; k < 64; k++) {
+            ZEROS[k] = square(ZEROS[k - 1]);
+        }
+    }
+
+    private static int times(int[] m, int v) {
+        int r = 0;
+        for (int i = 0; v != 0; i++, v >>>= 1) {
+            if ((v & 1) != 0) {
+                r ^= m[i];
+            }
+        }
+        return r;
+    }
+
+    private static int[] square(int[] m) {
+        int[] r = new int[32];
+        for (int i = 0; i < 32; i++) {
+            r[i] = times(m, m[i]);
+        }
+        return r;
+    }
+
+    /** The register after {@code n} zero bytes, from {@code register}. */
+    private static int advance(int register, long n) {
+        int r = register;
+        for (int k = 0; n != 0; k++, n >>>= 1) {
+            if ((n & 1) != 0) {
+                r = times(ZEROS[k], r);
+            }
+        }
+        return r;
+    }
+
+    /**
+     * {@link CRC32C}'s value for {@code a || b} from its values for {@code a} and {@code b} and
+     * {@code b}'s length, reading neither: the file content digest runs over regions read and
+     * holes never read as if it had read the whole file.
+     */
+    static long combine(long crcA, long crcB, long lengthB) {
+        if (lengthB <= 0) {
+            return crcA;
+        }
+        return (advance((int) crcA, lengthB) ^ (int) crcB) & 0xFFFFFFFFL;
+    }
+
+    /** {@link CRC32C}'s value for {@code n} zero bytes, without making them. */
+    static long zeros(long n) {
+        return n <= 0 ? 0 : ~advance(~0, n) & 0xFFFFFFFFL;
+    }
+
     /** A checksum chained from the file system seed {@code raw(~0, uuid)}. */
     static Crc32c seeded(byte[] uuid) {
         return new Crc32c().update(uuid);

@@ -78,10 +78,13 @@ public final class Ext4Writer implements Closeable {
     private boolean closed;
     private Summary summary;
 
-    /** Counts taken at close. */
+    /**
+     * Counts taken at close; {@code holesSkipped} is the bytes of files given as data regions
+     * that lay in holes and so were never read.
+     */
     public record Summary(long blocksCount, long freeBlocks, long inodesCount, long freeInodes,
             int blockSize, byte[] uuid, long files, long directories, long symlinks, long devices,
-            long others) {}
+            long others, long holesSkipped) {}
 
     /** Granule of {@link #written}: 64 KiB, a multiple of every device's direct-I/O alignment. */
     private static final int WRITTEN_CHUNK = 64 << 10;
@@ -335,6 +338,8 @@ public final class Ext4Writer implements Closeable {
     }
 
     private volatile long progressBytes;
+    /** Bytes of holes in files given as data regions: never read. */
+    private long holesSkipped;
     private volatile long progressEntries;
 
     /**
@@ -641,6 +646,87 @@ public final class Ext4Writer implements Closeable {
      * @throws IOException when the content cannot be read or the image written
      */
     public void file(String path, Metadata md, long size, InputStream content) throws IOException {
+        addFile(path, md, size, n -> {
+            if (opts.inlineData && size > 0 && size <= INLINE_MAX) {
+                byte[] data = new byte[(int) size];
+                readFully(path, content, data, (int) size, 0, size);
+                CRC32C c = new CRC32C();
+                c.update(data);
+                n.inline = data;
+                return c.getValue();
+            }
+            return writeContent(path, n, size, content);
+        });
+    }
+
+    /**
+     * Adds a regular file of which only the {@code data} regions hold content, as a sparse tar
+     * entry stores it or a host file system reports it ({@code SEEK_DATA}/{@code SEEK_HOLE}):
+     * {@code regionBytes} holds the regions' bytes one after the other and nothing else, and the
+     * rest of the file reads as zeros, so a hole costs nothing however long it is. Within the
+     * regions, all-zero blocks still become holes. The image is the same as {@link #file(String,
+     * Metadata, long, InputStream)} gives for the whole content.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     * @param size the content's exact length
+     * @param data the regions as {@code {offset, length}} pairs one after the other, in order and
+     *     not overlapping; parts beyond {@code size} are ignored (and not read)
+     * @param regionBytes the regions' bytes, in order
+     * @throws IOException when the content cannot be read (it ends early) or the image written
+     */
+    public void file(String path, Metadata md, long size, long[] data, InputStream regionBytes) throws IOException {
+        if (data.length % 2 != 0) {
+            throw new IllegalArgumentException(path + ": data regions come in {offset, length} pairs");
+        }
+        for (int i = 0; i < data.length; i += 2) {
+            if (data[i] < 0 || data[i + 1] < 0 || (i > 0 && data[i] < data[i - 2] + data[i - 1])) {
+                throw new IllegalArgumentException(path + ": data regions must be in order and not overlap");
+            }
+        }
+        if (!opts.sparseFiles || (opts.inlineData && size <= INLINE_MAX)) {
+            file(path, md, size, new RegionsAsContent(path, data, regionBytes, size));
+            return;
+        }
+        addFile(path, md, size, n -> writeRegions(path, n, size, data, regionBytes));
+    }
+
+    /** The whole content of a file given as regions: zeros between them. */
+    private static final class RegionsAsContent extends InputStream {
+        private final String path;
+        private final long[] data;
+        private final InputStream bytes;
+        private final long size;
+        private final int[] at = {0};
+        private long pos;
+
+        RegionsAsContent(String path, long[] data, InputStream bytes, long size) {
+            this.path = path;
+            this.data = data;
+            this.bytes = bytes;
+            this.size = size;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (pos >= size) {
+                return -1;
+            }
+            int n = (int) Math.min(len, size - pos);
+            fillFromRegions(path, data, at, bytes, b, off, n, pos, size);
+            pos += n;
+            return n;
+        }
+    }
+
+    /** What every regular file goes through: the old entry freed, the node placed, the digest fed. */
+    private void addFile(String path, Metadata md, long size, ContentWriter content) throws IOException {
         ensureOpen();
         validateXattrs(path, md);
         if (size < 0) {
@@ -662,19 +748,15 @@ public final class Ext4Writer implements Closeable {
         }
         Node n = new Node(Inode.S_IFREG, clamp(md));
         n.size = size;
-        long crc;
-        if (opts.inlineData && size > 0 && size <= INLINE_MAX) {
-            byte[] data = new byte[(int) size];
-            readFully(path, content, data, (int) size, 0, size);
-            CRC32C c = new CRC32C();
-            c.update(data);
-            crc = c.getValue();
-            n.inline = data;
-        } else {
-            crc = writeContent(path, n, size, content);
-        }
+        long crc = content.write(n);
         digest.update(longBytes(crc));
         place(path, parent, parts.get(parts.size() - 1), n);
+    }
+
+    /** Writes a file's content into its node; returns the content's CRC32C. */
+    @FunctionalInterface
+    private interface ContentWriter {
+        long write(Node n) throws IOException;
     }
 
     /**
@@ -855,38 +937,129 @@ public final class Ext4Writer implements Closeable {
             readFully(path, in, chunk, bytes, logical * bs, size);
             crc.update(chunk, 0, bytes);
             progressBytes += bytes;
-            if (bytes < nb * bs) {
-                // The last block's tail (< one block). A copy, not Arrays.fill: C1, which compiles
-                // kiln's hot code (see the launcher), has an intrinsic for arraycopy, not for fill.
-                System.arraycopy(zeroBlock, 0, chunk, bytes, nb * bs - bytes);
-            }
-            int i = 0;
-            while (i < nb) {
-                if (opts.sparseFiles && isZero(chunk, i)) {
-                    i++;
-                    continue;
-                }
-                int j = i + 1;
-                while (j < nb && !(opts.sparseFiles && isZero(chunk, j))) {
-                    j++;
-                }
-                int k = i;
-                while (k < j) {
-                    long[] run = overflow ? null : alloc.allocateRun(j - k);
-                    if (run == null) {
-                        overflow = true;
-                        overflowBlocks += j - k;
-                        break;
-                    }
-                    writeFully(chunk, k * bs, (int) run[1] * bs, run[0] * bs);
-                    n.addExtent(logical + k, run[0], run[1]);
-                    k += (int) run[1];
-                }
-                i = j;
-            }
+            placeChunk(n, logical, nb, bytes);
             logical += nb;
         }
         return crc.getValue();
+    }
+
+    /**
+     * The regions' blocks (a region's first and last block whole: the bytes around it are the
+     * file's too) read and placed as {@link #writeContent} places them; the CRC of the gaps is
+     * computed, not read ({@link Crc32c#zeros}), so the digest equals a read of the whole file.
+     */
+    private long writeRegions(String path, Node n, long size, long[] data, InputStream in) throws IOException {
+        int chunkBlocks = chunk.length / bs;
+        long crc = 0;
+        long done = 0;
+        CRC32C part = new CRC32C();
+        int[] at = {0};
+        int i = 0;
+        while (i < data.length && data[i] < size) {
+            long first = data[i] / bs;
+            long end = Layout.ceilDiv(Math.min(size, data[i] + data[i + 1]), bs);
+            i += 2;
+            // Regions that share a block, or touch, are read as one.
+            while (i < data.length && data[i] < size && data[i] / bs <= end) {
+                end = Math.max(end, Layout.ceilDiv(Math.min(size, data[i] + data[i + 1]), bs));
+                i += 2;
+            }
+            long gap = first * bs - done;
+            crc = Crc32c.combine(crc, Crc32c.zeros(gap), gap);
+            progressBytes += gap;
+            holesSkipped += gap;
+            part.reset();
+            long from = first * bs;
+            for (long logical = first; logical < end; ) {
+                int nb = (int) Math.min(chunkBlocks, end - logical);
+                int bytes = (int) Math.min((long) nb * bs, size - logical * bs);
+                fillFromRegions(path, data, at, in, chunk, 0, bytes, logical * bs, size);
+                part.update(chunk, 0, bytes);
+                progressBytes += bytes;
+                placeChunk(n, logical, nb, bytes);
+                logical += nb;
+            }
+            done = Math.min(size, end * bs);
+            crc = Crc32c.combine(crc, part.getValue(), done - from);
+        }
+        long tail = size - done;
+        progressBytes += tail;
+        holesSkipped += tail;
+        return Crc32c.combine(crc, Crc32c.zeros(tail), tail);
+    }
+
+    /**
+     * Fills {@code b[off, off + len)} with the file's bytes at {@code pos}: zeros outside the
+     * regions, the next bytes of {@code in} inside them. Positions only grow, and every region
+     * byte below {@code size} is asked for once, so {@code in} is read straight through;
+     * {@code at} keeps the index of the region reached.
+     */
+    private static void fillFromRegions(String path, long[] data, int[] at, InputStream in, byte[] b, int off, int len,
+            long pos, long size) throws IOException {
+        int done = 0;
+        while (done < len) {
+            long p = pos + done;
+            while (at[0] < data.length && data[at[0]] + data[at[0] + 1] <= p) {
+                at[0] += 2;
+            }
+            if (at[0] >= data.length || data[at[0]] > p) {
+                long next = at[0] < data.length ? data[at[0]] : Long.MAX_VALUE;
+                int n = (int) Math.min(len - done, next - p);
+                for (int z = 0; z < n; ) {
+                    int c = Math.min(n - z, ZEROS.length);
+                    System.arraycopy(ZEROS, 0, b, off + done + z, c);
+                    z += c;
+                }
+                done += n;
+            } else {
+                int n = (int) Math.min(len - done, data[at[0]] + data[at[0] + 1] - p);
+                int r = in.readNBytes(b, off + done, n);
+                if (r < n) {
+                    throw new EOFException(path + ": content ended after " + (p + r) + " of " + size + " bytes");
+                }
+                done += n;
+            }
+        }
+    }
+
+    /** Zeros to copy from (C1 has an intrinsic for arraycopy, not for fill). */
+    private static final byte[] ZEROS = new byte[64 << 10];
+
+    /**
+     * Places {@code nb} blocks held in {@code chunk} ({@code bytes} of content, the last
+     * block's tail zeroed here) at logical block {@code logical}: all-zero blocks become holes
+     * (unless sparse files are off), runs of the others go to contiguous free blocks.
+     */
+    private void placeChunk(Node n, long logical, int nb, int bytes) throws IOException {
+        if (bytes < nb * bs) {
+            // The last block's tail (< one block). A copy, not Arrays.fill: C1, which compiles
+            // kiln's hot code (see the launcher), has an intrinsic for arraycopy, not for fill.
+            System.arraycopy(zeroBlock, 0, chunk, bytes, nb * bs - bytes);
+        }
+        int i = 0;
+        while (i < nb) {
+            if (opts.sparseFiles && isZero(chunk, i)) {
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < nb && !(opts.sparseFiles && isZero(chunk, j))) {
+                j++;
+            }
+            int k = i;
+            while (k < j) {
+                long[] run = overflow ? null : alloc.allocateRun(j - k);
+                if (run == null) {
+                    overflow = true;
+                    overflowBlocks += j - k;
+                    break;
+                }
+                writeFully(chunk, k * bs, (int) run[1] * bs, run[0] * bs);
+                n.addExtent(logical + k, run[0], run[1]);
+                k += (int) run[1];
+            }
+            i = j;
+        }
     }
 
     private boolean isZero(byte[] b, int blockIndex) {
@@ -1111,7 +1284,7 @@ public final class Ext4Writer implements Closeable {
             out.force(false);
         }
         summary = new Summary(layout.blocksCount, alloc.freeCount(), layout.inodesCount,
-                layout.inodesCount - usedInodes, bs, uuid, files, dirs, symlinks, devices, others);
+                layout.inodesCount - usedInodes, bs, uuid, files, dirs, symlinks, devices, others, holesSkipped);
     }
 
     private void assign(Node dir, List<Node> order, long[] next) {

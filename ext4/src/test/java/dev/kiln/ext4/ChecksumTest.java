@@ -27,6 +27,51 @@ class ChecksumTest {
         assertEquals(new Crc32c().update(new byte[] {9, 0, 0, 0}).raw(), new Crc32c().updateLe32(9).raw());
     }
 
+    /** The JDK's CRC32C over the bytes made is the oracle for holes that are never made. */
+    @Test
+    void combiningAndZeroRunsEqualTheJdkOverTheWholeContent() {
+        long seed = Long.getLong("kiln.crc.seed", 16);
+        java.util.Random rnd = new java.util.Random(seed);
+        for (int round = 0; round < 200; round++) {
+            int pieces = 1 + rnd.nextInt(6);
+            java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+            long combined = 0;
+            for (int p = 0; p < pieces; p++) {
+                byte[] piece;
+                if (rnd.nextBoolean()) {
+                    piece = new byte[rnd.nextInt(round < 20 ? 3 : 70_000)];
+                    long z = Crc32c.zeros(piece.length);
+                    CRC32C made = new CRC32C();
+                    made.update(piece);
+                    assertEquals(made.getValue(), z, "zeros(" + piece.length + "), seed " + seed);
+                    combined = Crc32c.combine(combined, z, piece.length);
+                } else {
+                    piece = new byte[rnd.nextInt(5_000)];
+                    rnd.nextBytes(piece);
+                    CRC32C c = new CRC32C();
+                    c.update(piece);
+                    combined = Crc32c.combine(combined, c.getValue(), piece.length);
+                }
+                all.writeBytes(piece);
+            }
+            CRC32C whole = new CRC32C();
+            whole.update(all.toByteArray());
+            assertEquals(whole.getValue(), combined, "round " + round + ", seed " + seed);
+        }
+        // A hole longer than any array: 2^31 + 5 zeros, then data, against the JDK fed in 1 MiB steps.
+        long n = (1L << 31) + 5;
+        CRC32C big = new CRC32C();
+        byte[] mib = new byte[1 << 20];
+        for (long left = n; left > 0; left -= mib.length) {
+            big.update(mib, 0, (int) Math.min(left, mib.length));
+        }
+        byte[] tail = "tail".getBytes(StandardCharsets.US_ASCII);
+        big.update(tail);
+        CRC32C t = new CRC32C();
+        t.update(tail);
+        assertEquals(big.getValue(), Crc32c.combine(Crc32c.zeros(n), t.getValue(), tail.length));
+    }
+
     @Test
     void anExplicitSeedChainsLikeTheUuidPrefix() {
         byte[] uuid = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
