@@ -597,6 +597,7 @@ final class BuildCommand implements Callable<Integer> {
             j.put("symlinks", s.symlinks());
             j.put("devices", s.devices());
             j.put("other", s.others());
+            j.put("holesSkipped", s.holesSkipped());
             if (pushed != null) {
                 j.put("push", java.util.Map.of("reference", pushed.reference(), "digest", pushed.digest(), "uploaded",
                         pushed.uploaded()));

@@ -67,8 +67,13 @@ record Unprivileged(String name, long uid, long gid) {
     }
 
     List<String> command(Path home, String... kilnArgs) {
+        return command("java", home, kilnArgs);
+    }
+
+    /** The command that runs kiln as this user on the given {@code java}. */
+    List<String> command(String java, Path home, String... kilnArgs) {
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid", Long.toString(uid), "--regid", Long.toString(gid),
-                "--clear-groups", "--", "java", "-Duser.home=" + home, "-jar", jar().toString()));
+                "--clear-groups", "--", java, "-Duser.home=" + home, "-jar", jar().toString()));
         cmd.addAll(List.of(kilnArgs));
         return cmd;
     }
@@ -78,7 +83,12 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** Starts kiln as this user; every output line goes to {@code lines} as it comes. */
     Started start(Path home, Consumer<String> lines, String... kilnArgs) throws IOException {
-        List<String> cmd = command(home, kilnArgs);
+        return start("java", home, lines, kilnArgs);
+    }
+
+    /** Starts kiln as this user on the given {@code java}. */
+    Started start(String java, Path home, Consumer<String> lines, String... kilnArgs) throws IOException {
+        List<String> cmd = command(java, home, kilnArgs);
         cmd.set(0, ExternalTools.require("setpriv").toString());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).directory(home.toFile());
         pb.environment().put("HOME", home.toString());
@@ -103,8 +113,13 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** Runs kiln as this user to its end; the exit code and all output. */
     ExternalTools.Result run(Path home, String... kilnArgs) throws Exception {
+        return runOn("java", home, kilnArgs);
+    }
+
+    /** Runs kiln as this user on the given {@code java}, to its end. */
+    ExternalTools.Result runOn(String javaCommand, Path home, String... kilnArgs) throws Exception {
         StringBuffer out = new StringBuffer();
-        Started s = start(home, l -> out.append(l).append('\n'), kilnArgs);
+        Started s = start(javaCommand, home, l -> out.append(l).append('\n'), kilnArgs);
         if (!s.process().waitFor(15, java.util.concurrent.TimeUnit.MINUTES)) {
             s.process().destroyForcibly();
             throw new AssertionError("kiln as " + name + " did not finish: " + out);

@@ -4,7 +4,6 @@ import dev.kiln.ext4.EntryException;
 import dev.kiln.ext4.Ext4Writer;
 import dev.kiln.ext4.Metadata;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -125,9 +124,7 @@ public final class AddSource implements Source {
                 }
             }
             case 0100000 -> {
-                try (InputStream in = Files.newInputStream(p)) {
-                    w.file(target, md, Files.size(p), in);
-                }
+                DirSource.copyFile(w, target, md, p, Files.size(p));
             }
             case 0120000 -> w.symlink(target, md, RawPaths.string(Files.readSymbolicLink(p)));
             default -> throw new InvalidSourceException(p + ": --add takes files, directories and symlinks only");

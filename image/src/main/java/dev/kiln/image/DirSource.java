@@ -225,6 +225,22 @@ public final class DirSource implements Source {
         return true;
     }
 
+    /**
+     * A host file's content streamed into the image; a sparse file's holes are skipped, not
+     * read, where the runtime can find them ({@link HoleScan}).
+     */
+    static void copyFile(Ext4Writer w, String name, Metadata md, Path p, long size) throws IOException {
+        long[] data = HoleScan.dataRegions(p, size);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p)) {
+            InputStream whole = java.nio.channels.Channels.newInputStream(ch);
+            if (data != null) {
+                w.file(name, md, size, data, new RegionBytes(whole, data, size, n -> ch.position(ch.position() + n)));
+            } else {
+                w.file(name, md, size, whole);
+            }
+        }
+    }
+
     /** The host file a hard link names. */
     private static String linkKey(Map<String, Object> a) {
         return a.get("dev") + ":" + a.get("ino");
@@ -256,9 +272,8 @@ public final class DirSource implements Source {
                     if (it.offset() >= 0) {
                         w.file(name, md, it.length(), new java.io.ByteArrayInputStream(ring.buf, it.offset(), it.length()));
                     } else {
-                        long size = (Long) a.get("size");
-                        try (InputStream in = Files.newInputStream(p)) {
-                            w.file(name, md, size, in);
+                        try {
+                            copyFile(w, name, md, p, (Long) a.get("size"));
                         } catch (java.nio.file.AccessDeniedException e) {
                             throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
                         }

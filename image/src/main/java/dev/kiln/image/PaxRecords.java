@@ -76,10 +76,19 @@ final class PaxRecords {
             return c;
         }
 
+        /**
+         * Reads {@code len} bytes unless the stream ends first. commons-compress (1.28) takes a
+         * short read inside a sparse entry's data segment for the segment's end and goes on
+         * with the next one, so a GNU sparse file read through a stream that returns what it
+         * has (the read-ahead thread's) failed as "Truncated TAR archive"; full reads keep it right.
+         */
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
-            int n = in.read(b, off, len);
-            if (n < 0) {
+            int n = in.readNBytes(b, off, len);
+            if (n == 0 && len > 0) {
+                n = -1;
+            }
+            if (n < len) {
                 eof = true;
             }
             if (n > 0) {

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
@@ -85,11 +86,11 @@ public final class TarSource implements Source {
      * over 1 MiB has none itself (offset -1); its content follows as CHUNK entries of up to 1 MiB.
      */
     private record Entry(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
-            int offset, int length, int held, Throwable error) {
+            int offset, int length, int held, Throwable error, long[] regions) {
         static final Entry END = failed(null);
 
         static Entry failed(Throwable e) {
-            return new Entry(Kind.OTHER, null, null, null, 0, 0, 0, -1, 0, 0, e);
+            return new Entry(Kind.OTHER, null, null, null, 0, 0, 0, -1, 0, 0, e, null);
         }
     }
 
@@ -185,8 +186,10 @@ public final class TarSource implements Source {
     static void apply(InputStream in, Ext4Writer writer, String what, EntryRules layer, long bytes) throws IOException {
         if (bytes < parserThreadFrom) {
             try {
-                parse(in, what, (kind, name, link, md, size, major, minor, content) ->
-                        write(kind, name, link, md, size, major, minor, content, writer, what, layer),
+                parse(in, what, (kind, name, link, md, size, major, minor, content, regions) ->
+                        write(kind, name, link, md, size, major, minor, regions == null ? content
+                                : new RegionBytes(content, regions, size, content::skipExactly), regions, writer, what,
+                                layer),
                         new java.util.concurrent.atomic.AtomicBoolean());
             } catch (InterruptedException e) {
                 // (the inline sink does not wait)
@@ -235,12 +238,13 @@ public final class TarSource implements Source {
         if (e.kind() == Kind.CHUNK) {
             throw new IllegalStateException(e.name() + ": a piece of a file without its file");
         }
-        Chunks chunks = e.kind() == Kind.FILE && e.offset() < 0 ? new Chunks(entries, ring, e.size()) : null;
+        long stored = e.regions() == null ? e.size() : RegionBytes.total(e.regions(), e.size());
+        Chunks chunks = e.kind() == Kind.FILE && e.offset() < 0 ? new Chunks(entries, ring, stored) : null;
         InputStream content = chunks != null ? chunks
                 : e.kind() == Kind.FILE ? new java.io.ByteArrayInputStream(ring.buf, e.offset(), e.length()) : null;
         try {
-            if (!write(e.kind(), e.name(), e.link(), e.md(), e.size(), e.major(), e.minor(), content, writer, what, layer)
-                    && chunks != null) {
+            if (!write(e.kind(), e.name(), e.link(), e.md(), e.size(), e.major(), e.minor(), content, e.regions(), writer,
+                    what, layer) && chunks != null) {
                 // Consumed by the layer's rules (a whiteout is empty, but whatever it holds goes).
                 chunks.transferTo(java.io.OutputStream.nullOutputStream());
             }
@@ -253,7 +257,7 @@ public final class TarSource implements Source {
 
     /** Writes one entry; false when the layer's rules consumed it instead (a whiteout). */
     private static boolean write(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
-            InputStream content, Ext4Writer writer, String what, EntryRules layer) throws IOException {
+            InputStream content, long[] regions, Ext4Writer writer, String what, EntryRules layer) throws IOException {
         try {
             if (layer != null && layer.before(name, kind == Kind.DIRECTORY, writer)) {
                 return false;
@@ -265,7 +269,13 @@ public final class TarSource implements Source {
                 case CHAR_DEVICE -> writer.charDevice(name, md, major, minor);
                 case BLOCK_DEVICE -> writer.blockDevice(name, md, major, minor);
                 case FIFO -> writer.fifo(name, md);
-                case FILE -> writer.file(name, md, size, content);
+                case FILE -> {
+                    if (regions != null) {
+                        writer.file(name, md, size, regions, content);
+                    } else {
+                        writer.file(name, md, size, content);
+                    }
+                }
                 case OTHER, CHUNK -> {
                     // Volume labels, multi-volume continuations: no file.
                 }
@@ -278,8 +288,9 @@ public final class TarSource implements Source {
 
     /** Takes the parsed entries in order; a file's content is read from {@code content} (exactly {@code size} bytes or none). */
     private interface Sink {
+        /** {@code regions}: a sparse file's data regions ({@link Ext4Writer#file(String, Metadata, long, long[], InputStream)}), else null. */
         void accept(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
-                Guarded content) throws IOException, InterruptedException;
+                Guarded content, long[] regions) throws IOException, InterruptedException;
     }
 
     /**
@@ -289,20 +300,23 @@ public final class TarSource implements Source {
      */
     private static Sink handingOff(ReadAhead.Handoff<Entry> out, ReadAhead.Ring ring,
             java.util.concurrent.atomic.AtomicBoolean stop, String what) {
-        return (kind, name, link, md, size, major, minor, content) -> {
+        return (kind, name, link, md, size, major, minor, whole, regions) -> {
+            // A sparse file hands over only its data; the writer puts the holes back.
+            long stored = regions == null ? size : RegionBytes.total(regions, size);
+            InputStream content = regions == null ? whole : new RegionBytes(whole, regions, size, whole::skipExactly);
             if (kind != Kind.FILE) {
-                out.add(new Entry(kind, name, link, md, 0, major, minor, -1, 0, 0, null));
-            } else if (size <= ReadAhead.FILE) {
-                int[] r = ring.reserve((int) size, out);
-                readFully(content, ring.buf, r[0], (int) size, what, name);
-                out.add(new Entry(kind, name, link, md, size, 0, 0, r[0], (int) size, r[1], null));
+                out.add(new Entry(kind, name, link, md, 0, major, minor, -1, 0, 0, null, null));
+            } else if (stored <= ReadAhead.FILE) {
+                int[] r = ring.reserve((int) stored, out);
+                readFully(content, ring.buf, r[0], (int) stored, what, name);
+                out.add(new Entry(kind, name, link, md, size, 0, 0, r[0], (int) stored, r[1], null, regions));
             } else {
-                out.add(new Entry(kind, name, link, md, size, 0, 0, -1, 0, 0, null));
-                for (long left = size; left > 0 && !stop.get(); ) {
+                out.add(new Entry(kind, name, link, md, size, 0, 0, -1, 0, 0, null, regions));
+                for (long left = stored; left > 0 && !stop.get(); ) {
                     int piece = (int) Math.min(ReadAhead.FILE, left);
                     int[] r = ring.reserve(piece, out);
                     readFully(content, ring.buf, r[0], piece, what, name);
-                    out.add(new Entry(Kind.CHUNK, name, null, null, piece, 0, 0, r[0], piece, r[1], null));
+                    out.add(new Entry(Kind.CHUNK, name, null, null, piece, 0, 0, r[0], piece, r[1], null, null));
                     left -= piece;
                 }
             }
@@ -323,8 +337,12 @@ public final class TarSource implements Source {
             try {
                 // Finish the previous entry so that only this entry's headers are recorded.
                 if (e != null) {
-                    while (tar.read(drain) >= 0) {
+                    // Skipped, not read: a sparse file's trailing hole costs nothing that way.
+                    while (tar.skip(Long.MAX_VALUE) > 0) {
                         // (usually nothing is left: the content was read)
+                    }
+                    while (tar.read(drain) >= 0) {
+                        // (nothing, unless skipping stopped early)
                     }
                 }
             } catch (IOException | IllegalArgumentException ex) {
@@ -365,12 +383,37 @@ public final class TarSource implements Source {
             int major = kind == Kind.CHAR_DEVICE || kind == Kind.BLOCK_DEVICE ? e.getDevMajor() : 0;
             int minor = kind == Kind.CHAR_DEVICE || kind == Kind.BLOCK_DEVICE ? e.getDevMinor() : 0;
             long size = kind != Kind.FILE ? 0 : e.isSparse() ? e.getRealSize() : e.getSize();
-            sink.accept(kind, name, link, md, size, major, minor, kind == Kind.FILE ? new Guarded(tar, what, name) : null);
+            sink.accept(kind, name, link, md, size, major, minor, kind == Kind.FILE ? new Guarded(tar, what, name) : null,
+                    kind == Kind.FILE && e.isSparse() ? regions(e, what) : null);
         }
     }
 
+    /**
+     * A sparse entry's data regions from its sparse map (GNU's old format, PAX 0.0/0.1/1.0): the
+     * holes between them are skipped in the archive's stream (commons-compress makes a hole's
+     * zeros one byte at a time, 15 s for a 4 GiB disk image) and left as holes by the writer.
+     */
+    private static long[] regions(TarArchiveEntry e, String what) {
+        List<org.apache.commons.compress.archivers.tar.TarArchiveStructSparse> map;
+        try {
+            map = e.getOrderedSparseHeaders();
+        } catch (IOException ex) {
+            throw new InvalidSourceException(what + ": " + e.getName() + ": " + ex.getMessage()
+                    + "; the archive's sparse map is corrupt", ex);
+        }
+        long[] out = new long[map.size() * 2];
+        int n = 0;
+        for (var h : map) {
+            if (h.getNumbytes() > 0) {
+                out[n++] = h.getOffset();
+                out[n++] = h.getNumbytes();
+            }
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
     /** Reads an entry's bytes; the archive's read errors come as {@link Guarded}'s. */
-    private static void readFully(Guarded in, byte[] b, int off, int len, String what, String name) {
+    private static void readFully(InputStream in, byte[] b, int off, int len, String what, String name) throws IOException {
         int done = 0;
         while (done < len) {
             int n = in.read(b, off + done, len - done);
@@ -439,6 +482,26 @@ public final class TarSource implements Source {
         public int read() {
             byte[] one = new byte[1];
             return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        /** Skips exactly {@code n} bytes of the entry (a sparse entry's hole: no bytes are made). */
+        void skipExactly(long n) {
+            try {
+                long left = n;
+                while (left > 0) {
+                    long k = in.skip(left);
+                    if (k <= 0) {
+                        if (in.read() < 0) {
+                            throw new java.io.EOFException("the entry ends " + left + " bytes early");
+                        }
+                        k = 1;
+                    }
+                    left -= k;
+                }
+            } catch (IOException ex) {
+                throw new InvalidSourceException(what + ": " + name + ": " + ex.getMessage()
+                        + "; the archive is truncated or corrupt", ex);
+            }
         }
 
         @Override
