@@ -756,6 +756,24 @@ public final class Ext4Reader implements Closeable {
     }
 
     /**
+     * Where a regular file's data is: the byte ranges its written extents cover, as {@code
+     * {offset, length}} pairs in order (the form {@link Ext4Writer#file(String, Metadata, long,
+     * long[], InputStream)} takes); everything else reads as zeros. Null when the file is not
+     * extent-mapped (inline data, block maps): read it whole.
+     *
+     * @param ino a regular file's inode number
+     * @return the data regions, or null
+     * @throws IOException on a read error or damage
+     */
+    public long[] dataRegions(long ino) throws IOException {
+        Inode in = readInode(ino);
+        if ((in.flags & Inode.FLAG_INLINE_DATA) != 0 || (in.flags & Inode.FLAG_EXTENTS) == 0) {
+            return null;
+        }
+        return ExtentMap.load(this, ino, in).dataRegions(blockSize, in.size);
+    }
+
+    /**
      * Opens a regular file by path (symlinks followed).
      *
      * @param p an absolute path inside the image

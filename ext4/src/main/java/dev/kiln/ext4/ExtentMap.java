@@ -117,6 +117,29 @@ final class ExtentMap implements Ext4Reader.BlockMap {
         }
     }
 
+    /**
+     * The byte ranges that written extents cover below {@code size}, as {@code {offset,
+     * length}} pairs in order, touching ones merged; the rest of the file reads as zeros.
+     */
+    long[] dataRegions(int blockSize, long size) {
+        long[] out = new long[logical.length * 2];
+        int n = 0;
+        for (int i = 0; i < logical.length; i++) {
+            long from = logical[i] * blockSize;
+            if (unwritten[i] || from >= size) {
+                continue;
+            }
+            long to = Math.min(size, (logical[i] + length[i]) * blockSize);
+            if (n > 0 && out[n - 2] + out[n - 1] == from) {
+                out[n - 1] = to - out[n - 2];
+            } else {
+                out[n++] = from;
+                out[n++] = to - from;
+            }
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
     @Override
     public long physical(long lb) {
         int n = logical.length;

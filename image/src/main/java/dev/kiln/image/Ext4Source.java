@@ -66,8 +66,18 @@ public final class Ext4Source implements Source {
         switch (st.type()) {
             case DIRECTORY -> w.directory(p, md);
             case REGULAR -> {
+                long[] data = r.dataRegions(st.ino());
                 try (InputStream in = r.open(st.ino())) {
-                    w.file(p, md, st.size(), in);
+                    if (data != null && RegionBytes.total(data, st.size()) < st.size()) {
+                        // Holes in the image read stay holes, unread (the reader's skip only moves).
+                        w.file(p, md, st.size(), data, new RegionBytes(in, data, st.size(), n -> {
+                            if (in.skip(n) != n) {
+                                throw new java.io.EOFException(p + ": ends inside its own size");
+                            }
+                        }));
+                    } else {
+                        w.file(p, md, st.size(), in);
+                    }
                 }
             }
             case SYMLINK -> w.symlink(p, md, r.readLink(st.ino()));
