@@ -66,7 +66,9 @@ public final class Ext4Source implements Source {
         switch (st.type()) {
             case DIRECTORY -> w.directory(p, md);
             case REGULAR -> {
-                long[] data = r.dataRegions(st.ino());
+                // Fewer blocks than the size needs: it has holes (loading its extents twice for
+                // every other file would be wasted).
+                long[] data = st.blocks512() * 512 < st.size() ? r.dataRegions(st.ino()) : null;
                 try (InputStream in = r.open(st.ino())) {
                     if (data != null && RegionBytes.total(data, st.size()) < st.size()) {
                         // Holes in the image read stay holes, unread (the reader's skip only moves).

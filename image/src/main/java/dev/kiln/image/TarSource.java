@@ -187,9 +187,7 @@ public final class TarSource implements Source {
         if (bytes < parserThreadFrom) {
             try {
                 parse(in, what, (kind, name, link, md, size, major, minor, content, regions) ->
-                        write(kind, name, link, md, size, major, minor, regions == null ? content
-                                : new RegionBytes(content, regions, size, content::skipExactly), regions, writer, what,
-                                layer),
+                        write(kind, name, link, md, size, major, minor, content, regions, writer, what, layer),
                         new java.util.concurrent.atomic.AtomicBoolean());
             } catch (InterruptedException e) {
                 // (the inline sink does not wait)
@@ -286,11 +284,15 @@ public final class TarSource implements Source {
         }
     }
 
-    /** Takes the parsed entries in order; a file's content is read from {@code content} (exactly {@code size} bytes or none). */
+    /**
+     * Takes the parsed entries in order; a file's content is read from {@code content} (exactly
+     * {@code size} bytes, or none). A sparse file comes with its data {@code regions} ({@link
+     * Ext4Writer#file(String, Metadata, long, long[], InputStream)}) and {@code content} holds only
+     * their bytes; otherwise {@code regions} is null.
+     */
     private interface Sink {
-        /** {@code regions}: a sparse file's data regions ({@link Ext4Writer#file(String, Metadata, long, long[], InputStream)}), else null. */
         void accept(Kind kind, String name, String link, Metadata md, long size, int major, int minor,
-                Guarded content, long[] regions) throws IOException, InterruptedException;
+                InputStream content, long[] regions) throws IOException, InterruptedException;
     }
 
     /**
@@ -300,10 +302,9 @@ public final class TarSource implements Source {
      */
     private static Sink handingOff(ReadAhead.Handoff<Entry> out, ReadAhead.Ring ring,
             java.util.concurrent.atomic.AtomicBoolean stop, String what) {
-        return (kind, name, link, md, size, major, minor, whole, regions) -> {
+        return (kind, name, link, md, size, major, minor, content, regions) -> {
             // A sparse file hands over only its data; the writer puts the holes back.
             long stored = regions == null ? size : RegionBytes.total(regions, size);
-            InputStream content = regions == null ? whole : new RegionBytes(whole, regions, size, whole::skipExactly);
             if (kind != Kind.FILE) {
                 out.add(new Entry(kind, name, link, md, 0, major, minor, -1, 0, 0, null, null));
             } else if (stored <= ReadAhead.FILE) {
@@ -383,8 +384,10 @@ public final class TarSource implements Source {
             int major = kind == Kind.CHAR_DEVICE || kind == Kind.BLOCK_DEVICE ? e.getDevMajor() : 0;
             int minor = kind == Kind.CHAR_DEVICE || kind == Kind.BLOCK_DEVICE ? e.getDevMinor() : 0;
             long size = kind != Kind.FILE ? 0 : e.isSparse() ? e.getRealSize() : e.getSize();
-            sink.accept(kind, name, link, md, size, major, minor, kind == Kind.FILE ? new Guarded(tar, what, name) : null,
-                    kind == Kind.FILE && e.isSparse() ? regions(e, what) : null);
+            Guarded content = kind == Kind.FILE ? new Guarded(tar, what, name) : null;
+            long[] regions = kind == Kind.FILE && e.isSparse() ? regions(e, what) : null;
+            sink.accept(kind, name, link, md, size, major, minor,
+                    regions == null ? content : new RegionBytes(content, regions, size, content::skipExactly), regions);
         }
     }
 
