@@ -23,11 +23,11 @@ import picocli.CommandLine.Model.CommandSpec;
  * Boots an image as the root file system of a microVM and waits for a line on the serial
  * console: the check that vets a rootfs before it is published.
  */
-@Command(name = "boot", mixinStandardHelpOptions = true,
+@Command(name = "boot",
         description = {"Boots IMAGE as the root disk of a microVM (firecracker, else QEMU microvm) and watches the serial console.",
             "Exits 0 when the guest prints TEXT (without --expect: when it powers off by itself), 1 on timeout, "
                 + "kernel panic or a VM that stops first. The image is not modified unless --writable is given."})
-final class BootCommand implements Callable<Integer> {
+final class BootCommand extends StandardOptions implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "IMAGE", description = "An ext4 image (a .gz is decompressed to a temporary copy).")

@@ -14,12 +14,12 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "build", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "build", sortOptions = false,
         description = {"Builds an ext4 root file system image from a source, in one streaming pass.",
             "Sources: registry images (the default), OCI layouts and archives, tar:FILE (plain, gzip, xz, zstd "
                 + "or bzip2), dir:PATH, ext4:FILE, scratch.",
             "Options may also come from a build file (-f kiln.yaml) or an @argfile (one argument per line)."})
-final class BuildCommand implements Callable<Integer> {
+final class BuildCommand extends StandardOptions implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "Read the build's options from a build "

@@ -16,10 +16,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code kiln cache ls|prune}: the blob cache that registry pulls, fetches and builds share. */
-@Command(name = "cache", mixinStandardHelpOptions = true,
+@Command(name = "cache",
         description = "Lists or prunes the blob cache (registry manifests, layers and published images).",
         subcommands = {CacheCommand.Ls.class, CacheCommand.Prune.class})
-final class CacheCommand implements Runnable {
+final class CacheCommand extends StandardOptions implements Runnable {
     @Spec CommandSpec spec;
 
     @Override
@@ -38,9 +38,9 @@ final class CacheCommand implements Runnable {
         }
     }
 
-    @Command(name = "ls", mixinStandardHelpOptions = true,
+    @Command(name = "ls",
             description = "Lists the cached tags and blobs, with sizes and whether a cached tag still uses each blob.")
-    static final class Ls implements Callable<Integer> {
+    static final class Ls extends StandardOptions implements Callable<Integer> {
         @Spec CommandSpec spec;
         @picocli.CommandLine.Mixin Where where;
         @Option(names = "--json", description = "Print one JSON document.") boolean json;
@@ -82,9 +82,9 @@ final class CacheCommand implements Runnable {
         }
     }
 
-    @Command(name = "prune", mixinStandardHelpOptions = true,
+    @Command(name = "prune",
             description = "Removes blobs no cached tag uses and interrupted downloads (--all: empties the cache).")
-    static final class Prune implements Callable<Integer> {
+    static final class Prune extends StandardOptions implements Callable<Integer> {
         @Spec CommandSpec spec;
         @picocli.CommandLine.Mixin Where where;
         @Option(names = "--all", description = "Remove every blob and tag.") boolean all;

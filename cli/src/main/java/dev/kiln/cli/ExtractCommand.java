@@ -16,13 +16,13 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "extract", mixinStandardHelpOptions = true,
+@Command(name = "extract",
         description = {"Extracts an image's tree into a directory or a PAX tar archive.",
             "--to keeps modes, times, symlinks and hard links, and owners, devices and all xattrs when run as root "
                     + "(user.* xattrs otherwise, where the host file system supports them).",
             "--tar writes numeric owners, nanosecond times, xattrs, hard links and devices without root; the "
                     + "archive is usable as a tar: build source."})
-final class ExtractCommand implements Callable<Integer> {
+final class ExtractCommand extends StandardOptions implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;

@@ -17,12 +17,12 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "fetch", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "fetch", sortOptions = false,
         description = {"Gets a published root file system onto this machine, as nex preflight does: from a registry "
             + "(what kiln push published) or an HTTP(S) URL of rootfs.ext4[.gz] with its .sha256 beside it.",
             "Downloads into the cache (resuming), checks every digest and the annotated sha256, verifies the file system, "
                     + "and only then moves it into place. A second fetch of the same digest downloads nothing."})
-final class FetchCommand implements Callable<Integer> {
+final class FetchCommand extends StandardOptions implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "REF|URL", description = "registry/repository:tag[@sha256:…], or https://…/rootfs.ext4.gz")

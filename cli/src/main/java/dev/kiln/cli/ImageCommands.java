@@ -95,11 +95,11 @@ final class ImageCommands {
         }
     }
 
-    @Command(name = "inspect", mixinStandardHelpOptions = true,
+    @Command(name = "inspect",
             description = {"Shows an image's geometry, features, usage and a summary of its content.",
                 "Given a registry reference (what kiln push published), shows its manifest digest, layer and annotations "
                         + "without downloading the image."})
-    static final class Inspect implements Callable<Integer> {
+    static final class Inspect extends StandardOptions implements Callable<Integer> {
         @Spec CommandSpec spec;
 
         @Parameters(index = "0", paramLabel = "IMAGE|REF", description = "An image file (rootfs.ext4), or a "
@@ -230,8 +230,8 @@ final class ImageCommands {
         }
     }
 
-    @Command(name = "ls", mixinStandardHelpOptions = true, description = "Lists a directory inside an image.")
-    static final class Ls implements Callable<Integer> {
+    @Command(name = "ls", description = "Lists a directory inside an image.")
+    static final class Ls extends StandardOptions implements Callable<Integer> {
         private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm", Locale.ROOT)
                 .withZone(ZoneOffset.UTC);
 
@@ -332,8 +332,8 @@ final class ImageCommands {
         }
     }
 
-    @Command(name = "cat", mixinStandardHelpOptions = true, description = "Writes a file from an image to stdout.")
-    static final class Cat implements Callable<Integer> {
+    @Command(name = "cat", description = "Writes a file from an image to stdout.")
+    static final class Cat extends StandardOptions implements Callable<Integer> {
         @Spec CommandSpec spec;
 
         @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;
@@ -363,10 +363,10 @@ final class ImageCommands {
         }
     }
 
-    @Command(name = "verify", mixinStandardHelpOptions = true,
+    @Command(name = "verify",
             description = {"Checks an image's consistency: checksums, bitmaps, counts, links, directories, htree "
                     + "indexes, extent trees, xattr blocks and the journal.", "Exits 0 only when clean, 3 otherwise."})
-    static final class Verify implements Callable<Integer> {
+    static final class Verify extends StandardOptions implements Callable<Integer> {
         @Spec CommandSpec spec;
 
         @Parameters(index = "0", paramLabel = "IMAGE", description = "The ext2/3/4 image file.") Path image;

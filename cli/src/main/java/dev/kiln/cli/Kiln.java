@@ -7,7 +7,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code kiln} command. */
-@Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Kiln.Version.class,
+@Command(name = "kiln", versionProvider = Kiln.Version.class,
         description = "Builds bootable ext4 root file systems for Firecracker microVMs: no root, no Docker, no mkfs.",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
             "4:registry, network or authentication error", "5:content does not fit the requested size",
             "6:the output cannot be written (disk full, read-only or not writable)",
             "130:interrupted (SIGINT)", "143:terminated (SIGTERM)"})
-public final class Kiln implements Runnable {
+public final class Kiln extends StandardOptions implements Runnable {
     public static final int OK = 0;
     public static final int INTERNAL = 1;
     public static final int USAGE = 2;
@@ -78,6 +78,7 @@ public final class Kiln implements Runnable {
                 }
             }
         }
+        giveVersion(cl, cl.getCommandSpec().versionProvider());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         // A build file's options come first, the command line's after: the later value wins.
         cl.setOverwrittenOptionsAllowed(true);
@@ -89,6 +90,14 @@ public final class Kiln implements Runnable {
             return USAGE;
         });
         return cl;
+    }
+
+    /** Every subcommand prints kiln's version for {@code -V}, as the root does. */
+    private static void giveVersion(CommandLine cl, CommandLine.IVersionProvider version) {
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            sub.getCommandSpec().versionProvider(version);
+            giveVersion(sub, version);
+        }
     }
 
     public static void main(String[] args) {

@@ -14,9 +14,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "pull", mixinStandardHelpOptions = true,
+@Command(name = "pull",
         description = "Saves a registry image as an OCI layout, for offline and air-gapped builds (--image oci:DIR).")
-final class PullCommand implements Callable<Integer> {
+final class PullCommand extends StandardOptions implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "REF", description = "e.g. alpine:3.20, ghcr.io/org/repo@sha256:...")

@@ -21,13 +21,13 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "push", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "push", sortOptions = false,
         description = {"Publishes an image (rootfs.ext4 or .ext4.gz) to an OCI registry as a kiln rootfs artifact, after "
             + "checking it as kiln verify does.",
             "artifactType " + RootfsArtifact.ARTIFACT_TYPE + ", one layer " + RootfsArtifact.LAYER_TYPE
                     + "[+gzip|+zstd], annotations with the image's size, sha256, block size, features, UUID and label.",
             "Prints the manifest digest."})
-final class PushCommand implements Callable<Integer> {
+final class PushCommand extends StandardOptions implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "IMAGE", description = "The image to publish.")

@@ -198,5 +198,16 @@ class BuildCommandTest {
         assertTrue(h.out().contains("--image") && h.out().contains("--size"), h.out());
         var top = CliRunner.run("--help");
         assertTrue(top.out().contains("Exit codes") && top.out().contains("5"), top.out());
+        assertTrue(h.out().trim().endsWith("Print version information and exit."), "-h/-V listed last: " + h.out());
+    }
+
+    @Test
+    void everySubcommandPrintsTheVersion() {
+        String version = CliRunner.run("--version").out();
+        for (String[] args : new String[][] {{"build", "-V"}, {"cache", "ls", "--version"}, {"push", "-V"}, {"verify", "-V"}}) {
+            var r = CliRunner.run(args);
+            assertEquals(0, r.exit(), String.join(" ", args));
+            assertEquals(version, r.out(), String.join(" ", args));
+        }
     }
 }
