@@ -57,7 +57,6 @@ public final class DirSource implements Source {
      * /etc/passwd and /etc/group (or asks nscd) for every file and cost two thirds of the time
      * of a dir: build of 30,000 small files.
      */
-    private static final String ATTRIBUTES = "unix:mode,ino,dev,nlink,uid,gid,size,rdev,lastModifiedTime,ctime";
 
     DirSource(Path root, Hook hook) {
         this.root = root;
@@ -101,7 +100,7 @@ public final class DirSource implements Source {
      * A small file's content is {@code length} bytes at {@code offset} in the ring (offset -1:
      * not read ahead); {@code held} ring bytes go back when the writer is done with the entry.
      */
-    private record Item(Path path, String name, Map<String, Object> attrs, Metadata md, int offset, int length,
+    private record Item(Path path, String name, HostStat attrs, Metadata md, int offset, int length,
             int held, String target, Throwable error) {
         static final Item END = failed(null);
 
@@ -119,8 +118,8 @@ public final class DirSource implements Source {
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
         xattrs = HostXattrs.dumpAsync(root);
-        Map<String, Object> rootAttrs = Files.readAttributes(root, ATTRIBUTES, NOFOLLOW);
-        writer.directory("/", hooked("/", withXattrs("/", metadata(root, rootAttrs), (Integer) rootAttrs.get("mode")), rootAttrs));
+        HostStat rootAttrs = HostStat.of(root);
+        writer.directory("/", hooked("/", withXattrs("/", metadata(rootAttrs), rootAttrs.mode()), rootAttrs));
         ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
         ReadAhead.Handoff<Item> out = new ReadAhead.Handoff<>(stop, Item[]::new);
@@ -160,27 +159,26 @@ public final class DirSource implements Source {
             }
             Path p = child.getValue();
             String name = prefix + "/" + child.getKey();
-            Map<String, Object> a;
+            HostStat a;
             try {
-                a = Files.readAttributes(p, ATTRIBUTES, NOFOLLOW);
+                a = HostStat.of(p);
             } catch (IOException e) {
                 throw new InvalidSourceException(p + ": cannot read attributes (" + e.getMessage() + ")", e);
             }
-            int mode = (Integer) a.get("mode");
-            int type = mode & 0170000;
-            if (type != 0040000 && (Integer) a.get("nlink") > 1 && !linked.add(linkKey(a))) {
+            int type = a.type();
+            if (type != 0040000 && a.nlink() > 1 && !linked.add(a.linkKey())) {
                 // A hard link's data is read once, with the first name the walk (and so the
                 // writer) sees; the other names become links to it.
                 q.add(new Item(p, name, a, null, -1, 0, 0, null, null));
                 continue;
             }
-            Metadata md = metadata(p, a);
+            Metadata md = metadata(a);
             int offset = -1;
             int length = 0;
             int held = 0;
             String target = null;
             if (type == 0100000) {
-                long size = (Long) a.get("size");
+                long size = a.size();
                 if (size <= ReadAhead.FILE) {
                     int[] r = ring.reserve((int) size, q);
                     held = r[1];
@@ -241,27 +239,22 @@ public final class DirSource implements Source {
         }
     }
 
-    /** The host file a hard link names. */
-    private static String linkKey(Map<String, Object> a) {
-        return a.get("dev") + ":" + a.get("ino");
-    }
-
     private void apply(Item it, Ext4Writer w, Map<String, String> links, ReadAhead.Ring ring) throws IOException {
         Path p = it.path();
         String name = it.name();
-        Map<String, Object> a = it.attrs();
-        int mode = (Integer) a.get("mode");
-        int type = mode & 0170000;
+        HostStat a = it.attrs();
+        int mode = a.mode();
+        int type = a.type();
         Metadata raw = it.md();
-        if (type != 0040000 && (Integer) a.get("nlink") > 1) {
-            String first = links.putIfAbsent(linkKey(a), name);
+        if (type != 0040000 && a.nlink() > 1) {
+            String first = links.putIfAbsent(a.linkKey(), name);
             if (first != null) {
                 w.hardLink(name, first);
                 return;
             }
         }
         raw = withXattrs(name, raw, mode);
-        if (hook.replace(name, ((Number) a.get("ino")).longValue(), (FileTime) a.get("ctime"), w)) {
+        if (hook.replace(name, a.ino(), a.ctime(), w)) {
             return;
         }
         Metadata md = hooked(name, raw, a);
@@ -273,7 +266,7 @@ public final class DirSource implements Source {
                         w.file(name, md, it.length(), new java.io.ByteArrayInputStream(ring.buf, it.offset(), it.length()));
                     } else {
                         try {
-                            copyFile(w, name, md, p, (Long) a.get("size"));
+                            copyFile(w, name, md, p, a.size());
                         } catch (java.nio.file.AccessDeniedException e) {
                             throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
                         }
@@ -281,7 +274,7 @@ public final class DirSource implements Source {
                 }
                 case 0120000 -> w.symlink(name, md, it.target() != null ? it.target() : RawPaths.string(Files.readSymbolicLink(p)));
                 case 0020000, 0060000 -> {
-                    long rdev = (Long) a.get("rdev");
+                    long rdev = a.rdev();
                     int major = (int) (((rdev >>> 8) & 0xFFF) | ((rdev >>> 32) & ~0xFFFL));
                     int minor = (int) ((rdev & 0xFF) | ((rdev >>> 12) & ~0xFFL));
                     if (type == 0020000) {
@@ -324,21 +317,21 @@ public final class DirSource implements Source {
         return x == null ? md : md.withXattrs(x);
     }
 
-    private Metadata hooked(String imagePath, Metadata md, Map<String, Object> a) throws IOException {
-        return hook.metadata(imagePath, md, ((Number) a.get("ino")).longValue(), (FileTime) a.get("ctime"));
+    private Metadata hooked(String imagePath, Metadata md, HostStat a) throws IOException {
+        return hook.metadata(imagePath, md, a.ino(), a.ctime());
     }
 
-    private static Metadata metadata(Path p, Map<String, Object> a) throws IOException {
+    private static Metadata metadata(HostStat a) {
         // Only the modification time is carried over, as tar does: reading the tree changes its
         // access times and copying it changes its change times, so using them would make two
         // builds of the same tree differ.
-        Instant mtime = ((FileTime) a.get("lastModifiedTime")).toInstant();
+        Instant mtime = a.mtime().toInstant();
         Instant atime = mtime;
         Instant ctime = mtime;
         Instant crtime = mtime;
-        int mode = (Integer) a.get("mode");
-        long uid = ((Integer) a.get("uid")) & 0xFFFFFFFFL;
-        long gid = ((Integer) a.get("gid")) & 0xFFFFFFFFL;
+        int mode = a.mode();
+        long uid = a.uid() & 0xFFFFFFFFL;
+        long gid = a.gid() & 0xFFFFFFFFL;
         return new Metadata(mode & 07777, uid, gid, atime, mtime, ctime, crtime, Map.of());
     }
 

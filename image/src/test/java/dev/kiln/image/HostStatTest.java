@@ -1,0 +1,83 @@
+package dev.kiln.image;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.ext4.ExternalTools;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link HostStat} read from the JDK's stat object against GNU {@code stat} (the oracle) and
+ * against the JDK's public {@code unix:} attribute view, for every file type the walk meets.
+ */
+class HostStatTest {
+    @TempDir Path tmp;
+
+    @Test
+    void directFieldsAgreeWithGnuStatAndTheAttributeView() throws Exception {
+        // The tests run with java.base/sun.nio.fs open, as the kiln jar does: the fast path is
+        // the one under test, not the fallback.
+        assertTrue(HostStat.direct(), "sun.nio.fs is open to the tests, so HostStat reads the stat object");
+        long seed = Long.getLong("kiln.hoststat.seed", 17);
+        Random r = new Random(seed);
+        List<Path> paths = new ArrayList<>();
+        Path dir = Files.createDirectories(tmp.resolve("d"));
+        paths.add(dir);
+        for (int i = 0; i < 20; i++) {
+            Path f = tmp.resolve("f" + i);
+            byte[] b = new byte[r.nextInt(70_000)];
+            r.nextBytes(b);
+            Files.write(f, b);
+            Files.setLastModifiedTime(f, FileTime.from(java.time.Instant.ofEpochSecond(r.nextInt(2_000_000_000), r.nextInt(1_000_000_000))));
+            paths.add(f);
+        }
+        Files.createLink(tmp.resolve("hard"), tmp.resolve("f0"));
+        paths.add(tmp.resolve("hard"));
+        paths.add(Files.createSymbolicLink(tmp.resolve("sym"), Path.of("f1")));
+        paths.add(Files.createSymbolicLink(tmp.resolve("dangling"), Path.of("nowhere")));
+        Path fifo = tmp.resolve("fifo");
+        assertEquals(0, ExternalTools.run(List.of("mkfifo", fifo.toString())).exit());
+        paths.add(fifo);
+        if (ExternalTools.isRoot()) {
+            Path dev = tmp.resolve("dev");
+            assertEquals(0, ExternalTools.run(List.of("mknod", dev.toString(), "c", "259", "70000")).exit());
+            paths.add(dev);
+            Path blk = tmp.resolve("blk");
+            assertEquals(0, ExternalTools.run(List.of("mknod", blk.toString(), "b", "8", "3")).exit());
+            paths.add(blk);
+            Path owned = tmp.resolve("owned");
+            Files.write(owned, new byte[1]);
+            assertEquals(0, ExternalTools.run(List.of("chown", "4000000000:123456", owned.toString())).exit());
+            paths.add(owned);
+        }
+        for (Path p : paths) {
+            HostStat s = HostStat.of(p);
+            assertEquals(HostStat.viaMap(p), s, p + ": the stat object and the unix: view differ");
+            // %f raw mode (hex), %i inode, %d device, %h links, %u uid, %g gid, %s size,
+            // %t/%T device major/minor (hex), %Y/%Z mtime/ctime seconds.
+            String[] g = ExternalTools.run(List.of("stat", "-c", "%f %i %d %h %u %g %s %t %T %Y %Z", p.toString()))
+                    .out().trim().split(" ");
+            assertEquals(Integer.parseInt(g[0], 16), s.mode(), p + " mode");
+            assertEquals(Long.parseLong(g[1]), s.ino(), p + " inode");
+            assertEquals(Long.parseLong(g[2]), s.dev(), p + " device");
+            assertEquals(Integer.parseInt(g[3]), s.nlink(), p + " links");
+            assertEquals(Long.parseLong(g[4]), s.uid() & 0xFFFFFFFFL, p + " uid");
+            assertEquals(Long.parseLong(g[5]), s.gid() & 0xFFFFFFFFL, p + " gid");
+            assertEquals(Long.parseLong(g[6]), s.size(), p + " size");
+            long rdev = s.rdev();
+            assertEquals(Long.parseLong(g[7], 16), ((rdev >>> 8) & 0xFFF) | ((rdev >>> 32) & ~0xFFFL), p + " major");
+            assertEquals(Long.parseLong(g[8], 16), (rdev & 0xFF) | ((rdev >>> 12) & ~0xFFL), p + " minor");
+            assertEquals(Long.parseLong(g[9]), s.mtime().toInstant().getEpochSecond(), p + " mtime");
+            assertEquals(Long.parseLong(g[10]), s.ctime().toInstant().getEpochSecond(), p + " ctime");
+            assertEquals(Files.getLastModifiedTime(p, java.nio.file.LinkOption.NOFOLLOW_LINKS), s.mtime(), p + " mtime ns");
+        }
+        assertEquals(HostStat.of(tmp.resolve("f0")).linkKey(), HostStat.of(tmp.resolve("hard")).linkKey(), "hard links share a key");
+    }
+}
