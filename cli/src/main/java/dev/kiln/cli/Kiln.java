@@ -105,17 +105,20 @@ public final class Kiln extends StandardOptions implements Runnable {
         // Off the main thread while picocli builds the command model (~45 ms, all interpreted):
         // the SIGTERM handler (reflection and a proxy class) and the JDK's security providers,
         // which the first SHA-256 (the build's content digest) initialises (~10 ms).
+        String only = subcommand(args);
         Thread early = new Thread(() -> {
             Errors.watchTerm();
-            try {
-                java.security.MessageDigest.getInstance("SHA-256");
-            } catch (java.security.NoSuchAlgorithmException e) {
-                // the build reports it where it needs one
+            if ("build".equals(only)) {
+                try {
+                    java.security.MessageDigest.getInstance("SHA-256");
+                } catch (java.security.NoSuchAlgorithmException e) {
+                    // the build reports it where it needs one
+                }
             }
         }, "kiln-start");
         early.setDaemon(true);
         early.start();
-        int code = commandLine(subcommand(args)).execute(args);
+        int code = commandLine(only).execute(args);
         Errors.finished();
         System.exit(code);
     }
