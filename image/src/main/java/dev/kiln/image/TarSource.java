@@ -329,7 +329,7 @@ public final class TarSource implements Source {
             java.util.concurrent.atomic.AtomicBoolean stop) throws IOException, InterruptedException {
         PaxRecords.Recorder rec = new PaxRecords.Recorder(in);
         // Names are bytes: read ustar and GNU names one char a byte, PAX paths from the raw records.
-        TarArchiveInputStream tar = new TarArchiveInputStream(rec, StandardCharsets.ISO_8859_1.name());
+        TarArchiveInputStream tar = new TarStream(rec, StandardCharsets.ISO_8859_1.name());
         TarArchiveEntry e = null;
         String previous = null;
         byte[] drain = new byte[8192];
