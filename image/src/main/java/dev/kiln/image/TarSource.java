@@ -46,7 +46,8 @@ public final class TarSource implements Source {
         long bytes = 0;
         long entries = 0;
         try {
-            TarArchiveInputStream tar = new TarArchiveInputStream(in);
+            // (TarStream: commons-compress alone skips content through a new 8 KiB array per 8 KiB)
+            TarArchiveInputStream tar = new TarStream(new PaxRecords.Recorder(in), StandardCharsets.UTF_8.name());
             TarArchiveEntry e;
             while ((e = tar.getNextEntry()) != null) {
                 entries++;
