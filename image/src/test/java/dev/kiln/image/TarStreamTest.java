@@ -50,27 +50,41 @@ class TarStreamTest {
             ch.write(java.nio.ByteBuffer.wrap("data".getBytes(StandardCharsets.US_ASCII)), 3 << 20);
             ch.write(java.nio.ByteBuffer.wrap(new byte[777]), 9 << 20);
         }
+        // A small tree for the cuts (each cut is a whole parse): boundary sizes and a long name.
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        for (int size : new int[] {0, 1, 511, 512, 513, 8193}) {
+            byte[] b = new byte[size];
+            r.nextBytes(b);
+            Files.write(small.resolve("f" + size), b);
+        }
+        Files.write(small.resolve("long-".repeat(25) + "z"), new byte[700]);
         for (String format : new String[] {"gnu", "oldgnu", "posix", "ustar", "v7"}) {
-            Path tar = tmp.resolve(format + ".tar");
-            List<String> cmd = new ArrayList<>(List.of("tar", "--format=" + format, "-C", src.toString(), "-cf", tar.toString()));
-            if (!format.equals("ustar") && !format.equals("v7")) {
-                cmd.add("--sparse");
-            }
-            cmd.add(".");
-            var made = ExternalTools.run(cmd);
-            // ustar and v7 cannot hold the long names: GNU tar skips them, says so and exits 2.
-            assertTrue(made.exit() == 0 || format.equals("ustar") || format.equals("v7"), format + ": " + made.out());
-            byte[] all = Files.readAllBytes(tar);
+            byte[] all = archive(src, format);
             for (boolean readContent : new boolean[] {true, false}) {
                 assertEquals(steps(all, false, readContent), steps(all, true, readContent), format + " whole, content read " + readContent);
             }
-            // Every cut in the last 3 KiB: the end blocks, the last padding, the last data.
-            for (int cut = Math.max(0, all.length - 3 * 1024); cut < all.length; cut++) {
-                byte[] part = Arrays.copyOf(all, cut);
+            // Every cut in the last 3 KiB of the small tree's archive: the end blocks, the
+            // last padding, the last data.
+            byte[] tail = archive(small, format);
+            for (int cut = Math.max(0, tail.length - 3 * 1024); cut < tail.length; cut++) {
+                byte[] part = Arrays.copyOf(tail, cut);
                 boolean readContent = (cut & 1) == 0;
                 assertEquals(steps(part, false, readContent), steps(part, true, readContent), format + " cut at " + cut);
             }
         }
+    }
+
+    private byte[] archive(Path dir, String format) throws Exception {
+        Path tar = tmp.resolve(dir.getFileName() + "-" + format + ".tar");
+        List<String> cmd = new ArrayList<>(List.of("tar", "--format=" + format, "-C", dir.toString(), "-cf", tar.toString()));
+        if (!format.equals("ustar") && !format.equals("v7")) {
+            cmd.add("--sparse");
+        }
+        cmd.add(".");
+        var made = ExternalTools.run(cmd);
+        // ustar and v7 cannot hold the long names: GNU tar skips them, says so and exits 2.
+        assertTrue(made.exit() == 0 || format.equals("ustar") || format.equals("v7"), format + ": " + made.out());
+        return Files.readAllBytes(tar);
     }
 
     @Test
