@@ -23,7 +23,11 @@ import java.util.ArrayDeque;
  * coherent, and one thread does both in order.
  */
 final class BlockOutput implements Closeable {
-    static final int BUFFER_BYTES = 4 << 20;
+    /**
+     * Three buffers of 2 MiB: with 4 MiB each, large builds went no faster and peak RSS was
+     * 6 MiB higher (bench corpora, interleaved runs).
+     */
+    static final int BUFFER_BYTES = 2 << 20;
     private static final int BUFFERS = 3;
 
     private final FileChannel ch;

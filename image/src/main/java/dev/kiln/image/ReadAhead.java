@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 final class ReadAhead {
     /** Files up to this size are read by the reading thread; larger ones are streamed by the writer's. */
     static final int FILE = 1 << 20;
-    /** At most this much content read ahead of the writer. More does not go faster. */
-    static final int BYTES = 8 << 20;
+    /** At most this much content read ahead of the writer. More does not go faster (8 MiB: same times, 4-5 MiB more RSS). */
+    static final int BYTES = 4 << 20;
     private static final int ENTRIES = 8192;
 
     private ReadAhead() {}

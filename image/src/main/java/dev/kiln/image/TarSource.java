@@ -169,7 +169,7 @@ public final class TarSource implements Source {
     /**
      * Archives below this many bytes are parsed on the writer's thread: on two cores a second
      * thread gained nothing for an Alpine-sized base (the compiler thread has the other core
-     * while the JVM warms up) and cost 8 MiB of ring and ~40 ms; the Linux tree's 1.3 GB went
+     * while the JVM warms up) and cost the ring's memory and ~40 ms; the Linux tree's 1.3 GB went
      * 19 % faster with it.
      */
     static long parserThreadFrom = 64L << 20;
