@@ -68,6 +68,46 @@ public final class Ext4Options {
     }
 
     /**
+     * Whether the writer flushes the image to the device ({@code fdatasync}) when it closes.
+     *
+     * @return whether close syncs
+     */
+    public boolean sync() {
+        return sync;
+    }
+
+    /**
+     * These options with {@link #sync()} set as given: for a caller that flushes the image
+     * itself, for instance while it reads the image back for a checksum.
+     *
+     * @param v whether close syncs
+     * @return a copy with that setting
+     */
+    public Ext4Options withSync(boolean v) {
+        return new Ext4Options(this, v);
+    }
+
+    private Ext4Options(Ext4Options o, boolean sync) {
+        this.sizeBytes = o.sizeBytes;
+        this.blockSize = o.blockSize;
+        this.inodeRatio = o.inodeRatio;
+        this.inodeCount = o.inodeCount;
+        this.reservedPercent = o.reservedPercent;
+        this.uuid = o.uuid;
+        this.hashSeed = o.hashSeed;
+        this.label = o.label;
+        this.timestamp = o.timestamp;
+        this.clampTimes = o.clampTimes;
+        this.journal = o.journal;
+        this.metadataCsum = o.metadataCsum;
+        this.inlineData = o.inlineData;
+        this.sparseFiles = o.sparseFiles;
+        this.sync = sync;
+        this.directIo = o.directIo;
+        this.journalBlocks = o.journalBlocks;
+    }
+
+    /**
      * The block size in bytes.
      *
      * @return 1024, 2048 or 4096

@@ -35,7 +35,8 @@ public final class ExternalTools {
             java.util.Map.entry("unshare", "util-linux"), java.util.Map.entry("useradd", "passwd"),
             java.util.Map.entry("newuidmap", "uidmap"), java.util.Map.entry("setcap", "libcap2-bin"),
             java.util.Map.entry("getcap", "libcap2-bin"), java.util.Map.entry("debootstrap", "debootstrap"),
-            java.util.Map.entry("setfacl", "acl"), java.util.Map.entry("readelf", "binutils"));
+            java.util.Map.entry("setfacl", "acl"), java.util.Map.entry("readelf", "binutils"),
+            java.util.Map.entry("strace", "strace"));
 
     public static Path require(String tool) {
         for (String dir : new String[] {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/bin",
