@@ -256,7 +256,7 @@ public final class Build {
                 Files.delete(tmpImage);
                 result = tmpGz;
                 if (options.sync()) {
-                    new Flush(tmpGz).await();
+                    Flush.now(tmpGz);
                 }
             }
             if (digest) {
@@ -373,21 +373,28 @@ public final class Build {
         }
     }
 
-    /** {@code fdatasync} of a finished file, on a second thread. */
+    /** {@code fdatasync} of a finished file, on a second thread ({@link #now} on this one). */
     private static final class Flush {
         private final Thread thread;
         private volatile IOException failure;
 
         Flush(Path p) {
             thread = new Thread(() -> {
-                try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
-                    c.force(false);
+                try {
+                    now(p);
                 } catch (IOException e) {
                     failure = e;
                 }
             }, "kiln-sync");
             thread.setDaemon(true);
             thread.start();
+        }
+
+        /** {@code fdatasync} of {@code p} on this thread. */
+        static void now(Path p) throws IOException {
+            try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+                c.force(false);
+            }
         }
 
         /** Waits for the flush; its failure, if any, is thrown here. */

@@ -37,6 +37,8 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
     private static final MethodHandle GID;
     private static final MethodHandle RDEV;
     private static final MethodHandle CTIME;
+    /** sun.nio.fs.UnixFileAttributes, when its getters are open to us. */
+    private static final Class<?> UNIX;
 
     static {
         MethodHandle mode = null;
@@ -47,6 +49,7 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
         MethodHandle gid = null;
         MethodHandle rdev = null;
         MethodHandle ctime = null;
+        Class<?> unix = null;
         try {
             Class<?> c = Class.forName("sun.nio.fs.UnixFileAttributes");
             if (c.getModule().isOpen("sun.nio.fs", HostStat.class.getModule())) {
@@ -59,9 +62,10 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
                 gid = getter(l, c, "gid", int.class);
                 rdev = getter(l, c, "rdev", long.class);
                 ctime = getter(l, c, "ctime", FileTime.class);
+                unix = c;
             }
         } catch (ReflectiveOperationException | RuntimeException e) {
-            mode = null; // not this JDK's layout, or not open to us: the attribute map it is
+            unix = null; // not this JDK's layout, or not open to us: the attribute map it is
         }
         MODE = mode;
         INO = ino;
@@ -71,6 +75,7 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
         GID = gid;
         RDEV = rdev;
         CTIME = ctime;
+        UNIX = unix;
     }
 
     private static MethodHandle getter(MethodHandles.Lookup l, Class<?> c, String name, Class<?> type)
@@ -80,14 +85,14 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
 
     /** Whether the fields are read from the JDK's stat object rather than an attribute map. */
     static boolean direct() {
-        return MODE != null;
+        return UNIX != null;
     }
 
     /** {@code lstat(p)}. */
     static HostStat of(Path p) throws IOException {
-        if (MODE != null) {
+        if (UNIX != null) {
             PosixFileAttributes a = Files.readAttributes(p, PosixFileAttributes.class, NOFOLLOW);
-            if (a.getClass().getName().equals("sun.nio.fs.UnixFileAttributes")) {
+            if (a.getClass() == UNIX) {
                 try {
                     return new HostStat((int) MODE.invokeExact((Object) a), (long) INO.invokeExact((Object) a),
                             (long) DEV.invokeExact((Object) a), (int) NLINK.invokeExact((Object) a),
@@ -101,7 +106,7 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
                 }
             }
         }
-        return fromMap(Files.readAttributes(p, ATTRIBUTES, NOFOLLOW));
+        return viaMap(p);
     }
 
     /** {@code lstat(p)} through the {@code unix:} attribute view, whatever {@link #direct()} says. */

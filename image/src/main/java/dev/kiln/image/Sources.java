@@ -147,8 +147,7 @@ public final class Sources {
         if (n >= 1082 && (head[1080] & 0xff) == 0x53 && (head[1081] & 0xff) == 0xEF) {
             return "ext4:" + shown;
         }
-        try (var tar = new TarStream(new PaxRecords.Recorder(Compression.decompress(Files.newInputStream(p))),
-                java.nio.charset.StandardCharsets.UTF_8.name())) {
+        try (var tar = TarStream.headers(Compression.decompress(Files.newInputStream(p)))) {
             int entries = 0;
             for (var e = tar.getNextEntry(); e != null && entries++ < 10_000; e = tar.getNextEntry()) {
                 String name = e.getName().replaceFirst("^\\./", "");

@@ -47,7 +47,7 @@ public final class TarSource implements Source {
         long entries = 0;
         try {
             // (TarStream: commons-compress alone skips content through a new 8 KiB array per 8 KiB)
-            TarArchiveInputStream tar = new TarStream(new PaxRecords.Recorder(in), StandardCharsets.UTF_8.name());
+            TarArchiveInputStream tar = TarStream.headers(in);
             TarArchiveEntry e;
             while ((e = tar.getNextEntry()) != null) {
                 entries++;

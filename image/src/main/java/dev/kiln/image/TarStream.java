@@ -25,6 +25,11 @@ final class TarStream extends TarArchiveInputStream {
         this.rec = rec;
     }
 
+    /** A reader of {@code in} that only walks the headers (names as UTF-8). */
+    static TarStream headers(java.io.InputStream in) {
+        return new TarStream(new PaxRecords.Recorder(in), java.nio.charset.StandardCharsets.UTF_8.name());
+    }
+
     @Override
     public TarArchiveEntry getNextEntry() throws IOException {
         if (getCurrentEntry() != null && !isAtEOF()) {
