@@ -119,13 +119,15 @@ public final class DirSource implements Source {
         Map<String, String> links = new HashMap<>();
         xattrs = HostXattrs.dumpAsync(root);
         HostStat rootAttrs = HostStat.of(root);
-        writer.directory("/", hooked("/", withXattrs("/", metadata(rootAttrs), rootAttrs.mode()), rootAttrs));
         ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
         ReadAhead.Handoff<Item> out = new ReadAhead.Handoff<>(stop, Item[]::new);
+        // The walk starts before the writer waits for the xattr dump (the root's xattrs are the
+        // first it needs): the two run side by side, and the walk fills the ring meanwhile.
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> walk(root, "", out, ring, new java.util.HashSet<>(), stop),
                 Item::failed, Item.END);
         try {
+            writer.directory("/", hooked("/", withXattrs("/", metadata(rootAttrs), rootAttrs.mode()), rootAttrs));
             String what = root.toString();
             for (Item it = out.next(what); it != Item.END; it = out.next(what)) {
                 if (it.error() != null) {
