@@ -24,10 +24,10 @@ import java.util.ArrayDeque;
  */
 final class BlockOutput implements Closeable {
     /**
-     * Three buffers of 2 MiB: with 4 MiB each, large builds went no faster and peak RSS was
-     * 6 MiB higher (bench corpora, interleaved runs).
+     * Three buffers of 1 MiB: with 2 or 4 MiB each, large builds (the Linux tree's 1.4 GB
+     * included) went no faster and peak RSS was 3-9 MiB higher (bench corpora, interleaved runs).
      */
-    static final int BUFFER_BYTES = 2 << 20;
+    static final int BUFFER_BYTES = 1 << 20;
     private static final int BUFFERS = 3;
 
     private final FileChannel ch;

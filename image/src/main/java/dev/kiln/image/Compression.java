@@ -12,11 +12,12 @@ public final class Compression {
     private Compression() {}
 
     /**
-     * Reads (and so decompresses) {@code in} on a second thread, a megabyte ahead of the
-     * consumer: reading and inflating the archive overlaps with writing the image.
+     * Reads (and so decompresses) {@code in} on a second thread, half a megabyte ahead of the
+     * consumer: reading and inflating the archive overlaps with writing the image. (The stream
+     * keeps two buffers of this size; 1 MiB ones went no faster.)
      */
     public static InputStream readAhead(InputStream in) throws IOException {
-        return org.apache.commons.io.input.ReadAheadInputStream.builder().setInputStream(in).setBufferSize(1 << 20).get();
+        return org.apache.commons.io.input.ReadAheadInputStream.builder().setInputStream(in).setBufferSize(512 << 10).get();
     }
 
     /** Wraps {@code in} in a decompressor if its magic bytes say it is compressed. */
