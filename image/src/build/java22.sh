@@ -26,7 +26,7 @@ for c in ${KILN_RELEASE_JDK:-} /usr/lib/jvm/* ${JAVA_HOME:-}; do
   fi
 done
 if [[ -z "$jdk" ]]; then
-  msg="no JDK 22 or newer found (set KILN_RELEASE_JDK): the jar is built without $sources (hole-skipping reads of sparse files)"
+  msg="no JDK 22 or newer found (set KILN_RELEASE_JDK): the jar is built without $sources (hole-skipping reads of sparse files, xattrs read without getfattr)"
   if [[ "${CI:-}" == true ]]; then
     echo "error: $msg" >&2
     exit 1

@@ -19,8 +19,13 @@ import org.junit.jupiter.api.Test;
 /**
  * A dir: source keeps every xattr namespace the process may read, as mkfs.ext4 -d does: file
  * capabilities, trusted.*, POSIX ACLs and user.* as root; without root it says what it skipped.
+ * On Java 22+ the walk can read them itself (llistxattr/lgetxattr through FFM, the release's
+ * runtime when getfattr is not installed): the image must be the one getfattr's dump gives,
+ * byte for byte, as root and as an unprivileged user.
  */
 class DirXattrsIT {
+    /** Both builds get it: the image's UUID would otherwise follow the tree's content digest, which is what is compared. */
+    private static final String UUID = "6b696c6e-0000-4000-8000-0000000000a7";
     private Path work;
 
     @AfterEach
@@ -86,6 +91,72 @@ class DirXattrsIT {
         assertNotNull(ours.get("/shared").get("system.posix_acl_default"));
         assertNotNull(ours.get("/shared/doc").get("system.posix_acl_access"));
         assertEquals("68656c6c6f", ours.get("/shared/doc").get("user.kiln"));
+    }
+
+    @Test
+    void onJava22TheWalksOwnCallsGiveTheImageGetfattrGives() throws Exception {
+        Path java = SparseDirIT.newerJava();
+        Path src = tree();
+        // What a dump might get wrong: a symlink's own xattrs (trusted.* as root), a name that is
+        // UTF-8 but not ASCII, a value with NUL and 0xff bytes, an empty value, and a value too
+        // large for the inode (it goes to the xattr block).
+        Files.createSymbolicLink(src.resolve("shared/link"), Path.of("doc"));
+        ok("setfattr", "-h", "-n", "trusted.link", "-v", "0x00ff", src.resolve("shared/link").toString());
+        // The name's bytes from printf: a command-line argument would go through the JVM's
+        // file name encoding, which is ASCII under the POSIX locale.
+        ok("sh", "-c", "setfattr -n \"$(printf 'user.caf\\303\\251')\" -v 0x00010200ff \"$1\"", "-",
+                src.resolve("shared/doc").toString());
+        ok("setfattr", "-n", "user.empty", src.resolve("bin/ping").toString());
+        ok("setfattr", "-n", "user.big", "-v", "0x" + "a5".repeat(3000), src.resolve("shared").toString());
+        ok("chmod", "-R", "a+rX", work.toString());
+        String[] build = {"build", "--image", "dir:" + src, "--size", "16M", "-q", "--no-boot-check", "--uuid", UUID,
+                "--hash-seed", UUID, "-o"};
+
+        // Both under strace, which names the programs each build ran: getfattr, or nothing.
+        ExternalTools.require("strace");
+        Path dump = work.resolve("getfattr.ext4");
+        Path dumpTrace = work.resolve("getfattr.trace");
+        var a = ExternalTools.run(with(List.of("strace", "-f", "-qq", "-e", "trace=execve", "-o", dumpTrace.toString(),
+                "java", "-jar", Unprivileged.jar().toString()), with(build, dump.toString())));
+        assertEquals(0, a.exit(), a.out());
+        assertTrue(Files.readString(dumpTrace).contains("getfattr"), "Java 17 runs getfattr");
+        Path calls = work.resolve("calls.ext4");
+        Path callsTrace = work.resolve("calls.trace");
+        var b = ExternalTools.run(with(List.of("strace", "-f", "-qq", "-e", "trace=execve", "-o", callsTrace.toString(),
+                java.toString(), "-Dkiln.xattrs=calls", "-jar", Unprivileged.jar().toString()), with(build, calls.toString())));
+        assertEquals(0, b.exit(), b.out());
+        assertTrue(!Files.readString(callsTrace).contains("getfattr"), "Java 22+ with the calls runs no getfattr");
+        ExternalTools.assertFsckClean(calls);
+        Map<String, Map<String, String>> x = xattrs(calls);
+        assertEquals("00ff", x.get("/shared/link").get("trusted.link"));
+        assertEquals("00010200ff", x.get("/shared/doc").get("user.caf\u00e9"));
+        assertEquals("", x.get("/bin/ping").get("user.empty"));
+        assertEquals("a5".repeat(3000), x.get("/shared").get("user.big"));
+        assertEquals(xattrs(dump), x, "the xattrs of getfattr's dump");
+        assertEquals(-1L, Files.mismatch(dump, calls), "the same image as with getfattr's dump");
+
+        Unprivileged user = Unprivileged.withoutRange();
+        Path userDump = work.resolve("user-getfattr.ext4");
+        var c = user.run(work, with(build, userDump.toString()));
+        assertEquals(0, c.exit(), c.out());
+        Path userCalls = work.resolve("user-calls.ext4");
+        var d = user.runOn(java.toString(), List.of("-Dkiln.xattrs=calls"), work, with(build, userCalls.toString()));
+        assertEquals(0, d.exit(), d.out());
+        ExternalTools.assertFsckClean(userCalls);
+        assertNull(xattrs(userCalls).get("/shared/link"), "trusted.* is not listed for a user");
+        assertEquals(-1L, Files.mismatch(userDump, userCalls), "as a user too, the image getfattr's dump gives");
+    }
+
+    private static String[] with(String[] args, String last) {
+        String[] out = java.util.Arrays.copyOf(args, args.length + 1);
+        out[args.length] = last;
+        return out;
+    }
+
+    private static List<String> with(List<String> first, String[] rest) {
+        List<String> out = new java.util.ArrayList<>(first);
+        out.addAll(List.of(rest));
+        return out;
     }
 
     @Test

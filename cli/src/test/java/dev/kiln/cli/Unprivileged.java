@@ -72,8 +72,15 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** The command that runs kiln as this user on the given {@code java}. */
     List<String> command(String java, Path home, String... kilnArgs) {
+        return command(java, List.of(), home, kilnArgs);
+    }
+
+    /** The command that runs kiln as this user on the given {@code java} with these JVM options. */
+    List<String> command(String java, List<String> jvmOptions, Path home, String... kilnArgs) {
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid", Long.toString(uid), "--regid", Long.toString(gid),
-                "--clear-groups", "--", java, "-Duser.home=" + home, "-jar", jar().toString()));
+                "--clear-groups", "--", java, "-Duser.home=" + home));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-jar", jar().toString()));
         cmd.addAll(List.of(kilnArgs));
         return cmd;
     }
@@ -88,7 +95,13 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** Starts kiln as this user on the given {@code java}. */
     Started start(String java, Path home, Consumer<String> lines, String... kilnArgs) throws IOException {
-        List<String> cmd = command(java, home, kilnArgs);
+        return start(java, List.of(), home, lines, kilnArgs);
+    }
+
+    /** Starts kiln as this user on the given {@code java} with these JVM options. */
+    Started start(String java, List<String> jvmOptions, Path home, Consumer<String> lines, String... kilnArgs)
+            throws IOException {
+        List<String> cmd = command(java, jvmOptions, home, kilnArgs);
         cmd.set(0, ExternalTools.require("setpriv").toString());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).directory(home.toFile());
         pb.environment().put("HOME", home.toString());
@@ -118,8 +131,13 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** Runs kiln as this user on the given {@code java}, to its end. */
     ExternalTools.Result runOn(String javaCommand, Path home, String... kilnArgs) throws Exception {
+        return runOn(javaCommand, List.of(), home, kilnArgs);
+    }
+
+    /** Runs kiln as this user on the given {@code java} with these JVM options, to its end. */
+    ExternalTools.Result runOn(String javaCommand, List<String> jvmOptions, Path home, String... kilnArgs) throws Exception {
         StringBuffer out = new StringBuffer();
-        Started s = start(javaCommand, home, l -> out.append(l).append('\n'), kilnArgs);
+        Started s = start(javaCommand, jvmOptions, home, l -> out.append(l).append('\n'), kilnArgs);
         if (!s.process().waitFor(15, java.util.concurrent.TimeUnit.MINUTES)) {
             s.process().destroyForcibly();
             throw new AssertionError("kiln as " + name + " did not finish: " + out);

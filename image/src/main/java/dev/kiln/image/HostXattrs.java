@@ -35,11 +35,13 @@ final class HostXattrs {
      * installed. Paths without xattrs are absent.
      */
     static Map<String, Map<String, byte[]>> dump(Path root) throws IOException {
-        if (UserNamespace.which("getfattr") == null) {
+        Path getfattr = UserNamespace.which("getfattr");
+        if (getfattr == null) {
             return null;
         }
         String base = root.toAbsolutePath().normalize().toString();
-        Process p = new ProcessBuilder("getfattr", "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", base)
+        // The one found, also in /usr/bin or /sbin when PATH lacks them (as for cron or systemd).
+        Process p = new ProcessBuilder(getfattr.toString(), "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", base)
                 .redirectError(ProcessBuilder.Redirect.DISCARD).start();
         p.getOutputStream().close();
         Map<String, Map<String, byte[]>> out = new HashMap<>();
