@@ -73,6 +73,44 @@ class ParallelGzipTest {
     }
 
     @Test
+    void zeroChunksGiveWhatDeflatingThemGives() throws Exception {
+        // An image's holes: whole chunks of zeros after zeros take the cached output; it must be
+        // the bytes zlib gives for them, and the stream must stay one that gunzip reads.
+        int c = ParallelGzip.CHUNK;
+        byte[] data = new byte[6 * c + 4321];
+        byte[] head = sample(c + 999, 5);
+        System.arraycopy(head, 0, data, 0, head.length);
+        byte[] middle = sample(50_000, 6);
+        System.arraycopy(middle, 0, data, 4 * c + 100, middle.length);
+        ParallelGzip.Slot cached = new ParallelGzip.Slot(Deflater.DEFAULT_COMPRESSION);
+        ParallelGzip.Slot zeros = new ParallelGzip.Slot(Deflater.DEFAULT_COMPRESSION);
+        zeros.length = c;
+        zeros.dict(zeros); // all zeros, the full 32 KiB
+        cached.length = c;
+        cached.dict(zeros);
+        cached.deflate(false, new ParallelGzip.ZeroChunk(Deflater.DEFAULT_COMPRESSION));
+        Deflater d = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
+        try {
+            int n = ParallelGzip.deflateInto(d, zeros.in, c, zeros.dict, zeros.dictLength, false, zeros);
+            assertArrayEquals(java.util.Arrays.copyOf(zeros.out, n), java.util.Arrays.copyOf(cached.out, cached.outLength));
+        } finally {
+            d.end();
+            cached.deflater.end();
+            zeros.deflater.end();
+        }
+        byte[] one = gzip(data, 1);
+        assertArrayEquals(one, gzip(data, 3), "the output does not depend on the threads");
+        try (GZIPInputStream in = new GZIPInputStream(new ByteArrayInputStream(one))) {
+            assertArrayEquals(data, in.readAllBytes());
+        }
+        ExternalTools.require("gzip");
+        Path gz = tmp.resolve("zeros.gz");
+        Files.write(gz, one);
+        var t = ExternalTools.run(List.of("gzip", "-t", gz.toString()));
+        assertEquals(0, t.exit(), t.out());
+    }
+
+    @Test
     void compressesAboutAsWellAsOneStream() throws Exception {
         byte[] data = sample(6 * ParallelGzip.CHUNK, 9);
         ByteArrayOutputStream plain = new ByteArrayOutputStream();
