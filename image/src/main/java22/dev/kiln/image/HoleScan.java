@@ -2,13 +2,9 @@ package dev.kiln.image;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.file.Path;
 import java.util.Arrays;
 
@@ -29,38 +25,18 @@ final class HoleScan {
     private static final MethodHandle OPEN;
     private static final MethodHandle LSEEK;
     private static final MethodHandle CLOSE;
-    private static final MemoryLayout STATE;
-    private static final VarHandle ERRNO;
 
     static {
-        MethodHandle open = null;
-        MethodHandle lseek = null;
-        MethodHandle close = null;
-        MemoryLayout state = null;
-        VarHandle errno = null;
-        if (System.getProperty("os.name", "").equals("Linux") && HoleScan.class.getModule().isNativeAccessEnabled()) {
-            try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option errnoOption = Linker.Option.captureCallState("errno");
-                state = Linker.Option.captureStateLayout();
-                errno = state.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-                open = linker.downcallHandle(libc.find("open").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-                lseek = linker.downcallHandle(libc.find("lseek").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_INT), errnoOption);
-                close = linker.downcallHandle(libc.find("close").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-            } catch (RuntimeException | Error e) {
-                open = null;
-            }
-        }
-        OPEN = open;
-        LSEEK = open == null ? null : lseek;
-        CLOSE = open == null ? null : close;
-        STATE = state;
-        ERRNO = errno;
+        MethodHandle open = Libc.downcall("open",
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), false);
+        MethodHandle lseek = Libc.downcall("lseek",
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT),
+                true);
+        MethodHandle close = Libc.downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
+        boolean all = open != null && lseek != null && close != null;
+        OPEN = all ? open : null;
+        LSEEK = all ? lseek : null;
+        CLOSE = all ? close : null;
     }
 
     private HoleScan() {}
@@ -82,7 +58,7 @@ final class HoleScan {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment path = arena.allocate(name.length + 1L);
             MemorySegment.copy(name, 0, path, ValueLayout.JAVA_BYTE, 0, name.length);
-            MemorySegment state = arena.allocate(STATE);
+            MemorySegment state = arena.allocate(Libc.STATE);
             int fd = (int) OPEN.invokeExact(path, O_RDONLY_CLOEXEC);
             if (fd < 0) {
                 return null; // the read that follows reports why
@@ -98,7 +74,7 @@ final class HoleScan {
                 while (at < size) {
                     long data = (long) LSEEK.invokeExact(state, fd, at, SEEK_DATA);
                     if (data < 0) {
-                        if ((int) ERRNO.get(state, 0L) == ENXIO) {
+                        if (Libc.errno(state) == ENXIO) {
                             break; // only a hole from here to the end
                         }
                         return null;

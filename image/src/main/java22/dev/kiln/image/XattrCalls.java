@@ -3,13 +3,9 @@ package dev.kiln.image;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
@@ -45,41 +41,20 @@ final class XattrCalls implements AutoCloseable {
 
     private static final MethodHandle LLISTXATTR;
     private static final MethodHandle LGETXATTR;
-    private static final MemoryLayout STATE;
-    private static final VarHandle ERRNO;
 
     static {
-        MethodHandle list = null;
-        MethodHandle get = null;
-        MemoryLayout state = null;
-        VarHandle errno = null;
-        if (System.getProperty("os.name", "").equals("Linux") && XattrCalls.class.getModule().isNativeAccessEnabled()) {
-            try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option errnoOption = Linker.Option.captureCallState("errno");
-                state = Linker.Option.captureStateLayout();
-                errno = state.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-                list = linker.downcallHandle(libc.find("llistxattr").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                                ValueLayout.JAVA_LONG), errnoOption);
-                get = linker.downcallHandle(libc.find("lgetxattr").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                                ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), errnoOption);
-            } catch (RuntimeException | Error e) {
-                list = null;
-            }
-        }
-        LLISTXATTR = list;
-        LGETXATTR = list == null ? null : get;
-        STATE = state;
-        ERRNO = errno;
+        MethodHandle list = Libc.downcall("llistxattr", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
+        MethodHandle get = Libc.downcall("lgetxattr", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
+        LLISTXATTR = list != null && get != null ? list : null;
+        LGETXATTR = list != null && get != null ? get : null;
     }
 
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment names = arena.allocate(MAX);
     private final MemorySegment value = arena.allocate(MAX);
-    private final MemorySegment state = arena.allocate(STATE);
+    private final MemorySegment state = arena.allocate(Libc.STATE);
     private MemorySegment path = arena.allocate(4096);
 
     private XattrCalls() {}
@@ -167,7 +142,7 @@ final class XattrCalls implements AutoCloseable {
     }
 
     private int errno() {
-        return (int) ERRNO.get(state, 0L);
+        return Libc.errno(state);
     }
 
     private static String describe(int errno) {
