@@ -25,6 +25,11 @@ import java.util.Map;
 record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long size, long rdev,
         FileTime mtime, FileTime ctime) {
 
+    /**
+     * One lstat's worth, for the map fallback. Not "unix:*": that also resolves the owner and
+     * group names, which reads /etc/passwd and /etc/group (or asks nscd) for every file and cost
+     * two thirds of the time of a dir: build of 30,000 small files.
+     */
     private static final String ATTRIBUTES = "unix:mode,ino,dev,nlink,uid,gid,size,rdev,lastModifiedTime,ctime";
     private static final LinkOption[] NOFOLLOW = {LinkOption.NOFOLLOW_LINKS};
 
