@@ -16,7 +16,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -164,78 +163,181 @@ public final class Ext4Writer implements Closeable {
 
     // ---------------------------------------------------------------- tree
 
+    /**
+     * An entry of the tree. Compact, since the tree is the writer's memory on big inputs (a
+     * million files): the usual metadata (mode, owner, one time for all four) in fields, the
+     * first extent in fields, the name in the parent's {@link Children}; ~100 bytes where an
+     * object graph of a Metadata, an Instant, a String key, a map node and an extent array took
+     * ~300.
+     */
     static final class Node {
-        final int type;
-        Metadata md;
-        boolean explicit;
-        /**
-         * By name. A hash map: a directory of 30,000 names cost three TreeMap descents of
-         * String.compareTo per entry added; the names are sorted once per directory instead,
-         * when the image is laid out ({@link #sortedChildren()}).
-         */
-        HashMap<String, Node> children;
-        /** The children in name order, made once the tree is final (layout). */
-        List<Map.Entry<String, Node>> sorted;
+        /** Bits 0-15: the file type and permission bits (st_mode); 16-20: {@link #minDirBlocks()}. */
+        private int mode;
+        /** Owner, as unsigned 32-bit numbers. */
+        int uid;
+        int gid;
+        /** The time of all four (access, change, modification, creation), when {@link #full} is null. */
+        long seconds;
+        int nanos;
+        /** The whole metadata, where the fields cannot hold it: differing times or xattrs. */
+        Metadata full;
         long size;
-        long[] extents = EMPTY;
         int extentCount;
-        byte[] target;
-        int major;
-        int minor;
+        /** The first extent: logical block (unsigned), length, physical block. Devices: major, minor. */
+        int logical0;
+        int length0;
+        long physical0;
+        /**
+         * A directory's {@link Children}; a symlink's target or a file's inline_data content
+         * (byte[]); the extents of a file after its first (long[], three longs each: logical,
+         * physical, length).
+         */
+        private Object payload;
         int refs;
-        long ino;
-        int minDirBlocks;
-        /** inline_data: the whole content, kept in i_block instead of data blocks. */
-        byte[] inline;
-
-        static final long[] EMPTY = new long[0];
+        /** The inode number (unsigned), 0 until assigned. */
+        private int ino;
 
         Node(int type, Metadata md) {
-            this.type = type;
-            this.md = md;
+            mode = type;
+            md(md);
             if (type == Inode.S_IFDIR) {
-                children = new HashMap<>();
+                payload = new Children<Node>();
             }
         }
 
-        /** The children in name order (String order, as a TreeMap kept them). */
-        List<Map.Entry<String, Node>> sortedChildren() {
-            List<Map.Entry<String, Node>> l = new ArrayList<>(children.entrySet());
-            l.sort(Map.Entry.comparingByKey());
-            return l;
+        int type() {
+            return mode & Inode.S_IFMT;
+        }
+
+        @SuppressWarnings("unchecked")
+        Children<Node> children() {
+            return (Children<Node>) payload;
+        }
+
+        byte[] data() {
+            return payload instanceof byte[] b ? b : null;
+        }
+
+        void data(byte[] b) {
+            payload = b;
+        }
+
+        long ino() {
+            return Integer.toUnsignedLong(ino);
+        }
+
+        void ino(long n) {
+            ino = (int) n;
+        }
+
+        int minDirBlocks() {
+            return mode >>> 16;
+        }
+
+        void minDirBlocks(int n) {
+            mode = (mode & 0xFFFF) | (n << 16);
+        }
+
+        Metadata md() {
+            if (full != null) {
+                return full;
+            }
+            Instant t = Instant.ofEpochSecond(seconds, nanos);
+            return new Metadata(mode & 07777, Integer.toUnsignedLong(uid), Integer.toUnsignedLong(gid), t, t, t, t, Map.of());
+        }
+
+        void md(Metadata m) {
+            mode = (mode & ~07777) | m.mode();
+            uid = (int) m.uid();
+            gid = (int) m.gid();
+            Instant t = m.mtime();
+            seconds = t.getEpochSecond();
+            nanos = t.getNano();
+            full = m.xattrs().isEmpty() && t.equals(m.atime()) && t.equals(m.ctime()) && t.equals(m.crtime())
+                    ? null : m;
+        }
+
+        boolean hasXattrs() {
+            return full != null && !full.xattrs().isEmpty();
         }
 
         boolean isDir() {
-            return type == Inode.S_IFDIR;
+            return type() == Inode.S_IFDIR;
+        }
+
+        long logical(int i) {
+            return i == 0 ? Integer.toUnsignedLong(logical0) : ((long[]) payload)[(i - 1) * 3];
+        }
+
+        long physical(int i) {
+            return i == 0 ? physical0 : ((long[]) payload)[(i - 1) * 3 + 1];
+        }
+
+        long length(int i) {
+            return i == 0 ? length0 : ((long[]) payload)[(i - 1) * 3 + 2];
+        }
+
+        boolean isDevice() {
+            int t = type();
+            return t == Inode.S_IFCHR || t == Inode.S_IFBLK;
+        }
+
+        int major() {
+            return isDevice() ? logical0 : 0;
+        }
+
+        int minor() {
+            return isDevice() ? length0 : 0;
+        }
+
+        void device(int major, int minor) {
+            logical0 = major;
+            length0 = minor;
         }
 
         void addExtent(long logical, long physical, long len) {
             if (extentCount > 0) {
-                int i = (extentCount - 1) * 3;
-                long l = extents[i];
-                long p = extents[i + 1];
-                long n = extents[i + 2];
-                if (l + n == logical && p + n == physical && n + len <= Layout.MAX_EXTENT_LEN) {
-                    extents[i + 2] = n + len;
+                int last = extentCount - 1;
+                long n = length(last);
+                if (logical(last) + n == logical && physical(last) + n == physical
+                        && n + len <= Layout.MAX_EXTENT_LEN) {
+                    if (last == 0) {
+                        length0 = (int) (n + len);
+                    } else {
+                        ((long[]) payload)[(last - 1) * 3 + 2] = n + len;
+                    }
                     return;
                 }
             }
-            if ((extentCount + 1) * 3 > extents.length) {
-                // Room for one extent first: most files have one, and a million of them kept
-                // 24 MB of unused second slots.
-                extents = Arrays.copyOf(extents, Math.max(3, extents.length * 2));
+            if (extentCount == 0) {
+                logical0 = (int) logical;
+                physical0 = physical;
+                length0 = (int) len;
+            } else {
+                int i = (extentCount - 1) * 3;
+                long[] more = (long[]) payload;
+                if (more == null || i + 3 > more.length) {
+                    more = Arrays.copyOf(more == null ? new long[0] : more, Math.max(3, i * 2));
+                    payload = more;
+                }
+                more[i] = logical;
+                more[i + 1] = physical;
+                more[i + 2] = len;
             }
-            int i = extentCount * 3;
-            extents[i] = logical;
-            extents[i + 1] = physical;
-            extents[i + 2] = len;
             extentCount++;
+        }
+
+        void clearExtents() {
+            extentCount = 0;
+            if (payload instanceof long[]) {
+                payload = null;
+            }
         }
 
         long dataBlocks() {
             long n = 0;
             for (int i = 0; i < extentCount; i++) {
-                n += extents[i * 3 + 2];
+                n += length(i);
             }
             return n;
         }
@@ -284,7 +386,7 @@ public final class Ext4Writer implements Closeable {
         Node dir = root;
         int last = parts.size() - 1;
         for (int i = 0; i < last && dir != null; i++) {
-            Node child = dir.children.get(parts.get(i));
+            Node child = dir.children().get(parts.get(i));
             dir = child != null && child.isDir() ? child : null;
         }
         if (dir != null) {
@@ -313,19 +415,19 @@ public final class Ext4Writer implements Closeable {
                 i++;
                 continue;
             }
-            Node child = dir.children.get(name);
+            Node child = dir.children().get(name);
             if (child == null) {
                 if (!create) {
                     return null;
                 }
                 child = new Node(Inode.S_IFDIR, Metadata.of(0755, opts.timestamp));
                 child.refs = 1;
-                dir.children.put(name, child);
-            } else if (child.type == Inode.S_IFLNK) {
+                dir.children().put(name, child);
+            } else if (child.type() == Inode.S_IFLNK) {
                 if (++links > MAX_SYMLINKS) {
                     throw new EntryException(path, "too many levels of symbolic links");
                 }
-                String target = Names.decode(child.target);
+                String target = Names.decode(child.data());
                 List<String> rest = new ArrayList<>(List.of(target.split("/")));
                 rest.addAll(todo.subList(i + 1, todo.size()));
                 todo = rest;
@@ -352,7 +454,7 @@ public final class Ext4Writer implements Closeable {
             return root;
         }
         Node dir = walkToParent(path, parts, false);
-        return dir == null ? null : dir.children.get(parts.get(parts.size() - 1));
+        return dir == null ? null : dir.children().get(parts.get(parts.size() - 1));
     }
 
     private volatile long progressBytes;
@@ -423,7 +525,7 @@ public final class Ext4Writer implements Closeable {
      */
     public Metadata metadata(String path) {
         Node n = lookup(path);
-        return n == null ? null : n.md;
+        return n == null ? null : n.md();
     }
 
     /**
@@ -434,7 +536,7 @@ public final class Ext4Writer implements Closeable {
      */
     public boolean isFile(String path) {
         Node n = lookup(path);
-        return n != null && n.type == Inode.S_IFREG;
+        return n != null && n.type() == Inode.S_IFREG;
     }
 
     /**
@@ -449,21 +551,21 @@ public final class Ext4Writer implements Closeable {
     public byte[] read(String path, int limit) throws IOException {
         ensureOpen();
         Node n = lookup(path);
-        if (n == null || n.type != Inode.S_IFREG) {
+        if (n == null || n.type() != Inode.S_IFREG) {
             throw new EntryException(path, "not a regular file in the image");
         }
         if (n.size > limit) {
             throw new EntryException(path, "is " + n.size + " bytes, more than the " + limit + " that can be edited");
         }
         byte[] data = new byte[(int) n.size];
-        if (n.inline != null) {
-            System.arraycopy(n.inline, 0, data, 0, n.inline.length);
+        if (n.data() != null) {
+            System.arraycopy(n.data(), 0, data, 0, n.data().length);
             return data;
         }
         for (int i = 0; i < n.extentCount; i++) {
-            long logical = n.extents[i * 3];
-            long physical = n.extents[i * 3 + 1];
-            long len = n.extents[i * 3 + 2];
+            long logical = n.logical(i);
+            long physical = n.physical(i);
+            long len = n.length(i);
             long from = logical * bs;
             int count = (int) Math.min(len * bs, n.size - from);
             if (count <= 0) {
@@ -494,9 +596,7 @@ public final class Ext4Writer implements Closeable {
         if (n == null || !n.isDir()) {
             return List.of();
         }
-        List<String> names = new ArrayList<>(n.children.keySet());
-        Collections.sort(names);
-        return names;
+        return n.children().sortedNames();
     }
 
     private void ensureOpen() {
@@ -517,17 +617,17 @@ public final class Ext4Writer implements Closeable {
 
     /** Puts {@code node} as {@code name} in {@code parent}, the directory {@code path} resolved to. */
     private void place(String path, Node parent, String name, Node node) {
-        Node old = parent.children.get(name);
+        Node old = parent.children().get(name);
         if (old != null && old != node) {
-            if (old.isDir() && !old.children.isEmpty()) {
+            if (old.isDir() && !old.children().isEmpty()) {
                 throw new EntryException(path, "cannot replace a non-empty directory with a "
-                        + kind(node.type) + "; remove it first");
+                        + kind(node.type()) + "; remove it first");
             }
-            parent.children.remove(name);
+            parent.children().remove(name);
             unref(old);
         }
         if (old != node) {
-            parent.children.put(name, node);
+            parent.children().put(name, node);
             node.refs++;
         }
         record(path, node);
@@ -538,14 +638,14 @@ public final class Ext4Writer implements Closeable {
             return;
         }
         for (int i = 0; i < n.extentCount; i++) {
-            alloc.free(n.extents[i * 3 + 1], n.extents[i * 3 + 2]);
+            alloc.free(n.physical(i), n.length(i));
         }
-        n.extentCount = 0;
+        n.clearExtents();
         if (n.isDir()) {
-            for (Node c : n.children.values()) {
+            for (Node c : n.children()) {
                 unref(c);
             }
-            n.children.clear();
+            n.children().clear();
         }
     }
 
@@ -614,21 +714,18 @@ public final class Ext4Writer implements Closeable {
         validateXattrs(path, md);
         List<String> parts = split(path);
         if (parts.isEmpty()) {
-            root.md = clamp(md);
-            root.explicit = true;
+            root.md(clamp(md));
             record(path, root);
             return;
         }
         Node parent = parentOf(path, parts);
-        Node old = parent.children.get(parts.get(parts.size() - 1));
+        Node old = parent.children().get(parts.get(parts.size() - 1));
         if (old != null && old.isDir()) {
-            old.md = clamp(md);
-            old.explicit = true;
+            old.md(clamp(md));
             record(path, old);
             return;
         }
         Node n = new Node(Inode.S_IFDIR, clamp(md));
-        n.explicit = true;
         put(path, n);
     }
 
@@ -675,7 +772,7 @@ public final class Ext4Writer implements Closeable {
                 readFully(path, content, data, (int) size, 0, size);
                 CRC32C c = new CRC32C();
                 c.update(data);
-                n.inline = data;
+                n.data(data);
                 return c.getValue();
             }
             return writeContent(path, n, size, content);
@@ -761,12 +858,12 @@ public final class Ext4Writer implements Closeable {
         }
         // Free what the path held before writing, so its blocks can be reused right away.
         Node parent = parentOf(path, parts);
-        Node old = parent.children.get(parts.get(parts.size() - 1));
+        Node old = parent.children().get(parts.get(parts.size() - 1));
         if (old != null) {
-            if (old.isDir() && !old.children.isEmpty()) {
+            if (old.isDir() && !old.children().isEmpty()) {
                 throw new EntryException(path, "cannot replace a non-empty directory with a file; remove it first");
             }
-            parent.children.remove(parts.get(parts.size() - 1));
+            parent.children().remove(parts.get(parts.size() - 1));
             unref(old);
         }
         Node n = new Node(Inode.S_IFREG, clamp(md));
@@ -799,7 +896,7 @@ public final class Ext4Writer implements Closeable {
             throw new EntryException(path, "symlink target of " + t.length + " bytes is longer than a block");
         }
         Node n = new Node(Inode.S_IFLNK, clamp(md));
-        n.target = t;
+        n.data(t);
         n.size = t.length;
         put(path, n);
     }
@@ -852,8 +949,7 @@ public final class Ext4Writer implements Closeable {
             throw new EntryException(path, "device number " + major + ":" + minor + " out of range");
         }
         Node n = new Node(type, clamp(md));
-        n.major = major;
-        n.minor = minor;
+        n.device(major, minor);
         put(path, n);
     }
 
@@ -895,7 +991,7 @@ public final class Ext4Writer implements Closeable {
         if (dir == null) {
             return false;
         }
-        Node n = dir.children.remove(parts.get(parts.size() - 1));
+        Node n = dir.children().remove(parts.get(parts.size() - 1));
         digest.update(Names.encode("rm\0" + path + "\0"));
         if (n == null) {
             return false;
@@ -914,28 +1010,28 @@ public final class Ext4Writer implements Closeable {
         if (n == null || !n.isDir()) {
             return;
         }
-        for (Node c : n.children.values()) {
+        for (Node c : n.children()) {
             unref(c);
         }
-        n.children.clear();
+        n.children().clear();
         digest.update(Names.encode("clear\0" + path + "\0"));
     }
 
     private void record(String path, Node n) {
         progressEntries++;
         StringBuilder sb = new StringBuilder(64);
-        Metadata m = n.md;
-        sb.append(path).append('\0').append(n.type).append(' ').append(m.mode()).append(' ')
+        Metadata m = n.md();
+        sb.append(path).append('\0').append(n.type()).append(' ').append(m.mode()).append(' ')
                 .append(m.uid()).append(' ').append(m.gid());
         // Times as numbers: Instant.toString formats through DateTimeFormatter, which cost more
         // than everything else done for a small file.
         for (Instant t : new Instant[] {m.mtime(), m.atime(), m.ctime(), m.crtime()}) {
             sb.append(' ').append(t.getEpochSecond()).append('.').append(t.getNano());
         }
-        sb.append(' ').append(n.size).append(' ').append(n.major).append(':').append(n.minor);
+        sb.append(' ').append(n.size).append(' ').append(n.major()).append(':').append(n.minor());
         digest.update(Names.encode(sb.toString()));
-        if (n.target != null) {
-            digest.update(n.target);
+        if (n.data() != null) {
+            digest.update(n.data());
         }
         for (Map.Entry<String, byte[]> x : m.xattrs().entrySet()) {
             digest.update(x.getKey().getBytes(StandardCharsets.UTF_8));
@@ -1183,23 +1279,23 @@ public final class Ext4Writer implements Closeable {
         final int hashVersion = DxHash.HALF_MD4;
 
         // lost+found, as mkfs makes it: 16 KiB (at least two blocks) of empty directory.
-        Node lpf = root.children.get("lost+found");
+        Node lpf = root.children().get("lost+found");
         if (lpf == null) {
             lpf = new Node(Inode.S_IFDIR, Metadata.of(0700, opts.timestamp));
             lpf.refs = 1;
-            root.children.put("lost+found", lpf);
+            root.children().put("lost+found", lpf);
         }
-        if (lpf.isDir() && lpf.children.isEmpty()) {
-            lpf.minDirBlocks = Math.max(2, 16384 / bs);
+        if (lpf.isDir() && lpf.children().isEmpty()) {
+            lpf.minDirBlocks(Math.max(2, 16384 / bs));
         }
 
         // Inode numbers in depth-first name order: stable, and keeps a directory's files close.
         List<Node> nodes = new ArrayList<>();
-        root.ino = ROOT_INO;
+        root.ino(ROOT_INO);
         nodes.add(root);
         long next = FIRST_INO;
         if (lpf.isDir()) {
-            lpf.ino = FIRST_INO;
+            lpf.ino(FIRST_INO);
             next++;
         }
         List<Node> order = new ArrayList<>();
@@ -1225,15 +1321,17 @@ public final class Ext4Writer implements Closeable {
         parentOf.put((long) ROOT_INO, (long) ROOT_INO);
         for (Node n : nodes) {
             if (n.isDir()) {
-                for (Node c : n.children.values()) {
+                for (Node c : n.children()) {
                     if (c.isDir()) {
-                        parentOf.put(c.ino, n.ino);
+                        parentOf.put(c.ino(), n.ino());
                     }
                 }
             }
         }
 
-        Inode[] inodes = new Inode[(int) (counter[0])];
+        // Each inode is encoded into its table block as soon as it is complete, in inode order,
+        // so no more than one table block is held: a million Inode objects were 240 MB.
+        InodeTable table = new InodeTable(uuid);
         long dirs = 0;
         long files = 0;
         long symlinks = 0;
@@ -1241,17 +1339,16 @@ public final class Ext4Writer implements Closeable {
         long others = 0;
         for (Node n : nodes) {
             Inode in = baseInode(n);
-            inodes[(int) n.ino] = in;
-            switch (n.type) {
+            switch (n.type()) {
                 case Inode.S_IFDIR -> {
                     dirs++;
-                    writeDirectory(n, in, parentOf.get(n.ino), hashVersion, seed, uuid);
+                    writeDirectory(n, in, parentOf.get(n.ino()), hashVersion, seed, uuid);
                 }
                 case Inode.S_IFREG -> {
                     files++;
                     in.size = n.size;
-                    if (n.inline != null) {
-                        System.arraycopy(n.inline, 0, in.block, 0, n.inline.length);
+                    if (n.data() != null) {
+                        System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
                         in.flags |= Inode.FLAG_INLINE_DATA;
                     } else {
                         in.flags |= Inode.FLAG_EXTENTS;
@@ -1260,13 +1357,13 @@ public final class Ext4Writer implements Closeable {
                 }
                 case Inode.S_IFLNK -> {
                     symlinks++;
-                    in.size = n.target.length;
-                    if (n.target.length <= FAST_SYMLINK_MAX) {
-                        System.arraycopy(n.target, 0, in.block, 0, n.target.length);
+                    in.size = n.data().length;
+                    if (n.data().length <= FAST_SYMLINK_MAX) {
+                        System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
                     } else {
                         long b = allocMeta();
                         byte[] data = new byte[bs];
-                        System.arraycopy(n.target, 0, data, 0, n.target.length);
+                        System.arraycopy(n.data(), 0, data, 0, n.data().length);
                         writeBlock(b, data);
                         n.addExtent(0, b, 1);
                         in.flags |= Inode.FLAG_EXTENTS;
@@ -1275,28 +1372,33 @@ public final class Ext4Writer implements Closeable {
                 }
                 case Inode.S_IFCHR, Inode.S_IFBLK -> {
                     devices++;
-                    if (n.major < 256 && n.minor < 256) {
-                        Le.put32(in.block, 0, (n.major << 8) | n.minor);
+                    int major = n.major();
+                    int minor = n.minor();
+                    if (major < 256 && minor < 256) {
+                        Le.put32(in.block, 0, (major << 8) | minor);
                     } else {
-                        Le.put32(in.block, 4, (n.minor & 0xFF) | (n.major << 8) | ((long) (n.minor & ~0xFF) << 12));
+                        Le.put32(in.block, 4, (minor & 0xFF) | (major << 8) | ((long) (minor & ~0xFF) << 12));
                     }
                 }
                 default -> others++;
             }
             writeXattrs(n, in, uuid);
+            table.put(n.ino(), in);
         }
 
         Instant t = opts.timestamp;
         if (layout.reservedGdtBlocks > 0) {
-            inodes[RESIZE_INO] = resizeInode(t);
+            table.put(RESIZE_INO, resizeInode(t));
         }
+        Inode journal = null;
         if (journalBlocks > 0) {
-            inodes[JOURNAL_INO] = journalInode(t, uuid);
+            journal = journalInode(t, uuid);
+            table.put(JOURNAL_INO, journal);
         }
 
         writeSharedXattrs(uuid);
-        writeInodeTables(inodes, uuid);
-        writeGroupMetadata(inodes, nodes, uuid, seedBytes, hashVersion);
+        table.finish();
+        writeGroupMetadata(counter[0] - 1, journal, nodes, uuid, seedBytes, hashVersion);
         output.drain();
         out.truncate(layout.blocksCount * bs);
         if (out.size() < layout.blocksCount * bs) {
@@ -1311,11 +1413,10 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void assign(Node dir, List<Node> order, long[] next) {
-        dir.sorted = dir.sortedChildren();
-        for (Map.Entry<String, Node> e : dir.sorted) {
-            Node c = e.getValue();
-            if (c.ino == 0) {
-                c.ino = next[0]++;
+        dir.children().sort();
+        for (Node c : dir.children()) {
+            if (c.ino() == 0) {
+                c.ino(next[0]++);
                 order.add(c);
                 if (c.isDir()) {
                     assign(c, order, next);
@@ -1335,8 +1436,8 @@ public final class Ext4Writer implements Closeable {
 
     private Inode baseInode(Node n) {
         Inode in = new Inode();
-        Metadata m = n.md;
-        in.mode = n.type | m.mode();
+        Metadata m = n.md();
+        in.mode = n.type() | m.mode();
         in.uid = m.uid();
         in.gid = m.gid();
         Instant a = representable(m.atime());
@@ -1353,7 +1454,7 @@ public final class Ext4Writer implements Closeable {
         in.crtimeNs = cr.getNano();
         if (n.isDir()) {
             int sub = 0;
-            for (Node child : n.children.values()) {
+            for (Node child : n.children()) {
                 if (child.isDir()) {
                     sub++;
                 }
@@ -1379,14 +1480,18 @@ public final class Ext4Writer implements Closeable {
 
     private void writeDirectory(Node n, Inode in, long parentIno, int hashVersion, int[] seed, byte[] uuid)
             throws IOException {
-        List<Directory.Entry> entries = new ArrayList<>(n.children.size());
-        for (Map.Entry<String, Node> e : n.sorted != null ? n.sorted : n.sortedChildren()) {
-            entries.add(new Directory.Entry(Names.encode(e.getKey()), e.getValue().ino,
-                    fileType(e.getValue().type)));
+        List<Directory.Entry> entries = new ArrayList<>(n.children().size());
+        Children<Node> children = n.children();
+        children.sort();
+        for (int i = 0; i < children.size(); i++) {
+            Node c = children.value(i);
+            entries.add(new Directory.Entry(children.name(i), c.ino(), fileType(c.type())));
         }
-        Directory.Blocks blocks = Directory.build(entries, n.ino, parentIno, bs, csum, true, hashVersion,
-                seed, uuid, n.minDirBlocks);
+        Directory.Blocks blocks = Directory.build(entries, n.ino(), parentIno, bs, csum, true, hashVersion,
+                seed, uuid, n.minDirBlocks());
         List<byte[]> list = blocks.blocks();
+        // The directory's own extents are not kept on its node (whose payload is its children).
+        List<long[]> ext = new ArrayList<>(1);
         int i = 0;
         while (i < list.size()) {
             long[] run = alloc.allocateRun(list.size() - i);
@@ -1397,12 +1502,18 @@ public final class Ext4Writer implements Closeable {
             for (int k = 0; k < run[1]; k++) {
                 writeBlock(run[0] + k, list.get(i + k));
             }
-            n.addExtent(i, run[0], run[1]);
+            long[] last = ext.isEmpty() ? null : ext.get(ext.size() - 1);
+            if (last != null && last[0] + last[2] == i && last[1] + last[2] == run[0]
+                    && last[2] + run[1] <= Layout.MAX_EXTENT_LEN) {
+                last[2] += run[1];
+            } else {
+                ext.add(new long[] {i, run[0], run[1]});
+            }
             i += (int) run[1];
         }
         in.size = (long) list.size() * bs;
         in.flags |= Inode.FLAG_EXTENTS | (blocks.indexed() ? Inode.FLAG_INDEX : 0);
-        mapExtents(n, in, uuid);
+        mapExtents(ext, list.size(), n.ino(), in, uuid);
     }
 
     private static int fileType(int type) {
@@ -1421,21 +1532,26 @@ public final class Ext4Writer implements Closeable {
     private void mapExtents(Node n, Inode in, byte[] uuid) throws IOException {
         List<long[]> ext = new ArrayList<>(n.extentCount);
         for (int i = 0; i < n.extentCount; i++) {
-            ext.add(new long[] {n.extents[i * 3], n.extents[i * 3 + 1], n.extents[i * 3 + 2]});
+            ext.add(new long[] {n.logical(i), n.physical(i), n.length(i)});
         }
-        List<ExtentTree.NodeBlock> tree = ExtentTree.build(ext, in.block, bs, this::allocMeta, n.ino, uuid, csum);
+        mapExtents(ext, n.dataBlocks(), n.ino(), in, uuid);
+    }
+
+    private void mapExtents(List<long[]> ext, long dataBlocks, long ino, Inode in, byte[] uuid) throws IOException {
+        List<ExtentTree.NodeBlock> tree = ExtentTree.build(ext, in.block, bs, this::allocMeta, ino, uuid, csum);
         for (ExtentTree.NodeBlock nb : tree) {
             writeBlock(nb.block(), nb.data());
         }
-        in.blocks512 += (n.dataBlocks() + tree.size()) * (bs / 512);
+        in.blocks512 += (dataBlocks + tree.size()) * (bs / 512);
     }
 
     private void writeXattrs(Node n, Inode in, byte[] uuid) throws IOException {
-        if (n.md.xattrs().isEmpty() && n.inline == null) {
+        boolean inline = n.type() == Inode.S_IFREG && n.data() != null;
+        if (!n.hasXattrs() && !inline) {
             return;
         }
-        List<Xattr.Attr> attrs = Xattr.sorted(n.md.xattrs());
-        if (n.inline != null) {
+        List<Xattr.Attr> attrs = Xattr.sorted(n.md().xattrs());
+        if (inline) {
             // An inline-data inode must carry "system.data" in the inode, even when it is empty.
             attrs.add(0, INLINE_DATA_ATTR);
         }
@@ -1517,7 +1633,7 @@ public final class Ext4Writer implements Closeable {
     private Inode journalInode(Instant t, byte[] uuid) throws IOException {
         writeBlock(journalStart, pad(JournalSuperblock.encode(bs, journalBlocks, uuid, csum)));
         Node j = new Node(Inode.S_IFREG, Metadata.of(0600, t));
-        j.ino = JOURNAL_INO;
+        j.ino(JOURNAL_INO);
         for (long done = 0; done < journalBlocks; ) {
             long len = Math.min(Layout.MAX_EXTENT_LEN, journalBlocks - done);
             j.addExtent(done, journalStart + done, len);
@@ -1535,45 +1651,80 @@ public final class Ext4Writer implements Closeable {
         return b.length == bs ? b : Arrays.copyOf(b, bs);
     }
 
-    private void writeInodeTables(Inode[] inodes, byte[] uuid) throws IOException {
-        int isz = layout.inodeSize;
-        int perBlock = bs / isz;
-        long ipg = layout.inodesPerGroup;
-        // Reserved inodes get a valid (empty) body and checksum, as mke2fs writes them.
-        for (int ino = 1; ino < FIRST_INO; ino++) {
-            if (inodes[ino] == null) {
-                inodes[ino] = new Inode();
+    /**
+     * The inode tables, written as the inodes come, in ascending inode number. The table
+     * blocks holding reserved inodes (root, lost+found, the journal's and the resize inode, which
+     * are made last) stay in memory until {@link #finish()}; every other block is written when
+     * the first inode of the next block arrives.
+     */
+    private final class InodeTable {
+        private final byte[] uuid;
+        private final int isz = layout.inodeSize;
+        private final int perBlock = bs / isz;
+        private final java.util.TreeMap<Long, byte[]> held = new java.util.TreeMap<>();
+        private final java.util.BitSet reservedPut = new java.util.BitSet(FIRST_INO);
+        private byte[] buf = new byte[bs];
+        private long current = -1;
+        private long last;
+
+        InodeTable(byte[] uuid) {
+            this.uuid = uuid;
+            for (long ino = 1; ino < FIRST_INO; ino++) {
+                held.computeIfAbsent(blockOf(ino), b -> new byte[bs]);
             }
         }
-        byte[] buf = new byte[bs];
-        long currentBlock = -1;
-        boolean dirty = false;
-        for (int ino = 1; ino < inodes.length; ino++) {
-            Inode in = inodes[ino];
-            if (in == null) {
-                continue;
-            }
-            int g = (int) ((ino - 1) / ipg);
-            long index = (ino - 1) % ipg;
-            long blk = layout.inodeTable[g] + index / perBlock;
-            if (blk != currentBlock) {
-                if (dirty) {
-                    writeBlock(currentBlock, buf);
+
+        private long blockOf(long ino) {
+            long ipg = layout.inodesPerGroup;
+            return layout.inodeTable[(int) ((ino - 1) / ipg)] + ((ino - 1) % ipg) / perBlock;
+        }
+
+        void put(long ino, Inode in) throws IOException {
+            long blk = blockOf(ino);
+            byte[] target = held.get(blk);
+            if (ino < FIRST_INO) {
+                reservedPut.set((int) ino);
+            } else {
+                if (ino <= last) {
+                    throw new IllegalStateException("inode " + ino + " after " + last);
                 }
-                buf = new byte[bs];
-                currentBlock = blk;
-                dirty = false;
+                last = ino;
+            }
+            if (target == null) {
+                if (blk != current) {
+                    flush();
+                    current = blk;
+                }
+                target = buf;
             }
             byte[] enc = in.encode(isz, ino, uuid, csum);
-            System.arraycopy(enc, 0, buf, (int) (index % perBlock) * isz, isz);
-            dirty = true;
+            System.arraycopy(enc, 0, target, (int) (((ino - 1) % layout.inodesPerGroup) % perBlock) * isz, isz);
         }
-        if (dirty) {
-            writeBlock(currentBlock, buf);
+
+        private void flush() throws IOException {
+            if (current >= 0) {
+                writeBlock(current, buf);
+                java.util.Arrays.fill(buf, (byte) 0);
+                current = -1;
+            }
+        }
+
+        /** Reserved inodes not made get a valid (empty) body and checksum, as mke2fs writes them. */
+        void finish() throws IOException {
+            flush();
+            for (int ino = 1; ino < FIRST_INO; ino++) {
+                if (!reservedPut.get(ino)) {
+                    put(ino, new Inode());
+                }
+            }
+            for (Map.Entry<Long, byte[]> e : held.entrySet()) {
+                writeBlock(e.getKey(), e.getValue());
+            }
         }
     }
 
-    private void writeGroupMetadata(Inode[] inodes, List<Node> nodes, byte[] uuid, byte[] seedBytes,
+    /** {@code lastIno}: inodes 1 to lastIno are in use (inode numbers are handed out in a row). */
+    private void writeGroupMetadata(long lastIno, Inode journal, List<Node> nodes, byte[] uuid, byte[] seedBytes,
             int hashVersion) throws IOException {
         int groups = layout.groupCount;
         long ipg = layout.inodesPerGroup;
@@ -1581,7 +1732,7 @@ public final class Ext4Writer implements Closeable {
         long[] usedDirs = new long[groups];
         for (Node n : nodes) {
             if (n.isDir()) {
-                usedDirs[(int) ((n.ino - 1) / ipg)]++;
+                usedDirs[(int) ((n.ino() - 1) / ipg)]++;
             }
         }
         BitSet used = alloc.bitmap();
@@ -1622,7 +1773,7 @@ public final class Ext4Writer implements Closeable {
             long lastUsed = 0;
             for (int i = 0; i < ipg; i++) {
                 long ino = (long) g * ipg + i + 1;
-                if (ino < inodes.length && inodes[(int) ino] != null) {
+                if (ino <= lastIno) {
                     ib[i >>> 3] |= (byte) (1 << (i & 7));
                     lastUsed = i + 1;
                 } else {
@@ -1685,7 +1836,7 @@ public final class Ext4Writer implements Closeable {
         sb.logGroupsPerFlex = layout.logGroupsPerFlex;
         sb.checksumType = csum ? 1 : 0;
         if (journalBlocks > 0) {
-            Inode j = inodes[JOURNAL_INO];
+            Inode j = journal;
             sb.jnlBackupType = 1;
             for (int i = 0; i < 15; i++) {
                 sb.jnlBlocks[i] = Le.get32(j.block, i * 4);

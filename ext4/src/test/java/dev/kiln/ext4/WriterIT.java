@@ -262,6 +262,36 @@ class WriterIT {
         tree.nodes();
     }
 
+    /**
+     * The inode tables are written while the inodes are made, one block held at a time, with
+     * the blocks of the reserved inodes (the journal's and the resize inode, made last) kept
+     * until the end: with 1 KiB blocks these are three blocks of four inodes, the third shared
+     * with lost+found. With a regular file named lost+found, inode 11 goes to the first name.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 4096})
+    void inodeTablesWrittenAsInodesAreMadeAreWhatE2fsckExpects(int blockSize) throws Exception {
+        TestTree tree = new TestTree();
+        Metadata md = TestTree.md(0644, 1000, 1000, 1_700_000_000L, 7);
+        tree.file("/lost+found", md, 5, 1, 0);
+        for (int d = 0; d < 12; d++) {
+            for (int f = 0; f < 400; f++) {
+                tree.file("/d" + d + "/f" + f, md, f % 3 == 0 ? 0 : 100 + f, d * 1000L + f, 0);
+            }
+        }
+        Path img = write(tree, Ext4Options.builder((blockSize == 1024 ? 96L : 384L) << 20).blockSize(blockSize)
+                .inodeCount(6000).build());
+        ExternalTools.assertFsckClean(img);
+        assertTrue(ExternalTools.debugfs(img, "ls -l /").matches("(?s).*\\b11\\s+40755 .* d0\n.*\\s100644 .* lost\\+found\n.*"),
+                ExternalTools.debugfs(img, "ls -l /"));
+        String groups = ExternalTools.run(List.of("dumpe2fs", img.toString())).out();
+        assertTrue(groups.contains("Group 2:"), "inodes spread over several groups");
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            ReaderCheck.compare(r, tree);
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+    }
+
     @Test
     void moreThan65000Subdirectories() throws Exception {
         Path img = tmp.resolve("nlink.ext4");
