@@ -59,7 +59,9 @@ java="$stage/runtime/bin/java"
 cp "$here/../cli/src/main/jvm/compiler-directives.json" "$stage/lib/compiler-directives.json"
 fill='-XX:-C1UpdateMethodData -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000 -XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.SHA2::*,0.1 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::*,0.1 -XX:CompileCommand=CompileThresholdScaling,java.util.Arrays::fill,0.002'
 jit='-XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput -XX:CompilerDirectivesFile="$home/lib/compiler-directives.json" '"$fill"
-opts=(-XX:+UseSerialGC -Xmn4m -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
+# The heap settings of ./kiln (see there): a small young generation, a heap that grows as needed.
+heap="-Xmn4m -Xms8m -XX:MinHeapFreeRatio=20 -XX:MaxHeapFreeRatio=40"
+opts=(-XX:+UseSerialGC $heap -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
   -XX:CompilerDirectivesFile="$stage/lib/compiler-directives.json" $fill)
 
 # Man pages and completion scripts, from the command model of this very jar.
@@ -100,7 +102,7 @@ cat > "$stage/bin/kiln" <<EOF
 # kiln $version: runs on the runtime bundled beside it; needs no JDK or Maven on the machine.
 # KILN_JAVA_OPTS adds JVM options (e.g. -Xmx2g).
 home=\$(dirname "\$(dirname "\$(readlink -f "\$0")")")
-exec "\$home/runtime/bin/java" -XX:+UseSerialGC -Xmn4m $jit $launch_cache \\
+exec "\$home/runtime/bin/java" -XX:+UseSerialGC $heap $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF
 chmod 755 "$stage/bin/kiln"
