@@ -137,8 +137,8 @@ public final class Ext4Writer implements Closeable {
         this.journalBlocks = jb;
         this.journalStart = js;
         Instant t = opts.timestamp;
-        this.root = new Node(Inode.S_IFDIR, Metadata.of(0755, t));
-        this.root.refs = 1;
+        this.root = node(Inode.S_IFDIR, Metadata.of(0755, t));
+        this.root.refs(1);
         this.output = new BlockOutput(out, path);
     }
 
@@ -164,49 +164,78 @@ public final class Ext4Writer implements Closeable {
     // ---------------------------------------------------------------- tree
 
     /**
-     * An entry of the tree. Compact, since the tree is the writer's memory on big inputs (a
-     * million files): the usual metadata (mode, owner, one time for all four) in fields, the
-     * first extent in fields, the name in the parent's {@link Children}; ~100 bytes where an
-     * object graph of a Metadata, an Instant, a String key, a map node and an extent array took
-     * ~300.
+     * An entry of the tree: 56 bytes, since the tree is the writer's memory on big inputs (a
+     * million files). The usual metadata (mode, an owner, one time for all four) is in fields,
+     * a file's single extent too, the name in the parent's {@link Children}; an object graph of
+     * a Metadata, an Instant, a String key, a map node and an extent array took ~300 bytes.
+     * Fields that never need 32 bits share an int (Lucene packs its per-term data the same way).
      */
     static final class Node {
-        /** Bits 0-15: the file type and permission bits (st_mode); 16-20: {@link #minDirBlocks()}. */
-        private int mode;
-        /** Owner, as unsigned 32-bit numbers. */
-        int uid;
-        int gid;
+        /** Bits 0-15: the file type and permission bits (st_mode); 16-31: the owner's index. */
+        private int modeOwner;
         /** The time of all four (access, change, modification, creation), when {@link #full} is null. */
-        long seconds;
+        int seconds;
         int nanos;
-        /** The whole metadata, where the fields cannot hold it: differing times or xattrs. */
+        /**
+         * The whole metadata, where the fields cannot hold it: differing times, a time outside
+         * 32 bits, xattrs, an owner past the 65,536th distinct one.
+         */
         Metadata full;
         long size;
-        int extentCount;
-        /** The first extent: logical block (unsigned), length, physical block. Devices: major, minor. */
-        int logical0;
-        int length0;
-        long physical0;
+        /** One extent at logical block 0: its physical block. Devices: major and minor. */
+        private long physical0;
+        /** Bits 0-15: that extent's length (at most 32,768 blocks); 16-31: the links to the node (at most 65,000). */
+        private int lengthRefs;
         /**
          * A directory's {@link Children}; a symlink's target or a file's inline_data content
-         * (byte[]); the extents of a file after its first (long[], three longs each: logical,
-         * physical, length).
+         * (byte[]); a file's extents when there are several or the first is not at block 0
+         * (long[]: the count, then logical, physical, length for each).
          */
         private Object payload;
-        int refs;
         /** The inode number (unsigned), 0 until assigned. */
         private int ino;
 
-        Node(int type, Metadata md) {
-            mode = type;
-            md(md);
+        Node(int type) {
+            modeOwner = type;
             if (type == Inode.S_IFDIR) {
                 payload = new Children<Node>();
             }
         }
 
+        int owner() {
+            return modeOwner >>> 16;
+        }
+
+        void owner(int index) {
+            modeOwner = (modeOwner & 0xFFFF) | (index << 16);
+        }
+
+        int refs() {
+            return lengthRefs >>> 16;
+        }
+
+        void refs(int n) {
+            lengthRefs = (lengthRefs & 0xFFFF) | (n << 16);
+        }
+
+        private int length0() {
+            return lengthRefs & 0xFFFF;
+        }
+
+        private void length0(long n) {
+            lengthRefs = (lengthRefs & ~0xFFFF) | (int) n;
+        }
+
         int type() {
-            return mode & Inode.S_IFMT;
+            return modeOwner & Inode.S_IFMT;
+        }
+
+        int perm() {
+            return modeOwner & 07777;
+        }
+
+        void perm(int perm) {
+            modeOwner = (modeOwner & ~07777) | (perm & 07777);
         }
 
         @SuppressWarnings("unchecked")
@@ -230,33 +259,6 @@ public final class Ext4Writer implements Closeable {
             ino = (int) n;
         }
 
-        int minDirBlocks() {
-            return mode >>> 16;
-        }
-
-        void minDirBlocks(int n) {
-            mode = (mode & 0xFFFF) | (n << 16);
-        }
-
-        Metadata md() {
-            if (full != null) {
-                return full;
-            }
-            Instant t = Instant.ofEpochSecond(seconds, nanos);
-            return new Metadata(mode & 07777, Integer.toUnsignedLong(uid), Integer.toUnsignedLong(gid), t, t, t, t, Map.of());
-        }
-
-        void md(Metadata m) {
-            mode = (mode & ~07777) | m.mode();
-            uid = (int) m.uid();
-            gid = (int) m.gid();
-            Instant t = m.mtime();
-            seconds = t.getEpochSecond();
-            nanos = t.getNano();
-            full = m.xattrs().isEmpty() && t.equals(m.atime()) && t.equals(m.ctime()) && t.equals(m.crtime())
-                    ? null : m;
-        }
-
         boolean hasXattrs() {
             return full != null && !full.xattrs().isEmpty();
         }
@@ -265,82 +267,163 @@ public final class Ext4Writer implements Closeable {
             return type() == Inode.S_IFDIR;
         }
 
-        long logical(int i) {
-            return i == 0 ? Integer.toUnsignedLong(logical0) : ((long[]) payload)[(i - 1) * 3];
-        }
-
-        long physical(int i) {
-            return i == 0 ? physical0 : ((long[]) payload)[(i - 1) * 3 + 1];
-        }
-
-        long length(int i) {
-            return i == 0 ? length0 : ((long[]) payload)[(i - 1) * 3 + 2];
-        }
-
         boolean isDevice() {
             int t = type();
             return t == Inode.S_IFCHR || t == Inode.S_IFBLK;
         }
 
         int major() {
-            return isDevice() ? logical0 : 0;
+            return isDevice() ? (int) (physical0 >>> 32) : 0;
         }
 
         int minor() {
-            return isDevice() ? length0 : 0;
+            return isDevice() ? (int) physical0 : 0;
         }
 
         void device(int major, int minor) {
-            logical0 = major;
-            length0 = minor;
+            physical0 = ((long) major << 32) | Integer.toUnsignedLong(minor);
+        }
+
+        int extentCount() {
+            if (payload instanceof long[] more) {
+                return (int) more[0];
+            }
+            return length0() > 0 ? 1 : 0;
+        }
+
+        long logical(int i) {
+            return payload instanceof long[] more ? more[1 + i * 3] : 0;
+        }
+
+        long physical(int i) {
+            return payload instanceof long[] more ? more[2 + i * 3] : physical0;
+        }
+
+        long length(int i) {
+            return payload instanceof long[] more ? more[3 + i * 3] : length0();
         }
 
         void addExtent(long logical, long physical, long len) {
-            if (extentCount > 0) {
-                int last = extentCount - 1;
+            int count = extentCount();
+            if (count > 0) {
+                int last = count - 1;
                 long n = length(last);
                 if (logical(last) + n == logical && physical(last) + n == physical
                         && n + len <= Layout.MAX_EXTENT_LEN) {
-                    if (last == 0) {
-                        length0 = (int) (n + len);
+                    if (payload instanceof long[] more) {
+                        more[3 + last * 3] = n + len;
                     } else {
-                        ((long[]) payload)[(last - 1) * 3 + 2] = n + len;
+                        length0(n + len);
                     }
                     return;
                 }
             }
-            if (extentCount == 0) {
-                logical0 = (int) logical;
+            if (count == 0 && logical == 0 && !(payload instanceof long[])) {
                 physical0 = physical;
-                length0 = (int) len;
-            } else {
-                int i = (extentCount - 1) * 3;
-                long[] more = (long[]) payload;
-                if (more == null || i + 3 > more.length) {
-                    more = Arrays.copyOf(more == null ? new long[0] : more, Math.max(3, i * 2));
-                    payload = more;
-                }
-                more[i] = logical;
-                more[i + 1] = physical;
-                more[i + 2] = len;
+                length0(len);
+                return;
             }
-            extentCount++;
+            long[] more;
+            if (payload instanceof long[] m) {
+                more = m;
+            } else if (payload == null) {
+                more = new long[1 + 3 * Math.max(2, count + 1)];
+                if (count == 1) {
+                    more[0] = 1;
+                    more[2] = physical0;
+                    more[3] = length0();
+                    physical0 = 0;
+                    length0(0);
+                }
+                payload = more;
+            } else {
+                throw new IllegalStateException("extents on a node that holds " + payload.getClass().getSimpleName());
+            }
+            int at = 1 + (int) more[0] * 3;
+            if (at + 3 > more.length) {
+                more = Arrays.copyOf(more, 1 + (more.length - 1) * 2);
+                payload = more;
+            }
+            more[at] = logical;
+            more[at + 1] = physical;
+            more[at + 2] = len;
+            more[0]++;
         }
 
         void clearExtents() {
-            extentCount = 0;
             if (payload instanceof long[]) {
                 payload = null;
+            }
+            if (!isDevice()) {
+                physical0 = 0;
+                length0(0);
             }
         }
 
         long dataBlocks() {
             long n = 0;
-            for (int i = 0; i < extentCount; i++) {
+            for (int i = 0, c = extentCount(); i < c; i++) {
                 n += length(i);
             }
             return n;
         }
+    }
+
+    /** lost+found, made with at least this many blocks as mke2fs makes it, when it is empty. */
+    private Node lostFound;
+    private int lostFoundBlocks;
+
+    /** The distinct owners (uid, gid) of the tree's entries; each node holds an index here. */
+    private long[] owners = new long[4];
+    private int ownerCount;
+    private final HashMap<Long, Integer> ownerIndex = new HashMap<>();
+    private long lastOwnerKey = -1;
+    private int lastOwner;
+
+    private int owner(long uid, long gid) {
+        long key = (uid << 32) | gid;
+        if (key == lastOwnerKey) {
+            return lastOwner;
+        }
+        Integer i = ownerIndex.get(key);
+        if (i == null) {
+            if (ownerCount == owners.length) {
+                owners = Arrays.copyOf(owners, owners.length * 2);
+            }
+            owners[ownerCount] = key;
+            i = ownerCount++;
+            ownerIndex.put(key, i);
+        }
+        lastOwnerKey = key;
+        lastOwner = i;
+        return i;
+    }
+
+    private Node node(int type, Metadata md) {
+        Node n = new Node(type);
+        setMd(n, md);
+        return n;
+    }
+
+    private Metadata md(Node n) {
+        if (n.full != null) {
+            return n.full;
+        }
+        long key = owners[n.owner()];
+        Instant t = Instant.ofEpochSecond(n.seconds, n.nanos);
+        return new Metadata(n.perm(), key >>> 32, key & 0xFFFFFFFFL, t, t, t, t, Map.of());
+    }
+
+    private void setMd(Node n, Metadata m) {
+        n.perm(m.mode());
+        int owner = owner(m.uid(), m.gid());
+        n.owner(owner <= 0xFFFF ? owner : 0);
+        Instant t = m.mtime();
+        long sec = t.getEpochSecond();
+        n.seconds = (int) sec;
+        n.nanos = t.getNano();
+        n.full = m.xattrs().isEmpty() && sec == (int) sec && owner <= 0xFFFF && t.equals(m.atime()) && t.equals(m.ctime())
+                && t.equals(m.crtime()) ? null : m;
     }
 
     private static List<String> split(String path) {
@@ -420,8 +503,8 @@ public final class Ext4Writer implements Closeable {
                 if (!create) {
                     return null;
                 }
-                child = new Node(Inode.S_IFDIR, Metadata.of(0755, opts.timestamp));
-                child.refs = 1;
+                child = node(Inode.S_IFDIR, Metadata.of(0755, opts.timestamp));
+                child.refs(1);
                 dir.children().put(name, child);
             } else if (child.type() == Inode.S_IFLNK) {
                 if (++links > MAX_SYMLINKS) {
@@ -525,7 +608,7 @@ public final class Ext4Writer implements Closeable {
      */
     public Metadata metadata(String path) {
         Node n = lookup(path);
-        return n == null ? null : n.md();
+        return n == null ? null : md(n);
     }
 
     /**
@@ -562,7 +645,7 @@ public final class Ext4Writer implements Closeable {
             System.arraycopy(n.data(), 0, data, 0, n.data().length);
             return data;
         }
-        for (int i = 0; i < n.extentCount; i++) {
+        for (int i = 0; i < n.extentCount(); i++) {
             long logical = n.logical(i);
             long physical = n.physical(i);
             long len = n.length(i);
@@ -618,6 +701,10 @@ public final class Ext4Writer implements Closeable {
     /** Puts {@code node} as {@code name} in {@code parent}, the directory {@code path} resolved to. */
     private void place(String path, Node parent, String name, Node node) {
         Node old = parent.children().get(name);
+        if (old != node && node.refs() >= LINK_MAX) {
+            // i_links_count has 16 bits; a wrapped count would free the inode while names remain.
+            throw new EntryException(path, "more than " + LINK_MAX + " links to one file, ext4's limit");
+        }
         if (old != null && old != node) {
             if (old.isDir() && !old.children().isEmpty()) {
                 throw new EntryException(path, "cannot replace a non-empty directory with a "
@@ -628,16 +715,18 @@ public final class Ext4Writer implements Closeable {
         }
         if (old != node) {
             parent.children().put(name, node);
-            node.refs++;
+            node.refs(node.refs() + 1);
         }
         record(path, node);
     }
 
     private void unref(Node n) {
-        if (--n.refs > 0) {
+        int refs = n.refs();
+        n.refs(Math.max(0, refs - 1));
+        if (refs > 1) {
             return;
         }
-        for (int i = 0; i < n.extentCount; i++) {
+        for (int i = 0; i < n.extentCount(); i++) {
             alloc.free(n.physical(i), n.length(i));
         }
         n.clearExtents();
@@ -714,18 +803,18 @@ public final class Ext4Writer implements Closeable {
         validateXattrs(path, md);
         List<String> parts = split(path);
         if (parts.isEmpty()) {
-            root.md(clamp(md));
+            setMd(root, clamp(md));
             record(path, root);
             return;
         }
         Node parent = parentOf(path, parts);
         Node old = parent.children().get(parts.get(parts.size() - 1));
         if (old != null && old.isDir()) {
-            old.md(clamp(md));
+            setMd(old, clamp(md));
             record(path, old);
             return;
         }
-        Node n = new Node(Inode.S_IFDIR, clamp(md));
+        Node n = node(Inode.S_IFDIR, clamp(md));
         put(path, n);
     }
 
@@ -866,7 +955,7 @@ public final class Ext4Writer implements Closeable {
             parent.children().remove(parts.get(parts.size() - 1));
             unref(old);
         }
-        Node n = new Node(Inode.S_IFREG, clamp(md));
+        Node n = node(Inode.S_IFREG, clamp(md));
         n.size = size;
         long crc = content.write(n);
         digest.update(longBytes(crc));
@@ -895,7 +984,7 @@ public final class Ext4Writer implements Closeable {
         if (t.length >= bs) {
             throw new EntryException(path, "symlink target of " + t.length + " bytes is longer than a block");
         }
-        Node n = new Node(Inode.S_IFLNK, clamp(md));
+        Node n = node(Inode.S_IFLNK, clamp(md));
         n.data(t);
         n.size = t.length;
         put(path, n);
@@ -948,7 +1037,7 @@ public final class Ext4Writer implements Closeable {
         if (major < 0 || major > 0xFFF || minor < 0 || minor > 0xFFFFF) {
             throw new EntryException(path, "device number " + major + ":" + minor + " out of range");
         }
-        Node n = new Node(type, clamp(md));
+        Node n = node(type, clamp(md));
         n.device(major, minor);
         put(path, n);
     }
@@ -961,7 +1050,7 @@ public final class Ext4Writer implements Closeable {
      */
     public void fifo(String path, Metadata md) {
         validateXattrs(path, md);
-        put(path, new Node(Inode.S_IFIFO, clamp(md)));
+        put(path, node(Inode.S_IFIFO, clamp(md)));
     }
 
     /**
@@ -972,7 +1061,7 @@ public final class Ext4Writer implements Closeable {
      */
     public void socket(String path, Metadata md) {
         validateXattrs(path, md);
-        put(path, new Node(Inode.S_IFSOCK, clamp(md)));
+        put(path, node(Inode.S_IFSOCK, clamp(md)));
     }
 
     /**
@@ -1020,7 +1109,7 @@ public final class Ext4Writer implements Closeable {
     private void record(String path, Node n) {
         progressEntries++;
         StringBuilder sb = new StringBuilder(64);
-        Metadata m = n.md();
+        Metadata m = md(n);
         sb.append(path).append('\0').append(n.type()).append(' ').append(m.mode()).append(' ')
                 .append(m.uid()).append(' ').append(m.gid());
         // Times as numbers: Instant.toString formats through DateTimeFormatter, which cost more
@@ -1281,12 +1370,13 @@ public final class Ext4Writer implements Closeable {
         // lost+found, as mkfs makes it: 16 KiB (at least two blocks) of empty directory.
         Node lpf = root.children().get("lost+found");
         if (lpf == null) {
-            lpf = new Node(Inode.S_IFDIR, Metadata.of(0700, opts.timestamp));
-            lpf.refs = 1;
+            lpf = node(Inode.S_IFDIR, Metadata.of(0700, opts.timestamp));
+            lpf.refs(1);
             root.children().put("lost+found", lpf);
         }
         if (lpf.isDir() && lpf.children().isEmpty()) {
-            lpf.minDirBlocks(Math.max(2, 16384 / bs));
+            lostFoundBlocks = Math.max(2, 16384 / bs);
+            lostFound = lpf;
         }
 
         // Inode numbers in depth-first name order: stable, and keeps a directory's files close.
@@ -1436,7 +1526,18 @@ public final class Ext4Writer implements Closeable {
 
     private Inode baseInode(Node n) {
         Inode in = new Inode();
-        Metadata m = n.md();
+        if (n.full == null) {
+            // The usual case, read from the node's fields (32-bit seconds are always representable).
+            long owner = owners[n.owner()];
+            in.mode = n.type() | n.perm();
+            in.uid = owner >>> 32;
+            in.gid = owner & 0xFFFFFFFFL;
+            in.atime = in.mtime = in.ctime = in.crtime = n.seconds;
+            in.atimeNs = in.mtimeNs = in.ctimeNs = in.crtimeNs = n.nanos;
+            in.links = links(n);
+            return in;
+        }
+        Metadata m = n.full;
         in.mode = n.type() | m.mode();
         in.uid = m.uid();
         in.gid = m.gid();
@@ -1452,19 +1553,22 @@ public final class Ext4Writer implements Closeable {
         in.ctimeNs = c.getNano();
         in.crtime = cr.getEpochSecond();
         in.crtimeNs = cr.getNano();
-        if (n.isDir()) {
-            int sub = 0;
-            for (Node child : n.children()) {
-                if (child.isDir()) {
-                    sub++;
-                }
-            }
-            int links = 2 + sub;
-            in.links = links > LINK_MAX ? 1 : links;
-        } else {
-            in.links = n.refs;
-        }
+        in.links = links(n);
         return in;
+    }
+
+    private static int links(Node n) {
+        if (!n.isDir()) {
+            return n.refs();
+        }
+        int sub = 0;
+        for (Node child : n.children()) {
+            if (child.isDir()) {
+                sub++;
+            }
+        }
+        int links = 2 + sub;
+        return links > LINK_MAX ? 1 : links;
     }
 
     /** ext4 times span 1901-12-13 to 2446-05-10 (32 signed bits plus two epoch bits). */
@@ -1488,7 +1592,7 @@ public final class Ext4Writer implements Closeable {
             entries.add(new Directory.Entry(children.name(i), c.ino(), fileType(c.type())));
         }
         Directory.Blocks blocks = Directory.build(entries, n.ino(), parentIno, bs, csum, true, hashVersion,
-                seed, uuid, n.minDirBlocks());
+                seed, uuid, n == lostFound ? lostFoundBlocks : 0);
         List<byte[]> list = blocks.blocks();
         // The directory's own extents are not kept on its node (whose payload is its children).
         List<long[]> ext = new ArrayList<>(1);
@@ -1530,8 +1634,8 @@ public final class Ext4Writer implements Closeable {
 
     /** Builds the extent tree (writing any tree blocks) and counts i_blocks. */
     private void mapExtents(Node n, Inode in, byte[] uuid) throws IOException {
-        List<long[]> ext = new ArrayList<>(n.extentCount);
-        for (int i = 0; i < n.extentCount; i++) {
+        List<long[]> ext = new ArrayList<>(n.extentCount());
+        for (int i = 0; i < n.extentCount(); i++) {
             ext.add(new long[] {n.logical(i), n.physical(i), n.length(i)});
         }
         mapExtents(ext, n.dataBlocks(), n.ino(), in, uuid);
@@ -1550,7 +1654,7 @@ public final class Ext4Writer implements Closeable {
         if (!n.hasXattrs() && !inline) {
             return;
         }
-        List<Xattr.Attr> attrs = Xattr.sorted(n.md().xattrs());
+        List<Xattr.Attr> attrs = Xattr.sorted(md(n).xattrs());
         if (inline) {
             // An inline-data inode must carry "system.data" in the inode, even when it is empty.
             attrs.add(0, INLINE_DATA_ATTR);
@@ -1632,7 +1736,7 @@ public final class Ext4Writer implements Closeable {
 
     private Inode journalInode(Instant t, byte[] uuid) throws IOException {
         writeBlock(journalStart, pad(JournalSuperblock.encode(bs, journalBlocks, uuid, csum)));
-        Node j = new Node(Inode.S_IFREG, Metadata.of(0600, t));
+        Node j = node(Inode.S_IFREG, Metadata.of(0600, t));
         j.ino(JOURNAL_INO);
         for (long done = 0; done < journalBlocks; ) {
             long len = Math.min(Layout.MAX_EXTENT_LEN, journalBlocks - done);

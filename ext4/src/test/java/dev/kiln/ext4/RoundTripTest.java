@@ -110,6 +110,27 @@ class RoundTripTest {
         assertTrue(freeAfter > (16L << 20) / 4096 - 4096 - 200, "free blocks " + freeAfter);
     }
 
+    /** ext4 counts a file's links in 16 bits and allows 65,000; the 65,001st is an error, not a wrapped count. */
+    @Test
+    void linksPastExt4sLimitAreRefusedNotTruncated() throws Exception {
+        Path img = tmp.resolve("links.ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).inodeCount(1024).build())) {
+            w.file("/f", Metadata.of(0644, T), 3, bytes(3, 0));
+            for (int i = 1; i < 65_000; i++) {
+                w.hardLink("/d" + (i % 10) + "/l" + i, "/f");
+            }
+            EntryException e = assertThrows(EntryException.class, () -> w.hardLink("/one-too-many", "/f"));
+            assertTrue(e.getMessage().startsWith("/one-too-many: ") && e.getMessage().contains("65000"), e.getMessage());
+            w.remove("/d3/l3");
+            w.hardLink("/one-too-many", "/f"); // room again after a link is removed
+        }
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            assertEquals(65_000, r.stat("/f").links());
+            assertEquals(r.stat("/f").ino(), r.stat("/one-too-many").ino());
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+    }
+
     @Test
     void errorsNameThePath() throws Exception {
         Path img = tmp.resolve("a.ext4");
