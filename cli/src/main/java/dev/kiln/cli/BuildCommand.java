@@ -452,6 +452,7 @@ final class BuildCommand extends StandardOptions implements Callable<Integer> {
 
     private Integer buildOnce(java.util.List<Source> sources, dev.kiln.image.NexProfile profile, long bytes,
             Instant time) throws Exception {
+        HeapGovernor.start();
         Ext4Options.Builder ob;
         try {
             // The file system options are checked here: a bad value is an option error (exit 2).
