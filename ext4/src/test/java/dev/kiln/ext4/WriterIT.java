@@ -292,6 +292,78 @@ class WriterIT {
         }
     }
 
+    /**
+     * The writer's compact nodes keep the usual entry in fields and fall back to a full record
+     * where those cannot hold it: more than 65,536 distinct owners, times outside 32 bits or
+     * differing from each other, a first extent not at block 0, many extents, large device
+     * numbers, hard links. Every value must come back as given, and e2fsck must agree.
+     */
+    @Test
+    void entriesTheCompactNodesCannotHoldComeBackAsGiven() throws Exception {
+        Path img = tmp.resolve("fallbacks.ext4");
+        int owners = 70_000;
+        Instant late = Instant.ofEpochSecond(4_102_444_800L, 123_456_789); // 2100-01-01, past 32 bits
+        Instant early = Instant.ofEpochSecond(-1_000_000_000L, 5); // 1938
+        Instant t = Instant.ofEpochSecond(1_700_000_000L, 42);
+        byte[] block = new byte[4096];
+        java.util.Arrays.fill(block, (byte) 7);
+        byte[] many = new byte[64 * 4096];
+        for (int b = 0; b < 64; b += 2) {
+            System.arraycopy(block, 0, many, b * 4096, 4096); // every other block: 32 extents
+        }
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(320L << 20).inodeCount(80_000).build())) {
+            for (int i = 0; i < owners; i++) {
+                w.file("/o/" + (i % 100) + "/" + i, new Metadata(0640, 100_000 + i, 200_000 + i, t, t, t, t, null),
+                        0, InputStream.nullInputStream());
+            }
+            w.file("/late", Metadata.of(0644, 1, 2, late), new byte[] {1});
+            w.file("/early", Metadata.of(0644, 1, 2, early), new byte[] {2});
+            w.file("/mixed", new Metadata(0600, 3, 4, early, late, t, late, null), new byte[] {3});
+            // Data only at blocks 3 and 10-11 and 20: the first extent is not at block 0.
+            w.file("/holes", Metadata.of(0644, t), 21 * 4096L,
+                    new long[] {3 * 4096L, 4096, 10 * 4096L, 2 * 4096L, 20 * 4096L, 4096},
+                    new ByteArrayInputStream(new byte[4 * 4096]) {{ java.util.Arrays.fill(buf, (byte) 9); }});
+            w.file("/many", Metadata.of(0644, t), many);
+            w.charDevice("/dev/big", Metadata.of(0600, t), 300, 70_000);
+            w.blockDevice("/dev/small", Metadata.of(0600, t), 8, 1);
+            w.file("/linked", Metadata.of(0644, 5, 6, t), new byte[] {4});
+            w.hardLink("/o/linked-too", "/linked");
+            w.hardLink("/o/0/linked-three", "/linked");
+        }
+        ExternalTools.assertFsckClean(img);
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            for (int i = 0; i < owners; i += 997) {
+                FileStat st = r.stat("/o/" + (i % 100) + "/" + i);
+                assertEquals(100_000 + i, st.uid(), "owner " + i);
+                assertEquals(200_000 + i, st.gid(), "group " + i);
+                assertEquals(t, st.mtime());
+            }
+            FileStat last = r.stat("/o/99/69999");
+            assertEquals(169_999, last.uid());
+            assertEquals(late, r.stat("/late").mtime());
+            assertEquals(late, r.stat("/late").crtime());
+            assertEquals(early, r.stat("/early").atime());
+            FileStat mixed = r.stat("/mixed");
+            assertEquals(List.of(early, late, t, late), List.of(mixed.atime(), mixed.mtime(), mixed.ctime(),
+                    mixed.crtime()));
+            byte[] holes = r.readAllBytes("/holes");
+            assertEquals(21 * 4096, holes.length);
+            for (int b = 0; b < 21; b++) {
+                byte want = b == 3 || b == 10 || b == 11 || b == 20 ? (byte) 9 : 0;
+                assertEquals(want, holes[b * 4096 + 100], "block " + b);
+            }
+            assertEquals(4, r.stat("/holes").blocks512() / 8, "only the data blocks are allocated");
+            assertArrayEquals(many, r.readAllBytes("/many"));
+            assertEquals(300, r.stat("/dev/big").major());
+            assertEquals(70_000, r.stat("/dev/big").minor());
+            assertEquals(8, r.stat("/dev/small").major());
+            assertEquals(3, r.stat("/linked").links());
+            assertEquals(List.of(), Ext4Verifier.verify(r));
+        }
+        String stat = ExternalTools.debugfs(img, "stat /o/99/69999");
+        assertTrue(stat.contains("User: 169999") && stat.contains("Group: 269999"), stat);
+    }
+
     @Test
     void moreThan65000Subdirectories() throws Exception {
         Path img = tmp.resolve("nlink.ext4");
