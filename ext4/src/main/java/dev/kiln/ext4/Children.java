@@ -152,26 +152,22 @@ final class Children<V> implements Iterable<V> {
         if (sorted) {
             return;
         }
-        Integer[] offsets = new Integer[size];
-        Object[] byOffset = new Object[size];
+        Integer[] at = new Integer[size]; // the occupied slots
         int n = 0;
         for (int i = 0; i < slots.length; i++) {
             if (slots[i] > 0) {
-                offsets[n++] = slots[i] - 1;
+                at[n++] = i;
             }
         }
-        Arrays.sort(offsets, this::compare);
-        // Values by their name's place: find each again (the table is still hashed).
-        for (int i = 0; i < size; i++) {
-            int off = offsets[i];
-            byOffset[i] = values[find(names, off + 1, names[off] & 0xFF)];
-        }
+        Arrays.sort(at, (a, b) -> compare(slots[a] - 1, slots[b] - 1));
         int[] s = new int[Math.max(4, size)];
+        Object[] v = new Object[s.length];
         for (int i = 0; i < size; i++) {
-            s[i] = offsets[i] + 1;
+            s[i] = slots[at[i]];
+            v[i] = values[at[i]];
         }
         slots = s;
-        values = Arrays.copyOf(byOffset, s.length);
+        values = v;
         used = size;
         sorted = true;
     }

@@ -308,8 +308,7 @@ public final class Ext4Writer implements Closeable {
             if (count > 0) {
                 int last = count - 1;
                 long n = length(last);
-                if (logical(last) + n == logical && physical(last) + n == physical
-                        && n + len <= Layout.MAX_EXTENT_LEN) {
+                if (continues(logical(last), physical(last), n, logical, physical, len)) {
                     if (payload instanceof long[] more) {
                         more[3 + last * 3] = n + len;
                     } else {
@@ -350,6 +349,13 @@ public final class Ext4Writer implements Closeable {
             more[0]++;
         }
 
+        /** Whether a run starting at {@code logical}/{@code physical} extends the extent before it. */
+        static boolean continues(long lastLogical, long lastPhysical, long lastLen, long logical, long physical,
+                long len) {
+            return lastLogical + lastLen == logical && lastPhysical + lastLen == physical
+                    && lastLen + len <= Layout.MAX_EXTENT_LEN;
+        }
+
         void clearExtents() {
             if (payload instanceof long[]) {
                 payload = null;
@@ -377,12 +383,12 @@ public final class Ext4Writer implements Closeable {
     private long[] owners = new long[4];
     private int ownerCount;
     private final HashMap<Long, Integer> ownerIndex = new HashMap<>();
-    private long lastOwnerKey = -1;
-    private int lastOwner;
+    private long lastOwnerKey;
+    private int lastOwner = -1;
 
     private int owner(long uid, long gid) {
         long key = (uid << 32) | gid;
-        if (key == lastOwnerKey) {
+        if (lastOwner >= 0 && key == lastOwnerKey) {
             return lastOwner;
         }
         Integer i = ownerIndex.get(key);
@@ -1109,20 +1115,28 @@ public final class Ext4Writer implements Closeable {
     private void record(String path, Node n) {
         progressEntries++;
         StringBuilder sb = new StringBuilder(64);
-        Metadata m = md(n);
-        sb.append(path).append('\0').append(n.type()).append(' ').append(m.mode()).append(' ')
-                .append(m.uid()).append(' ').append(m.gid());
+        Metadata m = n.full;
+        sb.append(path).append('\0').append(n.type()).append(' ');
         // Times as numbers: Instant.toString formats through DateTimeFormatter, which cost more
         // than everything else done for a small file.
-        for (Instant t : new Instant[] {m.mtime(), m.atime(), m.ctime(), m.crtime()}) {
-            sb.append(' ').append(t.getEpochSecond()).append('.').append(t.getNano());
+        if (m == null) { // the node's fields, without making the Metadata they stand for
+            long owner = owners[n.owner()];
+            sb.append(n.perm()).append(' ').append(owner >>> 32).append(' ').append(owner & 0xFFFFFFFFL);
+            for (int i = 0; i < 4; i++) {
+                sb.append(' ').append((long) n.seconds).append('.').append(n.nanos);
+            }
+        } else {
+            sb.append(m.mode()).append(' ').append(m.uid()).append(' ').append(m.gid());
+            for (Instant t : new Instant[] {m.mtime(), m.atime(), m.ctime(), m.crtime()}) {
+                sb.append(' ').append(t.getEpochSecond()).append('.').append(t.getNano());
+            }
         }
         sb.append(' ').append(n.size).append(' ').append(n.major()).append(':').append(n.minor());
         digest.update(Names.encode(sb.toString()));
         if (n.data() != null) {
             digest.update(n.data());
         }
-        for (Map.Entry<String, byte[]> x : m.xattrs().entrySet()) {
+        for (Map.Entry<String, byte[]> x : (m == null ? Map.<String, byte[]>of() : m.xattrs()).entrySet()) {
             digest.update(x.getKey().getBytes(StandardCharsets.UTF_8));
             digest.update(x.getValue());
         }
@@ -1607,8 +1621,7 @@ public final class Ext4Writer implements Closeable {
                 writeBlock(run[0] + k, list.get(i + k));
             }
             long[] last = ext.isEmpty() ? null : ext.get(ext.size() - 1);
-            if (last != null && last[0] + last[2] == i && last[1] + last[2] == run[0]
-                    && last[2] + run[1] <= Layout.MAX_EXTENT_LEN) {
+            if (last != null && Node.continues(last[0], last[1], last[2], i, run[0], run[1])) {
                 last[2] += run[1];
             } else {
                 ext.add(new long[] {i, run[0], run[1]});
@@ -1765,8 +1778,8 @@ public final class Ext4Writer implements Closeable {
         private final byte[] uuid;
         private final int isz = layout.inodeSize;
         private final int perBlock = bs / isz;
-        private final java.util.TreeMap<Long, byte[]> held = new java.util.TreeMap<>();
-        private final java.util.BitSet reservedPut = new java.util.BitSet(FIRST_INO);
+        private final TreeMap<Long, byte[]> held = new TreeMap<>();
+        private final BitSet reservedPut = new BitSet(FIRST_INO);
         private byte[] buf = new byte[bs];
         private long current = -1;
         private long last;
@@ -1808,7 +1821,7 @@ public final class Ext4Writer implements Closeable {
         private void flush() throws IOException {
             if (current >= 0) {
                 writeBlock(current, buf);
-                java.util.Arrays.fill(buf, (byte) 0);
+                Arrays.fill(buf, (byte) 0);
                 current = -1;
             }
         }
