@@ -29,6 +29,14 @@ final class BlockOutput implements Closeable {
      */
     static final int BUFFER_BYTES = 1 << 20;
     private static final int BUFFERS = 3;
+    /**
+     * With flushing ahead, a background {@code fdatasync} after every this many bytes written
+     * through the page cache. A flush costs what was written since the last one (the Debian
+     * base's 200 MB: 0.23 s at the end of the build), so the build waits only for the last
+     * piece; with 16 MiB a synced build took as long as one not synced (4 and 64 MiB measured
+     * too: 64 left the small builds' final flush in full).
+     */
+    static final long FLUSH_AHEAD_BYTES = 16 << 20;
 
     private final FileChannel ch;
     private final FileChannel direct;
@@ -43,10 +51,20 @@ final class BlockOutput implements Closeable {
     private int inFlight;
     private boolean closing;
     private IOException failure;
+    private final boolean flushAhead;
+    /** The background thread's: bytes written since the last flush started, and that flush. */
+    private long unflushed;
+    private Thread flusher; // guarded by this
 
-    /** With {@code path}, aligned writes use a second, O_DIRECT channel when the file system supports it. */
-    BlockOutput(FileChannel ch, java.nio.file.Path path) {
+    /**
+     * With {@code path}, aligned writes use a second, O_DIRECT channel when the file system
+     * supports it; with {@code flushAhead}, what goes through the page cache is flushed in the
+     * background every {@link #FLUSH_AHEAD_BYTES} (O_DIRECT writes are at the device already,
+     * and a flush beside them only slowed them down).
+     */
+    BlockOutput(FileChannel ch, java.nio.file.Path path, boolean flushAhead) {
         this.ch = ch;
+        this.flushAhead = flushAhead;
         FileChannel d = null;
         int a = 1;
         if (path != null) {
@@ -69,6 +87,11 @@ final class BlockOutput implements Closeable {
         this.thread = new Thread(this::run, "kiln-ext4-writer");
         thread.setDaemon(true);
         thread.start();
+    }
+
+    /** Whether writes go past the page cache (O_DIRECT), so reading them back should too. */
+    boolean direct() {
+        return direct != null;
     }
 
     /** Writes {@code len} bytes of {@code b} at {@code pos}, eventually. */
@@ -96,6 +119,30 @@ final class BlockOutput implements Closeable {
             while (inFlight > 0 && failure == null) {
                 await();
             }
+            check();
+        }
+    }
+
+    /**
+     * {@link #drain()}, then waits for a background flush still running: its failure is thrown
+     * here, since the file's next {@code fdatasync} may no longer report it (the kernel reports a
+     * write-back error once).
+     */
+    void drainAndFlushes() throws IOException {
+        drain();
+        Thread f;
+        synchronized (this) {
+            f = flusher;
+        }
+        if (f != null) {
+            try {
+                f.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while flushing the image");
+            }
+        }
+        synchronized (this) {
             check();
         }
     }
@@ -164,6 +211,8 @@ final class BlockOutput implements Closeable {
                 pos = positions.poll();
             }
             IOException err = null;
+            int bytes = b.remaining();
+            boolean wroteDirect = false;
             try {
                 if (useDirect && pos % align == 0 && b.remaining() % align == 0) {
                     try {
@@ -171,6 +220,7 @@ final class BlockOutput implements Closeable {
                         while (b.hasRemaining()) {
                             p += direct.write(b, p);
                         }
+                        wroteDirect = true;
                     } catch (IOException e) {
                         // Some file systems accept O_DIRECT at open and refuse the writes
                         // (EINVAL): write this and everything after through the page cache.
@@ -193,6 +243,32 @@ final class BlockOutput implements Closeable {
                 inFlight--;
                 notifyAll();
             }
+            if (!wroteDirect) {
+                unflushed += bytes;
+            }
+            if (flushAhead && unflushed >= FLUSH_AHEAD_BYTES && (flusher == null || !flusher.isAlive())) {
+                unflushed = 0;
+                Thread f = new Thread(this::flushWritten, "kiln-ext4-flush");
+                f.setDaemon(true);
+                f.start();
+                synchronized (this) {
+                    flusher = f;
+                }
+            }
+        }
+    }
+
+    /** {@code fdatasync} of what is written so far; a failure fails the next write or drain. */
+    private void flushWritten() {
+        try {
+            ch.force(false);
+        } catch (IOException e) {
+            synchronized (this) {
+                if (failure == null && !closing) {
+                    failure = e;
+                }
+                notifyAll();
+            }
         }
     }
 
@@ -207,6 +283,13 @@ final class BlockOutput implements Closeable {
         }
         try {
             thread.join();
+            Thread f;
+            synchronized (this) {
+                f = flusher;
+            }
+            if (f != null) {
+                f.join(); // it uses the channel, which the writer closes next
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -78,7 +78,7 @@ public final class Ext4Options {
 
     /**
      * These options with {@link #sync()} set as given: for a caller that flushes the image
-     * itself, for instance while it reads the image back for a checksum.
+     * itself, or not at all (an intermediate file).
      *
      * @param v whether close syncs
      * @return a copy with that setting
@@ -135,7 +135,7 @@ public final class Ext4Options {
         private boolean inlineData;
         private boolean sparseFiles = true;
         private boolean sync = true;
-        private boolean directIo = true;
+        private boolean directIo;
         private long journalBlocks = -1;
 
         private Builder(long sizeBytes) {
@@ -313,9 +313,11 @@ public final class Ext4Options {
         }
 
         /**
-         * Write the image with O_DIRECT where the file system supports it (default), bypassing
-         * the page cache; false writes everything through the page cache. The bytes are the
-         * same.
+         * Write the image with O_DIRECT where the file system supports it, bypassing the page
+         * cache; default false: through the page cache, which with {@link #sync} on is flushed in
+         * the background as the image grows (on the 2-core VMs of kiln's benchmark that built the
+         * Linux tree in 2.3 s against 4.5 s with O_DIRECT, whose writes wait for the device). The
+         * bytes are the same either way; O_DIRECT leaves the page cache to other work.
          *
          * @param v true to write with O_DIRECT where the file system allows it
          * @return this builder
@@ -327,8 +329,11 @@ public final class Ext4Options {
 
         /**
          * Whether the finished image is flushed to the device (fdatasync) before {@link
-         * Ext4Writer#close()} returns; default true, as mke2fs does. Off, a crash right after the
-         * build may leave the file incomplete: for images consumed at once (CI, tests).
+         * Ext4Writer#close()} returns; default true, as mke2fs does. On, the writer also flushes
+         * what it has written through the page cache in the background, every {@value
+         * BlockOutput#FLUSH_AHEAD_BYTES} bytes, so the flush at the end waits only for the rest.
+         * Off, a crash right after the build may leave the file incomplete: for images consumed
+         * at once (CI, tests).
          *
          * @param v false to skip the flush
          * @return this builder

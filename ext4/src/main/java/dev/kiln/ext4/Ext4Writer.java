@@ -139,7 +139,7 @@ public final class Ext4Writer implements Closeable {
         Instant t = opts.timestamp;
         this.root = node(Inode.S_IFDIR, Metadata.of(0755, t));
         this.root.refs(1);
-        this.output = new BlockOutput(out, path);
+        this.output = new BlockOutput(out, opts.directIo ? path : null, opts.sync);
     }
 
     /**
@@ -154,7 +154,7 @@ public final class Ext4Writer implements Closeable {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.READ);
         try {
-            return new Ext4Writer(ch, opts.directIo ? path : null, opts);
+            return new Ext4Writer(ch, path, opts);
         } catch (RuntimeException e) {
             ch.close();
             throw e;
@@ -1311,8 +1311,8 @@ public final class Ext4Writer implements Closeable {
     /**
      * The SHA-256 of the finished image file, as {@code sha256sum} computes it, without reading
      * what the writer never wrote: holes are hashed as zeros from memory, and the written regions
-     * are read back with direct I/O where the file system allows it (they were written past the
-     * page cache, so a buffered read would fill it from the device for nothing).
+     * are read back from the page cache, or with direct I/O if they were written with it (a
+     * buffered read would fill the cache from the device for nothing).
      *
      * @return the 32-byte digest
      * @throws IOException when the image cannot be read
@@ -1322,7 +1322,7 @@ public final class Ext4Writer implements Closeable {
         if (!closed || summary == null) {
             throw new IllegalStateException("the image is not finished; close the writer first");
         }
-        return ImageDigest.sha256(imagePath, layout.blocksCount * bs, written, WRITTEN_CHUNK);
+        return ImageDigest.sha256(imagePath, layout.blocksCount * bs, written, WRITTEN_CHUNK, output.direct());
     }
 
     private void writeBlock(long block, byte[] data) throws IOException {
@@ -1503,7 +1503,7 @@ public final class Ext4Writer implements Closeable {
         writeSharedXattrs(uuid);
         table.finish();
         writeGroupMetadata(counter[0] - 1, journal, nodes, uuid, seedBytes, hashVersion);
-        output.drain();
+        output.drainAndFlushes();
         out.truncate(layout.blocksCount * bs);
         if (out.size() < layout.blocksCount * bs) {
             // Extend sparsely: one zero byte at the very end.

@@ -11,8 +11,9 @@ import java.util.BitSet;
 
 /**
  * SHA-256 of an image whose written regions are known: unwritten chunks are zeros and are
- * hashed from memory; written runs are read in large pieces, with O_DIRECT when the file system
- * accepts it, on a reader thread so the device and the digest work at the same time.
+ * hashed from memory; written runs are read in large pieces on a reader thread, so reading and
+ * the digest work at the same time: from the page cache, where the writer left them, or with
+ * O_DIRECT when they were written with it (a buffered read would fill the cache from the device).
  */
 final class ImageDigest {
     private static final int PIECE = 4 << 20;
@@ -20,14 +21,14 @@ final class ImageDigest {
 
     private ImageDigest() {}
 
-    static byte[] sha256(Path image, long length, BitSet written, int chunk) throws IOException {
+    static byte[] sha256(Path image, long length, BitSet written, int chunk, boolean direct) throws IOException {
         MessageDigest md;
         try {
             md = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        try (Reader reader = new Reader(image)) {
+        try (Reader reader = new Reader(image, direct)) {
             long pos = 0;
             int c = 0;
             long chunks = (length + chunk - 1) / chunk;
@@ -64,10 +65,13 @@ final class ImageDigest {
                     return t;
                 });
 
-        Reader(Path image) throws IOException {
+        /** With {@code direct} (the image was written with O_DIRECT), reads with it where allowed. */
+        Reader(Path image, boolean direct) throws IOException {
             FileChannel d = null;
             try {
-                d = FileChannel.open(image, StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+                if (direct) {
+                    d = FileChannel.open(image, StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+                }
             } catch (IOException | UnsupportedOperationException e) {
                 d = null; // tmpfs and others: buffered reads
             }

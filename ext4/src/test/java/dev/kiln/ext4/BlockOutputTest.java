@@ -3,6 +3,8 @@ package dev.kiln.ext4;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,7 +27,7 @@ class BlockOutputTest {
             Path f = tmp.resolve("out-" + direct);
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.READ);
-                    BlockOutput out = new BlockOutput(ch, direct ? f : null)) {
+                    BlockOutput out = new BlockOutput(ch, direct ? f : null, false)) {
                 r.setSeed(7);
                 java.util.Arrays.fill(expected, (byte) 0);
                 // Sequential runs (gathered), jumps backwards and forwards, rewrites of earlier
@@ -72,5 +74,160 @@ class BlockOutputTest {
             images[k] = Files.readAllBytes(f);
         }
         assertArrayEquals(images[0], images[1]);
+    }
+
+    @Test
+    void whatGoesThroughThePageCacheIsFlushedAsItIsWrittenWhenAsked() throws Exception {
+        int size = (int) (2 * BlockOutput.FLUSH_AHEAD_BYTES + BlockOutput.BUFFER_BYTES);
+        for (boolean ahead : new boolean[] {false, true}) {
+            Path f = tmp.resolve("ahead-" + ahead);
+            try (Counting ch = new Counting(f, null); BlockOutput out = new BlockOutput(ch, null, ahead)) {
+                byte[] expected = writeSequentially(out, size);
+                out.drainAndFlushes();
+                if (ahead) {
+                    org.junit.jupiter.api.Assertions.assertTrue(ch.forces.get() >= 1,
+                            "a background fdatasync for " + size + " bytes written: " + ch.forces);
+                } else {
+                    org.junit.jupiter.api.Assertions.assertEquals(0, ch.forces.get(), "no flush unless asked");
+                }
+                assertArrayEquals(expected, Files.readAllBytes(f));
+            }
+        }
+    }
+
+    @Test
+    void writesPastThePageCacheAreNotFlushedAhead() throws Exception {
+        Path f = tmp.resolve("direct");
+        try (Counting ch = new Counting(f, null); BlockOutput out = new BlockOutput(ch, f, true)) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(out.direct(), "the temporary directory's file system refuses O_DIRECT");
+            byte[] expected = writeSequentially(out, (int) (2 * BlockOutput.FLUSH_AHEAD_BYTES));
+            out.drainAndFlushes();
+            org.junit.jupiter.api.Assertions.assertEquals(0, ch.forces.get(), "O_DIRECT writes are at the device already");
+            assertArrayEquals(expected, Files.readAllBytes(f));
+        }
+    }
+
+    @Test
+    void aBackgroundFlushThatFailsFailsTheOutput() throws Exception {
+        Path f = tmp.resolve("failing");
+        IOException eio = new IOException("Input/output error (injected)");
+        try (Counting ch = new Counting(f, eio); BlockOutput out = new BlockOutput(ch, null, true)) {
+            writeSequentially(out, (int) (BlockOutput.FLUSH_AHEAD_BYTES + BlockOutput.BUFFER_BYTES));
+            // The write-back error is reported once by the kernel: the output keeps it.
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, out::drainAndFlushes);
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("injected"), e.getMessage());
+        }
+    }
+
+    private static byte[] writeSequentially(BlockOutput out, int size) throws IOException {
+        byte[] expected = new byte[size];
+        new Random(11).nextBytes(expected);
+        for (int pos = 0; pos < size; pos += 65536) {
+            out.write(expected, pos, Math.min(65536, size - pos), pos);
+        }
+        return expected;
+    }
+
+    /** A file channel that counts {@code force} calls, or fails them. */
+    private static final class Counting extends FileChannel {
+        final java.util.concurrent.atomic.AtomicInteger forces = new java.util.concurrent.atomic.AtomicInteger();
+        private final FileChannel ch;
+        private final IOException failure;
+
+        Counting(Path f, IOException failure) throws IOException {
+            this.ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            this.failure = failure;
+        }
+
+        @Override
+        public void force(boolean metaData) throws IOException {
+            forces.incrementAndGet();
+            if (failure != null) {
+                throw failure;
+            }
+            ch.force(metaData);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            return ch.read(dst);
+        }
+
+        @Override
+        public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+            return ch.read(dsts, offset, length);
+        }
+
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            return ch.write(src);
+        }
+
+        @Override
+        public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+            return ch.write(srcs, offset, length);
+        }
+
+        @Override
+        public long position() throws IOException {
+            return ch.position();
+        }
+
+        @Override
+        public FileChannel position(long p) throws IOException {
+            ch.position(p);
+            return this;
+        }
+
+        @Override
+        public long size() throws IOException {
+            return ch.size();
+        }
+
+        @Override
+        public FileChannel truncate(long size) throws IOException {
+            ch.truncate(size);
+            return this;
+        }
+
+        @Override
+        public long transferTo(long position, long count, java.nio.channels.WritableByteChannel target) throws IOException {
+            return ch.transferTo(position, count, target);
+        }
+
+        @Override
+        public long transferFrom(java.nio.channels.ReadableByteChannel src, long position, long count) throws IOException {
+            return ch.transferFrom(src, position, count);
+        }
+
+        @Override
+        public int read(ByteBuffer dst, long position) throws IOException {
+            return ch.read(dst, position);
+        }
+
+        @Override
+        public int write(ByteBuffer src, long position) throws IOException {
+            return ch.write(src, position);
+        }
+
+        @Override
+        public java.nio.MappedByteBuffer map(MapMode mode, long position, long size) throws IOException {
+            return ch.map(mode, position, size);
+        }
+
+        @Override
+        public java.nio.channels.FileLock lock(long position, long size, boolean shared) throws IOException {
+            return ch.lock(position, size, shared);
+        }
+
+        @Override
+        public java.nio.channels.FileLock tryLock(long position, long size, boolean shared) throws IOException {
+            return ch.tryLock(position, size, shared);
+        }
+
+        @Override
+        protected void implCloseChannel() throws IOException {
+            ch.close();
+        }
     }
 }

@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The writer's image digest (holes hashed from memory, written regions read back directly)
- * against sha256sum over the whole file, on images with holes, odd sizes and 1 KiB blocks.
+ * The writer's image digest (holes hashed from memory, written regions read back from the page
+ * cache, or directly when written with O_DIRECT) against sha256sum over the whole file, on
+ * images with holes, odd sizes and 1 KiB blocks.
  */
 class ImageDigestIT {
     @TempDir Path tmp;
@@ -44,6 +45,7 @@ class ImageDigestIT {
     void digestEqualsSha256sum() throws Exception {
         long seed = Long.getLong("kiln.digest.seed", 20261203L);
         check("4k.ext4", Ext4Options.builder(64L << 20).build(), 300, seed);
+        check("4k-direct.ext4", Ext4Options.builder(64L << 20).directIo(true).build(), 300, seed + 4);
         check("1k-odd.ext4", Ext4Options.builder((33L << 20) + 3072).blockSize(1024).build(), 200, seed + 1);
         check("empty.ext4", Ext4Options.builder(16L << 20).build(), 0, seed + 2);
         check("nojournal.ext4", Ext4Options.builder(40L << 20).journal(false).sparseFiles(false).build(), 50, seed + 3);

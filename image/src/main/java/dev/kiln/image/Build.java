@@ -208,8 +208,11 @@ public final class Build {
         boolean done = false;
         try {
             Ext4Writer.Summary summary;
-            // The build flushes the output itself (see below), so the writer does not.
-            Ext4Writer w = Ext4Writer.create(tmpImage, options.withSync(false));
+            // What is published is flushed to the device before it is renamed into place, as
+            // mke2fs flushes: a raw image by the writer, which flushes in the background as the
+            // image grows and waits at close only for the rest; a .gz once it is written, and the
+            // raw image it is made from, deleted afterwards, not at all.
+            Ext4Writer w = Ext4Writer.create(tmpImage, gz ? options.withSync(false) : options);
             try {
                 int i = 0;
                 for (Source s : sources) {
@@ -227,12 +230,6 @@ public final class Build {
             progress.finishing("writing metadata");
             w.close();
             summary = w.summary();
-            // What is published is flushed to the device before it is renamed into place, as
-            // mke2fs flushes. A raw image's flush runs on a second thread while the checks and
-            // the checksum read the image (on a VM's disk the flush of a minbase image took
-            // 0.2 s, its checksum 0.4 s); a .gz is flushed once written, and the raw image it is
-            // made from, deleted afterwards, not at all.
-            Flush flush = options.sync() && !gz ? new Flush(tmpImage) : null;
             if (verify) {
                 progress.finishing("verifying");
                 try (dev.kiln.ext4.Ext4Reader r = dev.kiln.ext4.Ext4Reader.open(tmpImage)) {
@@ -256,7 +253,7 @@ public final class Build {
                 Files.delete(tmpImage);
                 result = tmpGz;
                 if (options.sync()) {
-                    Flush.now(tmpGz);
+                    flush(tmpGz);
                 }
             }
             if (digest) {
@@ -270,9 +267,6 @@ public final class Build {
                 tmpSum = temporary(dir, "." + name + ".", ".sha256.tmp");
                 track(tmpSum);
                 Files.writeString(tmpSum, sha + "  " + name + "\n");
-            }
-            if (flush != null) {
-                flush.await();
             }
             publishable(result);
             move(result, abs);
@@ -373,41 +367,10 @@ public final class Build {
         }
     }
 
-    /** {@code fdatasync} of a finished file, on a second thread ({@link #now} on this one). */
-    private static final class Flush {
-        private final Thread thread;
-        private volatile IOException failure;
-
-        Flush(Path p) {
-            thread = new Thread(() -> {
-                try {
-                    now(p);
-                } catch (IOException e) {
-                    failure = e;
-                }
-            }, "kiln-sync");
-            thread.setDaemon(true);
-            thread.start();
-        }
-
-        /** {@code fdatasync} of {@code p} on this thread. */
-        static void now(Path p) throws IOException {
-            try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
-                c.force(false);
-            }
-        }
-
-        /** Waits for the flush; its failure, if any, is thrown here. */
-        void await() throws IOException {
-            try {
-                thread.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted while flushing the image");
-            }
-            if (failure != null) {
-                throw failure;
-            }
+    /** {@code fdatasync} of a finished file. */
+    private static void flush(Path p) throws IOException {
+        try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+            c.force(false);
         }
     }
 
