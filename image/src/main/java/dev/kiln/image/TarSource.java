@@ -72,8 +72,12 @@ public final class TarSource implements Source {
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         progress.total = Files.size(file);
-        try (InputStream raw = new Counting(Files.newInputStream(file), progress);
-                InputStream in = Compression.readAhead(Compression.decompress(raw))) {
+        try (InputStream raw = new java.io.BufferedInputStream(new Counting(Files.newInputStream(file), progress), 1 << 16);
+                InputStream plain = Compression.decompress(raw);
+                // Reading (and inflating) on a thread of its own, unless the archive is not
+                // compressed and gets a parser thread, which then reads it as well: a third
+                // thread only cost CPU (Linux tree: 3.0 against 3.4 CPU-s, 2.40 against 2.48 s).
+                InputStream in = plain == raw && progress.total >= parserThreadFrom ? plain : Compression.readAhead(plain)) {
             apply(in, writer, describe(), null, progress.total);
         }
     }
