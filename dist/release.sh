@@ -72,13 +72,17 @@ opts=(-XX:+UseSerialGC $heap -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
 cp "$here/../README.md" "$stage/share/doc/kiln/README.md"
 cp "$here/../docs/ARCHITECTURE.md" "$stage/share/doc/kiln/ARCHITECTURE.md"
 
-# Training: what a small real build loads (a tar source with a file, a symlink and an added tree;
-# the Nex profile; verify), so start-up of the commands users run is served from the cache.
+# Training: what a small real build loads (a tar source with files, a symlink, a hard link and
+# a directory of more than one block; an added tree; the Nex profile; verify), so start-up of
+# the commands users run is served from the cache.
 train="$(mktemp -d "${TMPDIR:-/tmp}/kiln-train.XXXXXX")"
 trap 'rm -rf "$train"' EXIT
-mkdir -p "$train/t/etc" "$train/t/bin"
+mkdir -p "$train/t/etc" "$train/t/bin" "$train/t/share/many"
 echo kiln > "$train/t/etc/hostname"
 ln -s hostname "$train/t/etc/name"
+# A hard link, and a directory of more than one block (its hash index: DxHash and the rest).
+ln "$train/t/etc/hostname" "$train/t/etc/hostname.1"
+for i in $(seq 1 200); do : > "$train/t/share/many/training-file-$i"; done
 printf '#!/bin/sh\nexec sleep 1\n' > "$train/agent"
 tar -C "$train" -czf "$train/t.tar.gz" t
 training=(build --image "tar:$train/t.tar.gz" --add "$train/t:/srv" --agent "$train/agent" --agent-init pid1

@@ -2,7 +2,6 @@ package dev.kiln.ext4;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -211,7 +210,20 @@ final class Directory {
         }
     }
 
-    private record Hashed(Entry entry, long major, long minor) {}
+    /**
+     * An entry with its name's hash, in hash order (ties by name). A plain compareTo, not a
+     * comparator chain: the lambdas' bootstrap cost a cold JVM more than the sort.
+     */
+    private record Hashed(Entry entry, long major, long minor) implements Comparable<Hashed> {
+        @Override
+        public int compareTo(Hashed o) {
+            int c = Long.compare(major, o.major);
+            if (c == 0) {
+                c = Long.compare(minor, o.minor);
+            }
+            return c != 0 ? c : Arrays.compare(entry.name, o.entry.name);
+        }
+    }
 
     private static List<byte[]> indexed(List<Entry> entries, long ino, long parentIno, int blockSize,
             boolean csum, int hashVersion, int[] seed, byte[] uuid) {
@@ -220,13 +232,13 @@ final class Directory {
             long[] h = DxHash.hash(e.name, 0, e.name.length, hashVersion, seed);
             hashed.add(new Hashed(e, h[0], h[1]));
         }
-        hashed.sort(Comparator.comparingLong(Hashed::major).thenComparingLong(Hashed::minor)
-                .thenComparing((a, b) -> Arrays.compare(a.entry.name, b.entry.name)));
+        hashed.sort(null);
 
         int usable = blockSize - (csum ? TAIL_SIZE : 0);
         // Pack leaves densely; remember each leaf's starting hash (with the collision bit).
         List<byte[]> leaves = new ArrayList<>();
-        List<Long> leafHash = new ArrayList<>();
+        long[] leafHash = new long[16];
+        int leafCount = 0;
         byte[] cur = null;
         int pos = 0;
         int last = -1;
@@ -243,7 +255,10 @@ final class Directory {
                 if (h.major == prevMajor) {
                     start |= 1;
                 }
-                leafHash.add(start);
+                if (leafCount == leafHash.length) {
+                    leafHash = Arrays.copyOf(leafHash, leafCount * 2);
+                }
+                leafHash[leafCount++] = start;
                 pos = 0;
                 last = -1;
             }
@@ -269,7 +284,7 @@ final class Directory {
         Le.put8(root, 31, 0);
         if (leaves.size() <= rootLimit) {
             Le.put8(root, 30, 0);
-            long[] hashes = leafHash.stream().mapToLong(Long::longValue).toArray();
+            long[] hashes = Arrays.copyOf(leafHash, leafCount);
             writeDx(root, DX_ROOT_ENTRIES, rootLimit, hashes, 1, ino, csum, uuid);
             out.addAll(leaves);
             return out;
@@ -290,7 +305,7 @@ final class Directory {
             int to = Math.min(leaves.size(), from + nodeLimit);
             long[] hashes = new long[to - from];
             for (int i = from; i < to; i++) {
-                hashes[i - from] = leafHash.get(i);
+                hashes[i - from] = leafHash[i];
             }
             nodeHashes[n] = hashes[0];
             writeDx(node, DX_NODE_ENTRIES, nodeLimit, hashes, firstLeafBlock + from, ino, csum, uuid);
