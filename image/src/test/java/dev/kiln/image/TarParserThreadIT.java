@@ -128,6 +128,59 @@ class TarParserThreadIT {
         assertFalse(parserAlive(), "the parser thread stops when the build fails");
     }
 
+    /**
+     * An archive file is read on a thread of its own or not (by its size and whether it is
+     * compressed, {@link TarSource#readAhead}), and parsed on the writer's thread or a parser
+     * thread: every combination gives the same image, from a GNU tar archive and its gzip.
+     */
+    @Test
+    void anArchiveFileGivesTheSameImageReadAheadOrNotCompressedOrNot() throws Exception {
+        ExternalTools.require("e2fsck");
+        ExternalTools.require("gzip");
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Random r = new Random(SEED + 1);
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            int size = i % 4 == 0 ? (2 << 20) + r.nextInt(5000) : r.nextInt(70_000);
+            byte[] b = new byte[size];
+            r.nextBytes(b);
+            String name = "d" + (i % 3) + "/f" + i;
+            Files.createDirectories(src.resolve("d" + (i % 3)));
+            Files.write(src.resolve(name), b);
+            names.add(name);
+        }
+        Path tar = tmp.resolve("t.tar");
+        var made = ExternalTools.run(List.of("tar", "--format=posix", "-C", src.toString(), "-cf", tar.toString(), "."));
+        assertEquals(0, made.exit(), made.out());
+        Path gz = tmp.resolve("t.tar.gz");
+        var zipped = ExternalTools.run(List.of("gzip", "-1", "-k", tar.toString()));
+        assertEquals(0, zipped.exit(), zipped.out());
+        assertTrue(TarSource.readAhead(Files.size(tar), false) && TarSource.readAhead(Files.size(gz), true),
+                "both are large enough to be read ahead: " + Files.size(tar) + ", " + Files.size(gz));
+
+        Path first = null;
+        for (Path archive : new Path[] {tar, gz}) {
+            for (long from : new long[] {Long.MAX_VALUE, 0}) {
+                TarSource.parserThreadFrom = from;
+                Path img = tmp.resolve(archive.getFileName() + "-" + from + ".img");
+                try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(64L << 20).build())) {
+                    new TarSource(archive).applyTo(w);
+                }
+                if (first == null) {
+                    first = img;
+                    ExternalTools.assertFsckClean(img);
+                    try (Ext4Reader rd = Ext4Reader.open(img)) {
+                        for (String n : names) {
+                            assertArrayEquals(Files.readAllBytes(src.resolve(n)), rd.readAllBytes("/" + n), n);
+                        }
+                    }
+                } else {
+                    assertEquals(-1L, Files.mismatch(first, img), img.getFileName() + ": the same image as " + first.getFileName());
+                }
+            }
+        }
+    }
+
     private Path build(Path tar, String name) throws Exception {
         Path img = tmp.resolve(name);
         try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(256L << 20).build());
