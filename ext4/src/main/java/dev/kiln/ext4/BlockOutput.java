@@ -243,10 +243,10 @@ final class BlockOutput implements Closeable {
                 inFlight--;
                 notifyAll();
             }
-            if (!wroteDirect) {
+            if (flushAhead && !wroteDirect) {
                 unflushed += bytes;
             }
-            if (flushAhead && unflushed >= FLUSH_AHEAD_BYTES && (flusher == null || !flusher.isAlive())) {
+            if (unflushed >= FLUSH_AHEAD_BYTES && (flusher == null || !flusher.isAlive())) {
                 unflushed = 0;
                 Thread f = new Thread(this::flushWritten, "kiln-ext4-flush");
                 f.setDaemon(true);

@@ -43,22 +43,13 @@ class TarParserThreadIT {
         ExternalTools.require("e2fsck");
         Path src = Files.createDirectories(tmp.resolve("src"));
         Random r = new Random(SEED);
-        List<String> names = new ArrayList<>();
-        for (int i = 0; i < 60; i++) {
-            int size = switch (i % 5) {
-                case 0 -> (1 << 20) + r.nextInt(3) - 1;
-                case 1 -> 3 * (1 << 20) + r.nextInt(100_000);
-                case 2 -> r.nextInt(4000);
-                case 3 -> (8 << 20) - 4096 * r.nextInt(3);
-                default -> r.nextInt(600_000);
-            };
-            byte[] b = new byte[size];
-            r.nextBytes(b);
-            String name = "d" + (i % 4) + "/f" + i;
-            Files.createDirectories(src.resolve("d" + (i % 4)));
-            Files.write(src.resolve(name), b);
-            names.add(name);
-        }
+        List<String> names = randomFiles(src, 60, 4, r, i -> switch (i % 5) {
+            case 0 -> (1 << 20) + r.nextInt(3) - 1;
+            case 1 -> 3 * (1 << 20) + r.nextInt(100_000);
+            case 2 -> r.nextInt(4000);
+            case 3 -> (8 << 20) - 4096 * r.nextInt(3);
+            default -> r.nextInt(600_000);
+        });
         Files.createLink(src.resolve("d3/link-to-f1"), src.resolve("d1/f1"));
         Files.createSymbolicLink(src.resolve("sym"), Path.of("d0/f0"));
         Files.createDirectories(src.resolve("x".repeat(120)).resolve("y".repeat(120)));
@@ -139,16 +130,7 @@ class TarParserThreadIT {
         ExternalTools.require("gzip");
         Path src = Files.createDirectories(tmp.resolve("src"));
         Random r = new Random(SEED + 1);
-        List<String> names = new ArrayList<>();
-        for (int i = 0; i < 40; i++) {
-            int size = i % 4 == 0 ? (2 << 20) + r.nextInt(5000) : r.nextInt(70_000);
-            byte[] b = new byte[size];
-            r.nextBytes(b);
-            String name = "d" + (i % 3) + "/f" + i;
-            Files.createDirectories(src.resolve("d" + (i % 3)));
-            Files.write(src.resolve(name), b);
-            names.add(name);
-        }
+        List<String> names = randomFiles(src, 40, 3, r, i -> i % 4 == 0 ? (2 << 20) + r.nextInt(5000) : r.nextInt(70_000));
         Path tar = tmp.resolve("t.tar");
         var made = ExternalTools.run(List.of("tar", "--format=posix", "-C", src.toString(), "-cf", tar.toString(), "."));
         assertEquals(0, made.exit(), made.out());
@@ -179,6 +161,21 @@ class TarParserThreadIT {
                 }
             }
         }
+    }
+
+    /** {@code count} files of random bytes, file i of {@code size(i)} bytes in directory d(i % dirs); their names. */
+    private static List<String> randomFiles(Path src, int count, int dirs, Random r, java.util.function.IntUnaryOperator size)
+            throws java.io.IOException {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            byte[] b = new byte[size.applyAsInt(i)];
+            r.nextBytes(b);
+            String name = "d" + (i % dirs) + "/f" + i;
+            Files.createDirectories(src.resolve("d" + (i % dirs)));
+            Files.write(src.resolve(name), b);
+            names.add(name);
+        }
+        return names;
     }
 
     private Path build(Path tar, String name) throws Exception {
