@@ -58,6 +58,13 @@ final class Crc32c {
     }
 
     Crc32c updateLe32(long v) {
+        if (crc != null) { // byte by byte: no array for every inode's seed
+            crc.update((int) v);
+            crc.update((int) (v >>> 8));
+            crc.update((int) (v >>> 16));
+            crc.update((int) (v >>> 24));
+            return this;
+        }
         byte[] b = {(byte) v, (byte) (v >>> 8), (byte) (v >>> 16), (byte) (v >>> 24)};
         return update(b, 0, 4);
     }

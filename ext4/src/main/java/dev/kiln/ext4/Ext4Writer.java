@@ -1814,8 +1814,9 @@ public final class Ext4Writer implements Closeable {
                 }
                 target = buf;
             }
-            byte[] enc = in.encode(isz, ino, uuid, csum);
-            System.arraycopy(enc, 0, target, (int) (((ino - 1) % layout.inodesPerGroup) % perBlock) * isz, isz);
+            int at = (int) (((ino - 1) % layout.inodesPerGroup) % perBlock) * isz;
+            Arrays.fill(target, at, at + isz, (byte) 0);
+            in.encodeInto(target, at, isz, ino, uuid, csum);
         }
 
         private void flush() throws IOException {

@@ -61,42 +61,47 @@ final class Inode {
 
     byte[] encode(int inodeSize, long ino, byte[] uuid, boolean csum) {
         byte[] b = new byte[inodeSize];
-        Le.put16(b, 0x00, mode);
-        Le.put16(b, 0x02, (int) uid);
-        Le.put32(b, 0x04, size);
-        Le.put32(b, 0x08, atime);
-        Le.put32(b, 0x0C, ctime);
-        Le.put32(b, 0x10, mtime);
-        Le.put16(b, 0x18, (int) gid);
-        Le.put16(b, 0x1A, links);
-        Le.put32(b, 0x1C, blocks512);
-        Le.put32(b, 0x20, flags);
-        System.arraycopy(block, 0, b, 0x28, 60);
-        Le.put32(b, 0x68, fileAcl);
-        Le.put32(b, 0x6C, size >>> 32);
-        Le.put16(b, 0x74, (int) (blocks512 >>> 32));
-        Le.put16(b, 0x76, (int) (fileAcl >>> 32));
-        Le.put16(b, 0x78, (int) (uid >>> 16));
-        Le.put16(b, 0x7A, (int) (gid >>> 16));
+        encodeInto(b, 0, inodeSize, ino, uuid, csum);
+        return b;
+    }
+
+    /** Encodes this inode into {@code b} at {@code o}, whose {@code inodeSize} bytes must be zero. */
+    void encodeInto(byte[] b, int o, int inodeSize, long ino, byte[] uuid, boolean csum) {
+        Le.put16(b, o + 0x00, mode);
+        Le.put16(b, o + 0x02, (int) uid);
+        Le.put32(b, o + 0x04, size);
+        Le.put32(b, o + 0x08, atime);
+        Le.put32(b, o + 0x0C, ctime);
+        Le.put32(b, o + 0x10, mtime);
+        Le.put16(b, o + 0x18, (int) gid);
+        Le.put16(b, o + 0x1A, links);
+        Le.put32(b, o + 0x1C, blocks512);
+        Le.put32(b, o + 0x20, flags);
+        System.arraycopy(block, 0, b, o + 0x28, 60);
+        Le.put32(b, o + 0x68, fileAcl);
+        Le.put32(b, o + 0x6C, size >>> 32);
+        Le.put16(b, o + 0x74, (int) (blocks512 >>> 32));
+        Le.put16(b, o + 0x76, (int) (fileAcl >>> 32));
+        Le.put16(b, o + 0x78, (int) (uid >>> 16));
+        Le.put16(b, o + 0x7A, (int) (gid >>> 16));
         if (inodeSize > GOOD_OLD_SIZE) {
-            Le.put16(b, 0x80, EXTRA_ISIZE);
-            Le.put32(b, 0x84, extra(ctime, ctimeNs));
-            Le.put32(b, 0x88, extra(mtime, mtimeNs));
-            Le.put32(b, 0x8C, extra(atime, atimeNs));
-            Le.put32(b, 0x90, crtime);
-            Le.put32(b, 0x94, extra(crtime, crtimeNs));
+            Le.put16(b, o + 0x80, EXTRA_ISIZE);
+            Le.put32(b, o + 0x84, extra(ctime, ctimeNs));
+            Le.put32(b, o + 0x88, extra(mtime, mtimeNs));
+            Le.put32(b, o + 0x8C, extra(atime, atimeNs));
+            Le.put32(b, o + 0x90, crtime);
+            Le.put32(b, o + 0x94, extra(crtime, crtimeNs));
             if (inlineXattrs != null) {
-                System.arraycopy(inlineXattrs, 0, b, GOOD_OLD_SIZE + EXTRA_ISIZE, inlineXattrs.length);
+                System.arraycopy(inlineXattrs, 0, b, o + GOOD_OLD_SIZE + EXTRA_ISIZE, inlineXattrs.length);
             }
         }
         if (csum) {
-            long c = Crc32c.inodeSeeded(uuid, ino, 0).update(b, 0, inodeSize).raw();
-            Le.put16(b, 0x7C, (int) (c & 0xFFFF));
+            long c = Crc32c.inodeSeeded(uuid, ino, 0).update(b, o, inodeSize).raw();
+            Le.put16(b, o + 0x7C, (int) (c & 0xFFFF));
             if (inodeSize > GOOD_OLD_SIZE) {
-                Le.put16(b, 0x82, (int) (c >>> 16));
+                Le.put16(b, o + 0x82, (int) (c >>> 16));
             }
         }
-        return b;
     }
 
     long generation;

@@ -27,6 +27,16 @@ class ChecksumTest {
         assertEquals(new Crc32c().update(new byte[] {9, 0, 0, 0}).raw(), new Crc32c().updateLe32(9).raw());
     }
 
+    @Test
+    void aLittleEndianWordIsItsFourBytesInBothModes() {
+        CRC32C jdk = new CRC32C();
+        jdk.update(new byte[] {(byte) 0xC4, (byte) 0xD3, (byte) 0xE2, (byte) 0xF1});
+        long expected = ~jdk.getValue() & 0xFFFFFFFFL;
+        assertEquals(expected, new Crc32c().updateLe32(0xF1E2D3C4L).raw());
+        // The software mode (an explicit seed) from ~0 is the same chain.
+        assertEquals(expected, Crc32c.fromSeed(0xFFFFFFFFL).updateLe32(0xF1E2D3C4L).raw());
+    }
+
     /** The JDK's CRC32C over the bytes made is the oracle for holes that are never made. */
     @Test
     void combiningAndZeroRunsEqualTheJdkOverTheWholeContent() {

@@ -1,7 +1,9 @@
 package dev.kiln.ext4;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class InodeTest {
@@ -41,5 +43,23 @@ class InodeTest {
         long stored = Le.get16(b, 0x7C) | (long) Le.get16(b, 0x82) << 16;
         b[0x7C] = b[0x7D] = b[0x82] = b[0x83] = 0;
         assertEquals(Crc32c.inodeSeeded(uuid, 12, 0).update(b).raw(), stored);
+    }
+
+    @Test
+    void encodingInPlaceWritesTheSameBytesAndOnlyThem() {
+        Inode in = new Inode();
+        in.mode = Inode.S_IFDIR | 0755;
+        in.uid = 1000;
+        in.size = 4096;
+        in.links = 2;
+        in.ctime = 1700000001L;
+        in.crtimeNs = 7;
+        in.inlineXattrs = new byte[] {0, 0, 2, (byte) 0xEA, 1, 2, 3, 4};
+        byte[] uuid = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+        byte[] table = new byte[1024];
+        in.encodeInto(table, 512, 256, 35, uuid, true);
+        assertArrayEquals(in.encode(256, 35, uuid, true), Arrays.copyOfRange(table, 512, 768));
+        assertArrayEquals(new byte[512], Arrays.copyOfRange(table, 0, 512));
+        assertArrayEquals(new byte[256], Arrays.copyOfRange(table, 768, 1024));
     }
 }
