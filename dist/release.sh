@@ -60,7 +60,7 @@ cp "$here/../cli/src/main/jvm/compiler-directives.json" "$stage/lib/compiler-dir
 fill='-XX:-C1UpdateMethodData -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000 -XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.SHA2::*,0.1 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::*,0.1 -XX:CompileCommand=CompileThresholdScaling,java.util.Arrays::fill,0.002'
 jit='-XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput -XX:CompilerDirectivesFile="$home/lib/compiler-directives.json" '"$fill"
 # The heap settings of ./kiln (see there): a small young generation, a heap that grows as needed.
-heap="-Xmn4m -Xms8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
+heap="-Xmn4m -Xms8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:MinHeapDeltaBytes=4m"
 opts=(-XX:+UseSerialGC $heap -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
   -XX:CompilerDirectivesFile="$stage/lib/compiler-directives.json" $fill)
 
