@@ -25,13 +25,20 @@ final class PaxRecords {
 
     private PaxRecords() {}
 
+    /** The recorded bytes, parsed where they are (no copy for every entry). */
+    private static final class Recording extends ByteArrayOutputStream {
+        byte[] array() {
+            return buf;
+        }
+    }
+
     /** Records what is read while recording is on, and counts every byte read. */
     static final class Recorder extends FilterInputStream {
         private long pos;
         private long start;
         private boolean on;
         private boolean eof;
-        private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        private final Recording buf = new Recording();
 
         Recorder(InputStream in) {
             super(in);
@@ -43,9 +50,10 @@ final class PaxRecords {
             on = true;
         }
 
-        byte[] stop() {
+        /** Stops recording: the records of the PAX headers read since {@link #start}, by name. */
+        Map<String, byte[]> stop() {
             on = false;
-            return buf.toByteArray();
+            return records(buf.array(), buf.size(), start);
         }
 
         long startOffset() {
@@ -120,25 +128,18 @@ final class PaxRecords {
         }
     }
 
-    /** The SCHILY.xattr values (raw bytes) of the PAX headers found in {@code raw}. */
-    static Map<String, byte[]> xattrs(byte[] raw, long startOffset) {
-        Map<String, byte[]> out = new TreeMap<>();
-        records(raw, startOffset).forEach((k, v) -> {
-            if (k.startsWith("SCHILY.xattr.")) {
-                out.put(k.substring("SCHILY.xattr.".length()), v);
-            }
-        });
-        return out;
-    }
-
     /**
      * Every record of the entry's PAX headers with its value's raw bytes (commons-compress
      * decodes values as UTF-8, which loses names and xattr values that are not).
      */
-    static Map<String, byte[]> records(byte[] raw, long startOffset) {
-        Map<String, byte[]> out = new TreeMap<>();
+    /**
+     * The records in the first {@code length} bytes of {@code raw}; an entry without extended
+     * headers (nearly all) gets the empty map, made once.
+     */
+    private static Map<String, byte[]> records(byte[] raw, int length, long startOffset) {
+        Map<String, byte[]> out = Map.of();
         int off = (int) ((RECORD - startOffset % RECORD) % RECORD);
-        while (off + RECORD <= raw.length) {
+        while (off + RECORD <= length) {
             if (Arrays.mismatch(raw, off, off + RECORD, ZERO_RECORD, 0, RECORD) < 0) {
                 off += RECORD;
                 continue;
@@ -148,12 +149,15 @@ final class PaxRecords {
                 return out; // the entry's own header (the usual case: no extended headers at all)
             }
             long size = size(raw, off);
-            if (size < 0 || size > raw.length) {
+            if (size < 0 || size > length) {
                 return out;
             }
             int dataStart = off + RECORD;
-            int dataEnd = (int) Math.min(raw.length, dataStart + size);
+            int dataEnd = (int) Math.min(length, dataStart + size);
             if (type == 'x') {
+                if (out.isEmpty()) {
+                    out = new TreeMap<>();
+                }
                 parse(raw, dataStart, dataEnd, out);
             } else if (type != 'L' && type != 'K' && type != 'g') {
                 return out; // the entry's own header: its extended headers are all behind us

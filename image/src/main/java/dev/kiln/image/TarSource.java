@@ -368,7 +368,7 @@ public final class TarSource implements Source {
             try {
                 rec.start();
                 e = tar.getNextEntry();
-                records = PaxRecords.records(rec.stop(), rec.startOffset());
+                records = rec.stop();
             } catch (IOException | IllegalArgumentException ex) {
                 if (rec.atEof() && e != null && rec.position() - entryStart < 512) {
                     // The stream ends where a header would start: some writers (umoci) leave out
@@ -385,12 +385,12 @@ public final class TarSource implements Source {
             String name = name(records.get("path"), e.getName());
             previous = e.getName();
             String link = name(records.get("linkpath"), e.getLinkName());
-            Map<String, byte[]> rawXattrs = new TreeMap<>();
-            records.forEach((k, v) -> {
-                if (k.startsWith("SCHILY.xattr.")) {
-                    rawXattrs.put(k.substring("SCHILY.xattr.".length()), v);
+            Map<String, byte[]> rawXattrs = records.isEmpty() ? Map.of() : new TreeMap<>();
+            for (Map.Entry<String, byte[]> r : records.entrySet()) {
+                if (r.getKey().startsWith("SCHILY.xattr.")) {
+                    rawXattrs.put(r.getKey().substring("SCHILY.xattr.".length()), r.getValue());
                 }
-            });
+            }
             Metadata md = metadata(e, rawXattrs);
             Kind kind = e.isDirectory() ? Kind.DIRECTORY : e.isSymbolicLink() ? Kind.SYMLINK : e.isLink() ? Kind.HARD_LINK
                     : e.isCharacterDevice() ? Kind.CHAR_DEVICE : e.isBlockDevice() ? Kind.BLOCK_DEVICE
@@ -453,8 +453,9 @@ public final class TarSource implements Source {
         Instant atime = instant(e.getLastAccessTime(), mtime);
         Instant ctime = instant(e.getStatusChangeTime(), mtime);
         Instant crtime = instant(e.getCreationTime(), mtime);
-        Map<String, byte[]> xattrs = new TreeMap<>();
-        for (Map.Entry<String, String> h : e.getExtraPaxHeaders().entrySet()) {
+        Map<String, String> extra = e.getExtraPaxHeaders();
+        Map<String, byte[]> xattrs = extra.isEmpty() ? Map.of() : new TreeMap<>();
+        for (Map.Entry<String, String> h : extra.entrySet()) {
             String k = h.getKey();
             if (k.startsWith("SCHILY.xattr.")) {
                 String n = k.substring("SCHILY.xattr.".length());
