@@ -38,6 +38,38 @@ class WriterIT {
         ImageCheck.withMount(img, tree, tmp);
     }
 
+    /**
+     * Empty components, "." and ".." are resolved by the path's text, as tar extraction does;
+     * debugfs, not kiln's reader, says where the entries landed.
+     */
+    @Test
+    void pathsAreNormalizedByTheirText() throws Exception {
+        Path img = tmp.resolve("paths.ext4");
+        Metadata file = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(16L << 20).build())) {
+            w.file("//a/./b//c/../f", file, 2, new ByteArrayInputStream(new byte[2]));
+            w.directory("d/e/", TestTree.md(0700, 0, 0, 1_700_000_000L, 0));
+            w.file("./d/e/..//e/./g.", file, 1, new ByteArrayInputStream(new byte[1]));
+            w.file("/d/.../x", file, 0, InputStream.nullInputStream());
+            org.junit.jupiter.api.Assertions.assertThrows(EntryException.class,
+                    () -> w.file("/d/../../x", file, 0, InputStream.nullInputStream()));
+        }
+        ExternalTools.assertFsckClean(img);
+        // ".." takes back the component before it in the text: no "c" is made.
+        assertEquals(List.of("f"), names(ExternalTools.debugfs(img, "ls -l /a/b")));
+        assertEquals(List.of("...", "e"), names(ExternalTools.debugfs(img, "ls -l /d")));
+        assertEquals(List.of("g."), names(ExternalTools.debugfs(img, "ls -l /d/e")));
+        assertTrue(ExternalTools.debugfs(img, "stat /d/e").contains("Mode:  0700"));
+        assertTrue(ExternalTools.debugfs(img, "stat /a/b/f").contains("Size: 2"));
+    }
+
+    /** The names in debugfs's {@code ls -l} output, without "." and "..", sorted. */
+    private static List<String> names(String ls) {
+        return ls.lines().map(String::trim).filter(l -> !l.isEmpty() && !l.startsWith("debugfs"))
+                .map(l -> l.substring(l.lastIndexOf(' ') + 1))
+                .filter(n -> !n.equals(".") && !n.equals("..")).sorted().toList();
+    }
+
     @Test
     void inlineDataKeepsSmallFilesInTheInode() throws Exception {
         TestTree tree = TestTree.everything();
