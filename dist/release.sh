@@ -105,7 +105,9 @@ cat > "$stage/bin/kiln" <<EOF
 #!/bin/sh
 # kiln $version: runs on the runtime bundled beside it; needs no JDK or Maven on the machine.
 # KILN_JAVA_OPTS adds JVM options (e.g. -Xmx2g).
-home=\$(dirname "\$(dirname "\$(readlink -f "\$0")")")
+# One readlink process (the .deb's /usr/bin/kiln is a link); the directory part by the shell.
+self=\$(readlink -f "\$0")
+home=\${self%/*/*}
 exec "\$home/runtime/bin/java" -XX:+UseSerialGC $heap $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF

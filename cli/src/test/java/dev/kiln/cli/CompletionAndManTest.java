@@ -82,6 +82,36 @@ class CompletionAndManTest {
     }
 
     @Test
+    void aSubcommandBuiltAloneHelpsVersionsAndFailsExactlyAsInTheFullCommand() {
+        // The root is a bare spec when a subcommand is named first (no annotations read): its
+        // usage, version and error text must not change for it.
+        for (String name : Kiln.commandLine().getSubcommands().keySet()) {
+            if (name.equals("help")) {
+                continue; // "help" always gets the full command (Kiln.subcommand)
+            }
+            for (String[] args : new String[][] {{name, "--help"}, {name, "-V"}, {name, "--no-such-option"}}) {
+                String[] full = runIn(Kiln.commandLine(), args);
+                String[] alone = runIn(Kiln.commandLine(name), args);
+                assertEquals(full[0], alone[0], String.join(" ", args) + ": exit code");
+                assertEquals(full[1], alone[1], String.join(" ", args) + ": stdout");
+                assertEquals(full[2], alone[2], String.join(" ", args) + ": stderr");
+            }
+        }
+        String[] bad = runIn(Kiln.commandLine("build"), new String[] {"build", "--no-such-option"});
+        assertTrue(bad[2].contains("try 'kiln build --help'"), bad[2]);
+        assertTrue(runIn(Kiln.commandLine("build"), new String[] {"build", "--help"})[1].startsWith("Usage: kiln build "));
+    }
+
+    private static String[] runIn(CommandLine cl, String[] args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setOut(new java.io.PrintWriter(out, true));
+        cl.setErr(new java.io.PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new String[] {String.valueOf(code), out.toString(), err.toString()};
+    }
+
+    @Test
     void everyOptionAndParameterIsDescribed() {
         java.util.List<String> bare = new java.util.ArrayList<>();
         java.util.ArrayDeque<CommandLine> todo = new java.util.ArrayDeque<>(java.util.List.of(Kiln.commandLine()));
