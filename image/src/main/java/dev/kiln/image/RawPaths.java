@@ -51,16 +51,27 @@ public final class RawPaths {
 
     /** The last component of {@code p} as kiln carries names ({@link Names}). */
     public static String name(Path p) {
-        Path f = p.getFileName();
-        String s = f.toString();
         if (AS_BYTES != null) {
+            // The last component of the path's own bytes: no file-name path object, and no
+            // decoding by the JDK whose result would be thrown away.
             try {
-                byte[] b = (byte[]) AS_BYTES.invoke(f);
-                return Names.decode(b);
+                byte[] b = (byte[]) AS_BYTES.invoke(p);
+                int end = b.length;
+                while (end > 1 && b[end - 1] == '/') {
+                    end--;
+                }
+                int from = end;
+                while (from > 0 && b[from - 1] != '/') {
+                    from--;
+                }
+                if (from < end) {
+                    return Names.decode(b, from, end - from);
+                }
             } catch (ReflectiveOperationException e) {
                 // fall through to the checked string
             }
         }
+        String s = p.getFileName().toString();
         if (s.indexOf('\uFFFD') >= 0) {
             throw new InvalidSourceException(p + ": the name is not UTF-8, and this JVM cannot read its bytes; run kiln "
                     + "with its launcher, or add --add-opens java.base/sun.nio.fs=ALL-UNNAMED to the java command");
