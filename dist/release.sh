@@ -108,6 +108,7 @@ cat > "$stage/bin/kiln" <<EOF
 # One readlink process (the .deb's /usr/bin/kiln is a link); the directory part by the shell.
 self=\$(readlink -f "\$0")
 home=\${self%/*/*}
+set -f # KILN_JAVA_OPTS is split into words, never globbed
 exec "\$home/runtime/bin/java" -XX:+UseSerialGC $heap $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF

@@ -1,0 +1,53 @@
+package dev.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The project's {@code ./kiln} launcher: found from any working directory, options passed as written. */
+class LauncherIT {
+    private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+
+    @TempDir
+    Path tmp;
+
+    private String run(Path cwd, String launcher, String javaOpts, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("bash", launcher));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true);
+        pb.environment().remove("KILN_JAVA_OPTS");
+        if (javaOpts != null) {
+            pb.environment().put("KILN_JAVA_OPTS", javaOpts);
+        }
+        Process p = pb.start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "the launcher finished");
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+
+    @Test
+    void theLauncherFindsItsJarByARelativePathFromAnotherDirectory() throws Exception {
+        assertTrue(Files.isRegularFile(ROOT.resolve("kiln")), "the launcher is at the project's root: " + ROOT);
+        String v = run(ROOT, "./kiln", null, "--version");
+        assertTrue(v.startsWith("kiln "), v);
+        assertEquals(v, run(ROOT.getParent(), ROOT.getFileName() + "/kiln", null, "--version"));
+        assertEquals(v, run(tmp, ROOT.resolve("kiln").toString(), null, "--version"));
+    }
+
+    @Test
+    void aGlobInKilnJavaOptsReachesTheJvmAsWritten() throws Exception {
+        // The staleness check turns on nullglob; an unquoted -Xlog:gc*=... must not vanish.
+        Path log = tmp.resolve("gc.log");
+        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:gc*=info:file=" + log, "--version");
+        assertTrue(Files.isRegularFile(log) && Files.size(log) > 0, "the JVM wrote the log the option asked for");
+    }
+}
