@@ -1443,59 +1443,18 @@ public final class Ext4Writer implements Closeable {
         // Each inode is encoded into its table block as soon as it is complete, in inode order,
         // so no more than one table block is held: a million Inode objects were 240 MB.
         InodeTable table = new InodeTable(uuid);
-        long dirs = 0;
-        long files = 0;
-        long symlinks = 0;
-        long devices = 0;
-        long others = 0;
+        long[] kinds = new long[5]; // directories, files, symlinks, devices, others
+        Inode scratch = new Inode();
         for (Node n : nodes) {
-            Inode in = baseInode(n);
-            switch (n.type()) {
-                case Inode.S_IFDIR -> {
-                    dirs++;
-                    writeDirectory(n, in, parentOf.get(n.ino()), hashVersion, seed, uuid);
-                }
-                case Inode.S_IFREG -> {
-                    files++;
-                    in.size = n.size;
-                    if (n.data() != null) {
-                        System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
-                        in.flags |= Inode.FLAG_INLINE_DATA;
-                    } else {
-                        in.flags |= Inode.FLAG_EXTENTS;
-                        mapExtents(n, in, uuid);
-                    }
-                }
-                case Inode.S_IFLNK -> {
-                    symlinks++;
-                    in.size = n.data().length;
-                    if (n.data().length <= FAST_SYMLINK_MAX) {
-                        System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
-                    } else {
-                        long b = allocMeta();
-                        byte[] data = new byte[bs];
-                        System.arraycopy(n.data(), 0, data, 0, n.data().length);
-                        writeBlock(b, data);
-                        n.addExtent(0, b, 1);
-                        in.flags |= Inode.FLAG_EXTENTS;
-                        mapExtents(n, in, uuid);
-                    }
-                }
-                case Inode.S_IFCHR, Inode.S_IFBLK -> {
-                    devices++;
-                    int major = n.major();
-                    int minor = n.minor();
-                    if (major < 256 && minor < 256) {
-                        Le.put32(in.block, 0, (major << 8) | minor);
-                    } else {
-                        Le.put32(in.block, 4, (minor & 0xFF) | (major << 8) | ((long) (minor & ~0xFF) << 12));
-                    }
-                }
-                default -> others++;
-            }
-            writeXattrs(n, in, uuid);
-            table.put(n.ino(), in);
+            // One node a call, with one reused inode: the loop's body is compiled after a few
+            // hundred nodes (as a loop it stayed interpreted), and no inode object per file.
+            writeInode(n, scratch.clear(), table, kinds, parentOf, hashVersion, seed, uuid);
         }
+        long dirs = kinds[0];
+        long files = kinds[1];
+        long symlinks = kinds[2];
+        long devices = kinds[3];
+        long others = kinds[4];
 
         Instant t = opts.timestamp;
         if (layout.reservedGdtBlocks > 0) {
@@ -1523,6 +1482,57 @@ public final class Ext4Writer implements Closeable {
                 layout.inodesCount - usedInodes, bs, uuid, files, dirs, symlinks, devices, others, holesSkipped);
     }
 
+    /** Fills {@code in} (cleared) for {@code n}, writes what it points to, and puts it in the table. */
+    private void writeInode(Node n, Inode in, InodeTable table, long[] kinds, TreeMap<Long, Long> parentOf,
+            int hashVersion, int[] seed, byte[] uuid) throws IOException {
+        baseInode(n, in);
+        switch (n.type()) {
+            case Inode.S_IFDIR -> {
+                kinds[0]++;
+                writeDirectory(n, in, parentOf.get(n.ino()), hashVersion, seed, uuid);
+            }
+            case Inode.S_IFREG -> {
+                kinds[1]++;
+                in.size = n.size;
+                if (n.data() != null) {
+                    System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
+                    in.flags |= Inode.FLAG_INLINE_DATA;
+                } else {
+                    in.flags |= Inode.FLAG_EXTENTS;
+                    mapExtents(n, in, uuid);
+                }
+            }
+            case Inode.S_IFLNK -> {
+                kinds[2]++;
+                in.size = n.data().length;
+                if (n.data().length <= FAST_SYMLINK_MAX) {
+                    System.arraycopy(n.data(), 0, in.block, 0, n.data().length);
+                } else {
+                    long b = allocMeta();
+                    byte[] data = new byte[bs];
+                    System.arraycopy(n.data(), 0, data, 0, n.data().length);
+                    writeBlock(b, data);
+                    n.addExtent(0, b, 1);
+                    in.flags |= Inode.FLAG_EXTENTS;
+                    mapExtents(n, in, uuid);
+                }
+            }
+            case Inode.S_IFCHR, Inode.S_IFBLK -> {
+                kinds[3]++;
+                int major = n.major();
+                int minor = n.minor();
+                if (major < 256 && minor < 256) {
+                    Le.put32(in.block, 0, (major << 8) | minor);
+                } else {
+                    Le.put32(in.block, 4, (minor & 0xFF) | (major << 8) | ((long) (minor & ~0xFF) << 12));
+                }
+            }
+            default -> kinds[4]++;
+        }
+        writeXattrs(n, in, uuid);
+        table.put(n.ino(), in);
+    }
+
     private void assign(Node dir, List<Node> order, long[] next) {
         dir.children().sort();
         for (Node c : dir.children()) {
@@ -1546,7 +1556,11 @@ public final class Ext4Writer implements Closeable {
     }
 
     private Inode baseInode(Node n) {
-        Inode in = new Inode();
+        return baseInode(n, new Inode());
+    }
+
+    /** {@code in} (new or cleared) with {@code n}'s type, owner, permissions, times and links. */
+    private Inode baseInode(Node n, Inode in) {
         if (n.full == null) {
             // The usual case, read from the node's fields (32-bit seconds are always representable).
             long owner = owners[n.owner()];

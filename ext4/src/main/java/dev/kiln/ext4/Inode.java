@@ -59,6 +59,24 @@ final class Inode {
     /** Encoded in-inode xattr area (magic + entries + values), or null. */
     byte[] inlineXattrs;
 
+    /**
+     * Back to a new inode's state, for the writer's one reused inode (a new one per file was
+     * 9 MB of garbage for 30,000 files). Every field is reset; InodeTest checks that by reflection.
+     */
+    Inode clear() {
+        mode = 0;
+        uid = gid = size = 0;
+        atime = ctime = mtime = crtime = dtime = 0;
+        atimeNs = ctimeNs = mtimeNs = crtimeNs = 0;
+        links = 0;
+        blocks512 = flags = fileAcl = generation = version = 0;
+        extraIsize = 0;
+        java.util.Arrays.fill(block, (byte) 0);
+        inlineXattrs = null;
+        raw = null;
+        return this;
+    }
+
     byte[] encode(int inodeSize, long ino, byte[] uuid, boolean csum) {
         byte[] b = new byte[inodeSize];
         encodeInto(b, 0, inodeSize, ino, uuid, csum);

@@ -2,11 +2,51 @@ package dev.kiln.ext4;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class InodeTest {
+    @Test
+    void clearResetsEveryFieldToANewInodesValue() throws Exception {
+        Inode fresh = new Inode();
+        Inode used = new Inode();
+        int changed = 0;
+        for (java.lang.reflect.Field f : Inode.class.getDeclaredFields()) {
+            if (java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
+                continue;
+            }
+            f.setAccessible(true);
+            Class<?> t = f.getType();
+            if (t == int.class) {
+                f.setInt(used, 7);
+            } else if (t == long.class) {
+                f.setLong(used, 7);
+            } else if (t == byte[].class && java.lang.reflect.Modifier.isFinal(f.getModifiers())) {
+                java.util.Arrays.fill((byte[]) f.get(used), (byte) 7);
+            } else if (t == byte[].class) {
+                f.set(used, new byte[] {7});
+            } else {
+                throw new AssertionError("InodeTest does not know how to set " + f + "; teach it and Inode.clear()");
+            }
+            changed++;
+        }
+        assertTrue(changed > 20, "fields set: " + changed);
+        used.clear();
+        for (java.lang.reflect.Field f : Inode.class.getDeclaredFields()) {
+            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
+                Object a = f.get(fresh);
+                Object b = f.get(used);
+                if (a instanceof byte[] x) {
+                    assertArrayEquals(x, (byte[]) b, f.getName());
+                } else {
+                    assertEquals(a, b, f.getName());
+                }
+            }
+        }
+    }
+
     @Test
     void timesBeyond2038UseEpochBits() {
         long[] seconds = {0, 1, 1700000000L, 0x7FFFFFFFL, 0x80000000L, 0xFFFFFFFFL, 0x100000000L, 15000000000L, -1, -1000000};
