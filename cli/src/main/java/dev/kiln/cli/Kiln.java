@@ -56,8 +56,8 @@ public final class Kiln extends StandardOptions implements Runnable {
     static CommandLine commandLine(String only) {
         // A command line that starts with a subcommand's name gives the root no options and
         // never shows its help, so the root is then a bare spec named "kiln" (for "kiln build"
-        // in messages and usage) rather than a model read from Kiln's annotations: that model
-        // cost ~30 ms of interpreted reflection, a tenth of a small build.
+        // in messages and usage) rather than a model read from Kiln's annotations (interpreted
+        // reflection over the root's options and subcommand list: a few ms of a small build).
         Object root = only == null || only.isEmpty() ? new Kiln()
                 : CommandLine.Model.CommandSpec.wrapWithoutInspection(new Kiln()).name("kiln").versionProvider(new Version());
         CommandLine cl = new CommandLine(root) {
