@@ -32,7 +32,9 @@ class InterruptIT {
             f.setLength(64L << 30); // 64 GiB of holes: reading them keeps the build busy
         }
         Path out = Files.createDirectories(tmp.resolve("out"));
-        Process p = new ProcessBuilder("java", "-jar", jar.toString(), "build", "--image", "dir:" + src, "-o",
+        // env puts SIGINT back to its default: started as a background job of a script, this test run inherits
+        // it ignored, and so would kiln, which then rightly lets Ctrl-C pass.
+        Process p = new ProcessBuilder("env", "--default-signal=INT", "java", "-jar", jar.toString(), "build", "--image", "dir:" + src, "-o",
                 out.resolve("rootfs.ext4").toString(), "--size", "1G", "-q").redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

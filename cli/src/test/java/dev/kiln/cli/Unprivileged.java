@@ -77,8 +77,10 @@ record Unprivileged(String name, long uid, long gid) {
 
     /** The command that runs kiln as this user on the given {@code java} with these JVM options. */
     List<String> command(String java, List<String> jvmOptions, Path home, String... kilnArgs) {
+        // env puts SIGINT back to its default: a test run started as a background job of a script inherits it
+        // ignored, and the JVM then never sees the Ctrl-C the interrupt tests send.
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid", Long.toString(uid), "--regid", Long.toString(gid),
-                "--clear-groups", "--", java, "-Duser.home=" + home));
+                "--clear-groups", "--", "env", "--default-signal=INT", java, "-Duser.home=" + home));
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-jar", jar().toString()));
         cmd.addAll(List.of(kilnArgs));
