@@ -57,7 +57,7 @@ touch -d "@$epoch" "$stage/lib/kiln.jar"
 java="$stage/runtime/bin/java"
 # The JIT settings of ./kiln (see there and the directives file): C2 for SHA-256 only.
 cp "$here/../cli/src/main/jvm/compiler-directives.json" "$stage/lib/compiler-directives.json"
-fill='-XX:-C1UpdateMethodData -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000 -XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.SHA2::*,0.1 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::*,0.1 -XX:CompileCommand=CompileThresholdScaling,java.util.Arrays::fill,0.002'
+fill='-XX:-C1UpdateMethodData -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000 -XX:CompileCommand=quiet -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.SHA2::*,0.1 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::*,0.1 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::engineUpdate,0.0001 -XX:CompileCommand=CompileThresholdScaling,sun.security.provider.DigestBase::implCompressMultiBlock*,0.0001 -XX:CompileCommand=CompileThresholdScaling,java.util.Arrays::fill,0.002'
 jit='-XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput -XX:CompilerDirectivesFile="$home/lib/compiler-directives.json" '"$fill"
 # The heap settings of ./kiln (see there): a small young generation, a heap that grows as needed.
 heap="-Xmn4m -Xms8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:MinHeapDeltaBytes=4m"

@@ -178,6 +178,42 @@ class WriterIT {
         assertTrue(!uuid(ua).equals(uuid(uc)), "UUIDs should differ");
     }
 
+    /**
+     * The entries' digest (the derived UUID and hash seed) is gathered and hashed 16 KiB at a
+     * time. A writer whose digest is read after every entry hashes each entry's record on its
+     * own; both must give the same image, whatever the records' lengths against the 16 KiB, and
+     * an entry still gathered when the writer closes must count.
+     */
+    @Test
+    void theDerivedUuidDoesNotDependOnWhenTheDigestIsRead() throws Exception {
+        java.util.Random random = new java.util.Random(Long.getLong("kiln.test.seed", 16));
+        int n = 1500;
+        String[] names = new String[n];
+        for (int i = 0; i < n; i++) {
+            names[i] = "/d" + (i % 7) + "/" + "n".repeat(1 + random.nextInt(120)) + i; // records of 30-200 bytes
+        }
+        Path eachRead = tmp.resolve("each.ext4");
+        Path never = tmp.resolve("never.ext4");
+        Path lastDiffers = tmp.resolve("last.ext4");
+        for (Path p : List.of(eachRead, never, lastDiffers)) {
+            try (Ext4Writer w = Ext4Writer.create(p, Ext4Options.builder(64L << 20).build())) {
+                for (int i = 0; i < n; i++) {
+                    Instant t = Instant.ofEpochSecond(1_700_000_000L + i);
+                    int mode = p == lastDiffers && i == n - 1 ? 0600 : 0644;
+                    w.file(names[i], Metadata.of(mode, t), i % 3, new java.io.ByteArrayInputStream(new byte[i % 3]));
+                    if (p == eachRead) {
+                        w.contentDigest();
+                    }
+                }
+            }
+            ExternalTools.assertFsckClean(p);
+        }
+        assertEquals(-1, Files.mismatch(eachRead, never), "read after every entry or never: the same image");
+        String ua = uuid(ExternalTools.run(List.of("dumpe2fs", "-h", never.toString())).out());
+        String ul = uuid(ExternalTools.run(List.of("dumpe2fs", "-h", lastDiffers.toString())).out());
+        assertTrue(!ua.equals(ul), "the last entry, still gathered at close, changes the UUID: " + ua);
+    }
+
     private static String uuid(String dumpe2fs) {
         return dumpe2fs.lines().filter(l -> l.startsWith("Filesystem UUID")).findFirst().orElseThrow();
     }
