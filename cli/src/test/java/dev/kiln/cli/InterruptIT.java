@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,10 +33,10 @@ class InterruptIT {
             f.setLength(64L << 30); // 64 GiB of holes: reading them keeps the build busy
         }
         Path out = Files.createDirectories(tmp.resolve("out"));
-        // env puts SIGINT back to its default: started as a background job of a script, this test run inherits
-        // it ignored, and so would kiln, which then rightly lets Ctrl-C pass.
-        Process p = new ProcessBuilder("env", "--default-signal=INT", "java", "-jar", jar.toString(), "build", "--image", "dir:" + src, "-o",
-                out.resolve("rootfs.ext4").toString(), "--size", "1G", "-q").redirectErrorStream(true)
+        List<String> cmd = new java.util.ArrayList<>(Unprivileged.DEFAULT_SIGINT);
+        cmd.addAll(List.of("java", "-jar", jar.toString(), "build", "--image", "dir:" + src, "-o",
+                out.resolve("rootfs.ext4").toString(), "--size", "1G", "-q"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {

@@ -75,12 +75,19 @@ record Unprivileged(String name, long uid, long gid) {
         return command(java, List.of(), home, kilnArgs);
     }
 
+    /**
+     * Put before a command that starts kiln: SIGINT back at its default. A test run started as a
+     * background job of a script inherits it ignored, and so would kiln, which then rightly lets
+     * the Ctrl-C the interrupt tests send pass.
+     */
+    static final List<String> DEFAULT_SIGINT = List.of("env", "--default-signal=INT");
+
     /** The command that runs kiln as this user on the given {@code java} with these JVM options. */
     List<String> command(String java, List<String> jvmOptions, Path home, String... kilnArgs) {
-        // env puts SIGINT back to its default: a test run started as a background job of a script inherits it
-        // ignored, and the JVM then never sees the Ctrl-C the interrupt tests send.
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid", Long.toString(uid), "--regid", Long.toString(gid),
-                "--clear-groups", "--", "env", "--default-signal=INT", java, "-Duser.home=" + home));
+                "--clear-groups", "--"));
+        cmd.addAll(DEFAULT_SIGINT);
+        cmd.addAll(List.of(java, "-Duser.home=" + home));
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-jar", jar().toString()));
         cmd.addAll(List.of(kilnArgs));

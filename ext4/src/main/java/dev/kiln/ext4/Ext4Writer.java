@@ -975,7 +975,7 @@ public final class Ext4Writer implements Closeable {
         Node n = node(Inode.S_IFREG, clamp(md));
         n.size = size;
         long crc = content.write(n);
-        feedDigest(longBytes(crc));
+        feedDigest(crc);
         place(path, parent, parts.get(parts.size() - 1), n);
     }
 
@@ -1143,6 +1143,15 @@ public final class Ext4Writer implements Closeable {
         digestPendingLength += b.length;
     }
 
+    /** {@code v}'s eight little-endian bytes, as {@link #feedDigest(byte[])} would take them, without an array. */
+    private void feedDigest(long v) {
+        if (digestPending.length - digestPendingLength < 8) {
+            flushDigest();
+        }
+        Le.put64(digestPending, digestPendingLength, v);
+        digestPendingLength += 8;
+    }
+
     private void flushDigest() {
         if (digestPendingLength > 0) {
             digest.update(digestPending, 0, digestPendingLength);
@@ -1180,11 +1189,6 @@ public final class Ext4Writer implements Closeable {
         }
     }
 
-    private static byte[] longBytes(long v) {
-        byte[] b = new byte[8];
-        Le.put64(b, 0, v);
-        return b;
-    }
 
     private long writeContent(String path, Node n, long size, InputStream in) throws IOException {
         CRC32C crc = new CRC32C();
