@@ -147,6 +147,74 @@ class DirXattrsIT {
         assertEquals(-1L, Files.mismatch(userDump, userCalls), "as a user too, the image getfattr's dump gives");
     }
 
+    /**
+     * On Java 17 the walk reads the xattrs of files and directories from the descriptors it
+     * opens (HostFd), and getfattr is run only on the symbolic links and special files that
+     * {@code find} lists; {@code -Dkiln.xattrs=getfattr} takes all of them from one dump of the
+     * tree, as before. The two must make the same image, as root and as a user, including what
+     * only getfattr can read (a link's and a FIFO's own xattrs) and a file the user may not open.
+     */
+    @Test
+    void theWalksDescriptorsGiveTheImageTheWholeTreesDumpGives() throws Exception {
+        ExternalTools.require("strace");
+        Path src = tree();
+        Files.createSymbolicLink(src.resolve("shared/link"), Path.of("doc"));
+        ok("setfattr", "-h", "-n", "trusted.link", "-v", "0x00ff", src.resolve("shared/link").toString());
+        ok("mkfifo", src.resolve("shared/fifo").toString());
+        ok("setfattr", "-n", "trusted.fifo", "-v", "0x01", src.resolve("shared/fifo").toString());
+        ok("setfacl", "-m", "u:1000:r", src.resolve("shared/fifo").toString());
+        ok("sh", "-c", "setfattr -n \"$(printf 'user.caf\\303\\251')\" -v 0x00010200ff \"$1\"", "-",
+                src.resolve("shared/doc").toString());
+        ok("setfattr", "-n", "user.empty", src.resolve("bin/ping").toString());
+        ok("setfattr", "-n", "user.big", "-v", "0x" + "a5".repeat(3000), src.resolve("shared").toString());
+        Files.createFile(src.resolve("shared/locked"));
+        ok("setfattr", "-n", "user.locked", "-v", "0x6b", src.resolve("shared/locked").toString());
+        ok("setfacl", "-m", "u:1000:r", src.resolve("shared/locked").toString()); // readable without reading the file
+        ok("chmod", "-R", "a+rX", work.toString());
+        ok("chmod", "000", src.resolve("shared/locked").toString());
+        String[] build = {"build", "--image", "dir:" + src, "--size", "16M", "-q", "--no-boot-check", "--uuid", UUID,
+                "--hash-seed", UUID, "-o"};
+
+        Path fds = work.resolve("fds.ext4");
+        Path fdsTrace = work.resolve("fds.trace");
+        var a = ExternalTools.run(with(List.of("strace", "-f", "-qq", "-e", "trace=execve", "-o", fdsTrace.toString(),
+                "java", "-jar", Unprivileged.jar().toString()), with(build, fds.toString())));
+        assertEquals(0, a.exit(), a.out());
+        assertTrue(Files.readString(fdsTrace).contains("find"), "the links and special files are found by find");
+        Path dump = work.resolve("dump.ext4");
+        Path dumpTrace = work.resolve("dump.trace");
+        var b = ExternalTools.run(with(List.of("strace", "-f", "-qq", "-e", "trace=execve", "-o", dumpTrace.toString(),
+                "java", "-Dkiln.xattrs=getfattr", "-jar", Unprivileged.jar().toString()), with(build, dump.toString())));
+        assertEquals(0, b.exit(), b.out());
+        assertTrue(!Files.readString(dumpTrace).contains("find"), "the whole tree's dump needs no find");
+        ExternalTools.assertFsckClean(fds);
+        Map<String, Map<String, String>> x = xattrs(fds);
+        assertEquals("00ff", x.get("/shared/link").get("trusted.link"));
+        assertEquals("01", x.get("/shared/fifo").get("trusted.fifo"));
+        assertNotNull(x.get("/shared/fifo").get("system.posix_acl_access"));
+        assertEquals("00010200ff", x.get("/shared/doc").get("user.caf\u00e9"));
+        assertEquals("", x.get("/bin/ping").get("user.empty"));
+        assertEquals("a5".repeat(3000), x.get("/shared").get("user.big"));
+        assertEquals("6b", x.get("/shared/locked").get("user.locked"));
+        assertEquals(xattrs(dump), x, "the xattrs of the whole tree's dump");
+        assertEquals(-1L, Files.mismatch(dump, fds), "the same image as with the whole tree's dump");
+
+        // As a user: trusted.* is not listed, and the empty file it may not open is asked of getfattr.
+        Unprivileged user = Unprivileged.withoutRange();
+        Path userFds = work.resolve("user-fds.ext4");
+        var c = user.run(work, with(build, userFds.toString()));
+        assertEquals(0, c.exit(), c.out());
+        Path userDump = work.resolve("user-dump.ext4");
+        var d = user.runOn("java", List.of("-Dkiln.xattrs=getfattr"), work, with(build, userDump.toString()));
+        assertEquals(0, d.exit(), d.out());
+        ExternalTools.assertFsckClean(userFds);
+        Map<String, Map<String, String>> u = xattrs(userFds);
+        assertNull(u.get("/shared/link"), "trusted.* is not listed for a user");
+        assertNotNull(u.get("/shared/locked").get("system.posix_acl_access"), "an empty file the user may not open");
+        assertNull(u.get("/shared/locked").get("user.locked"), "user.* of a file the user may not read");
+        assertEquals(-1L, Files.mismatch(userDump, userFds), "as a user too, the image the whole tree's dump gives");
+    }
+
     private static String[] with(String[] args, String last) {
         String[] out = java.util.Arrays.copyOf(args, args.length + 1);
         out[args.length] = last;

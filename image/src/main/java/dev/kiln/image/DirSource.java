@@ -65,7 +65,11 @@ public final class DirSource implements Source {
     @Override
     public List<String> notes() {
         List<String> notes = new ArrayList<>();
-        if (onlyUserXattrs) {
+        if (specialXattrsUnread) {
+            notes.add(describe() + ": getfattr is not installed, so the xattrs of symbolic links and special files "
+                    + "(SELinux labels, trusted.*) were not read and are not in the image; install getfattr (Debian: "
+                    + "apt-get install attr) or use kiln's release, which reads them itself");
+        } else if (onlyUserXattrs) {
             notes.add(describe() + ": getfattr is not installed, so only user.* xattrs were read: file capabilities "
                     + "(security.*), POSIX ACLs and trusted.* are not in the image; install getfattr (Debian: apt-get "
                     + "install attr) or use kiln's release, which reads them itself");
@@ -117,7 +121,8 @@ public final class DirSource implements Source {
     public void applyTo(Ext4Writer writer) throws IOException {
         Map<String, String> links = new HashMap<>();
         boolean calls = xattrsByCalls();
-        xattrs = calls ? null : HostXattrs.dumpAsync(root);
+        fds = !calls && xattrsByDescriptor();
+        xattrs = calls ? null : fds ? HostXattrs.dumpSpecialAsync(root) : HostXattrs.dumpAsync(root);
         HostStat rootAttrs = HostStat.of(root);
         ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
@@ -125,8 +130,8 @@ public final class DirSource implements Source {
         // The walk starts before the writer waits for the xattr dump (the root's xattrs are the
         // first it needs): the two run side by side, and the walk fills the ring meanwhile.
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> {
-            try (XattrCalls x = calls ? XattrCalls.open() : null) {
-                walk(root, "", out, ring, new java.util.HashSet<>(), stop, x);
+            try (XattrCalls x = calls ? XattrCalls.open() : null; HostFd f = fds ? HostFd.open(ReadAhead.FILE) : null) {
+                walk(root, "", out, ring, new java.util.HashSet<>(), stop, x, f);
             }
         }, Item::failed, Item.END);
         try {
@@ -134,6 +139,10 @@ public final class DirSource implements Source {
             if (calls) {
                 try (XattrCalls x = XattrCalls.open()) {
                     rootMd = withXattrs(x, root, rootMd);
+                }
+            } else if (fds) {
+                try (HostFd f = HostFd.open(0)) {
+                    rootMd = withXattrs(f, root, 0040000, rootMd);
                 }
             } else {
                 rootMd = withXattrs("/", rootMd, rootAttrs.mode());
@@ -156,7 +165,7 @@ public final class DirSource implements Source {
     }
 
     private void walk(Path dir, String prefix, ReadAhead.Handoff<Item> q,
-            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x) throws Exception {
+            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
         // Only the names are kept while the directory is walked (a 30,000-entry directory's
         // listing as name-and-path pairs was ~6 MB that outlived young collections and went to
         // the old generation); each child's path is made again when its turn comes.
@@ -178,12 +187,12 @@ public final class DirSource implements Source {
             names[i] = null;
             // One child a call: the JIT compiles this body after a few hundred entries, where
             // the loop itself would stay interpreted until an on-stack replacement.
-            child(RawPaths.resolve(dir, child), prefix + "/" + child, q, ring, linked, stop, x);
+            child(RawPaths.resolve(dir, child), prefix + "/" + child, q, ring, linked, stop, x, f);
         }
     }
 
     private void child(Path p, String name, ReadAhead.Handoff<Item> q,
-            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x) throws Exception {
+            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
         HostStat a;
         try {
             a = HostStat.of(p);
@@ -205,7 +214,34 @@ public final class DirSource implements Source {
         int length = 0;
         int held = 0;
         String target = null;
-        if (type == 0100000) {
+        if (f != null && (type == 0100000 || type == 0040000)) {
+            // One descriptor for the xattrs and a small file's content.
+            int fd = openFor(f, p, type, a.size());
+            if (fd < 0) {
+                md = unreadableXattrs(p, md);
+                if (type == 0100000) { // empty (openFor): nothing to read
+                    int[] r = ring.reserve(0, q);
+                    held = r[1];
+                    offset = r[0];
+                }
+            } else {
+                try {
+                    md = withXattrs(f, fd, p, md);
+                    long size = a.size();
+                    if (type == 0100000 && size <= ReadAhead.FILE) {
+                        int[] r = ring.reserve((int) size, q);
+                        held = r[1];
+                        if (f.readExactly(fd, ring.buf, r[0], (int) size)) {
+                            offset = r[0];
+                            length = (int) size;
+                        }
+                        // else it shrank while we looked: as below
+                    }
+                } finally {
+                    f.close(fd);
+                }
+            }
+        } else if (type == 0100000) {
             long size = a.size();
             if (size <= ReadAhead.FILE) {
                 int[] r = ring.reserve((int) size, q);
@@ -226,7 +262,7 @@ public final class DirSource implements Source {
         }
         q.add(new Item(p, name, a, md, offset, length, held, target, null));
         if (type == 0040000) {
-            walk(p, name, q, ring, linked, stop, x);
+            walk(p, name, q, ring, linked, stop, x, f);
         }
     }
 
@@ -280,7 +316,7 @@ public final class DirSource implements Source {
                 return;
             }
         }
-        if (xattrs != null) {
+        if (xattrs != null && (!fds || (type != 0100000 && type != 0040000))) {
             raw = withXattrs(name, raw, mode); // else the walk read them
         }
         if (hook.replace(name, a.ino(), a.ctime(), w)) {
@@ -337,6 +373,72 @@ public final class DirSource implements Source {
         return how.equals("calls") || UserNamespace.which("getfattr") == null;
     }
 
+    /**
+     * Whether the walk reads the xattrs of regular files and directories from their descriptors
+     * ({@link HostFd}), leaving only symbolic links and special files to getfattr: wherever the
+     * JDK's dispatcher is open to kiln, unless {@code -Dkiln.xattrs=getfattr} asks for the whole
+     * tree's dump (as before; a differential test compares the two).
+     */
+    static boolean xattrsByDescriptor() {
+        return HostFd.available() && !System.getProperty("kiln.xattrs", "").equals("getfattr");
+    }
+
+    /**
+     * A descriptor of the file or directory for its xattrs and content, or -1 when the process
+     * may not open it: a directory it cannot read fails when listed, a file with content when
+     * read (as before), an empty file has nothing else to read ({@link #unreadableXattrs}).
+     */
+    private static int openFor(HostFd f, Path p, int type, long size) throws IOException {
+        try {
+            return f.open(p, type == 0040000);
+        } catch (java.nio.file.AccessDeniedException e) {
+            if (type == 0100000 && size > 0) {
+                throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
+            }
+            return -1;
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new InvalidSourceException(p + ": disappeared while the tree was read; build from a tree nothing "
+                    + "changes meanwhile", e);
+        }
+    }
+
+    /**
+     * The xattrs of a file or directory the process may not open, which getfattr reads by path
+     * (listing needs no read permission on the file): asked of getfattr for this one path.
+     */
+    private static Metadata unreadableXattrs(Path p, Metadata md) throws IOException {
+        Map<String, Map<String, byte[]>> one = HostXattrs.dumpOne(p);
+        if (one == null) {
+            return md;
+        }
+        Map<String, byte[]> x = one.get("/");
+        return x == null || x.isEmpty() ? md : md.withXattrs(x);
+    }
+
+    /** {@code md} with the xattrs of the open descriptor {@code fd} of {@code p} ({@link HostFd}). */
+    private static Metadata withXattrs(HostFd f, int fd, Path p, Metadata md) {
+        Map<String, byte[]> all;
+        try {
+            all = f.xattrs(fd);
+        } catch (IOException e) {
+            throw new InvalidSourceException(p + ": cannot read xattrs (" + e.getMessage() + ")", e);
+        }
+        return all.isEmpty() ? md : md.withXattrs(all);
+    }
+
+    /** {@code md} with the xattrs of the directory or file {@code p}, opened for them alone. */
+    private static Metadata withXattrs(HostFd f, Path p, int type, Metadata md) throws IOException {
+        int fd = openFor(f, p, type, 0);
+        if (fd < 0) {
+            return unreadableXattrs(p, md);
+        }
+        try {
+            return withXattrs(f, fd, p, md);
+        } finally {
+            f.close(fd);
+        }
+    }
+
     /** {@code md} with the xattrs of {@code p}, read by the walk itself ({@link XattrCalls}, Java 22+). */
     private static Metadata withXattrs(XattrCalls x, Path p, Metadata md) {
         Map<String, byte[]> all;
@@ -356,6 +458,10 @@ public final class DirSource implements Source {
     private java.util.concurrent.Future<Map<String, Map<String, byte[]>>> xattrs;
     /** Set when getfattr was missing and only the {@code user.*} xattrs could be read. */
     private volatile boolean onlyUserXattrs;
+    /** Whether the walk reads the xattrs of regular files and directories ({@link #xattrsByDescriptor}). */
+    private boolean fds;
+    /** Set when getfattr was missing and a symbolic link's or special file's xattrs could not be read. */
+    private volatile boolean specialXattrsUnread;
 
     private Metadata withXattrs(String name, Metadata md, int mode) throws IOException {
         Map<String, Map<String, byte[]>> all;
@@ -366,6 +472,10 @@ public final class DirSource implements Source {
             throw new java.io.InterruptedIOException("interrupted while reading xattrs of " + root);
         } catch (java.util.concurrent.ExecutionException e) {
             throw new InvalidSourceException(root + ": cannot read xattrs (" + e.getCause().getMessage() + ")", e);
+        }
+        if (all == null && fds) {
+            specialXattrsUnread = true; // (files and directories: the walk read them)
+            return md;
         }
         if (all == null) {
             onlyUserXattrs = true;

@@ -30,6 +30,16 @@ final class HostXattrs {
         return task;
     }
 
+    /** {@link #dumpSpecial} on a thread of its own. */
+    static java.util.concurrent.Future<Map<String, Map<String, byte[]>>> dumpSpecialAsync(Path root) {
+        java.util.concurrent.FutureTask<Map<String, Map<String, byte[]>>> task =
+                new java.util.concurrent.FutureTask<>(() -> dumpSpecial(root));
+        Thread t = new Thread(task, "kiln-xattrs");
+        t.setDaemon(true);
+        t.start();
+        return task;
+    }
+
     /**
      * Image path ("/etc/x", relative to {@code root}) to its xattrs; null when getfattr is not
      * installed. Paths without xattrs are absent.
@@ -41,8 +51,58 @@ final class HostXattrs {
         }
         String base = root.toAbsolutePath().normalize().toString();
         // The one found, also in /usr/bin or /sbin when PATH lacks them (as for cron or systemd).
-        Process p = new ProcessBuilder(getfattr.toString(), "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", base)
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        return read(new ProcessBuilder(getfattr.toString(), "-R", "-P", "-h", "-d", "-m", "-", "-e", "hex",
+                "--absolute-names", base), root, base, false);
+    }
+
+    /**
+     * The xattrs of the one file {@code file} (a symbolic link's own), as {@link #dump} gives
+     * them under "/"; null when getfattr is not installed. For the rare file the walk cannot
+     * open (an empty file without read permission, which getfattr lists by path).
+     */
+    static Map<String, Map<String, byte[]>> dumpOne(Path file) throws IOException {
+        Path getfattr = UserNamespace.which("getfattr");
+        if (getfattr == null) {
+            return null;
+        }
+        String base = file.toAbsolutePath().normalize().toString();
+        if (base.indexOf('\uFFFD') >= 0) {
+            throw new InvalidSourceException(file + ": permission denied, and its name is not UTF-8, so getfattr cannot "
+                    + "be asked for its xattrs; run as a user who can read it");
+        }
+        return read(new ProcessBuilder(getfattr.toString(), "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", "--",
+                base), file, base, false);
+    }
+
+    /** The exit status of the shell below when find or xargs is missing. */
+    private static final int NO_FIND = 99;
+
+    /**
+     * As {@link #dump}, but only of the symbolic links and special files (devices, FIFOs,
+     * sockets): the walk reads the xattrs of regular files and directories itself ({@link
+     * HostFd}). {@code find} lists them from the directory entries' types, without a stat of
+     * every file, and getfattr is run on those alone: the Linux source tree's 56 links in 0.17 s
+     * against 0.46 s for all its 84,000 entries; a million files 0.4 s against 4.3. Without
+     * find or xargs, the whole tree's dump.
+     */
+    static Map<String, Map<String, byte[]>> dumpSpecial(Path root) throws IOException {
+        Path getfattr = UserNamespace.which("getfattr");
+        if (getfattr == null) {
+            return null;
+        }
+        String base = root.toAbsolutePath().normalize().toString();
+        Map<String, Map<String, byte[]>> out = read(new ProcessBuilder("/bin/sh", "-c",
+                "command -v find >/dev/null && command -v xargs >/dev/null || exit " + NO_FIND + "\n"
+                        + "find -H \"$1\" \\( -type l -o -type b -o -type c -o -type p -o -type s \\) -print0"
+                        + " | xargs -0 -r \"$2\" -h -d -m - -e hex --absolute-names --",
+                "sh", base, getfattr.toString()), root, base, true);
+        return out != null ? out : dump(root);
+    }
+
+    /** Runs a getfattr dump of {@code base} and reads it; null when the {@code shell} said {@link #NO_FIND}. */
+    private static Map<String, Map<String, byte[]>> read(ProcessBuilder pb, Path root, String base, boolean shell)
+            throws IOException {
+        Process p = pb.redirectError(ProcessBuilder.Redirect.DISCARD).start();
         p.getOutputStream().close();
         Map<String, Map<String, byte[]>> out = new HashMap<>();
         // getfattr prints bytes; read them one char a byte, and compare with the root's bytes likewise.
@@ -51,7 +111,9 @@ final class HostXattrs {
             parse(in, baseBytes, out);
         }
         try {
-            p.waitFor();
+            if (p.waitFor() == NO_FIND && shell && out.isEmpty()) {
+                return null;
+            }
         } catch (InterruptedException e) {
             p.destroyForcibly();
             Thread.currentThread().interrupt();

@@ -176,7 +176,8 @@ public final class ScriptStage implements Source {
             spec.store(out, "kiln script stage");
         }
         List<String> java = new ArrayList<>(List.of(javaCommand(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Xshare:auto", "--add-opens", "java.base/sun.nio.fs=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), StageMain.class.getName(), specFile.toString()));
+                "-Xshare:auto", "--add-opens", "java.base/sun.nio.fs=ALL-UNNAMED", "--add-exports",
+                "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), StageMain.class.getName(), specFile.toString()));
         ProcessBuilder pb = new ProcessBuilder(ns.wrap(java)).redirectErrorStream(true).directory(dir.toFile());
         Process p;
         try {

@@ -202,9 +202,12 @@ public final class StageMain {
     /** The staged tree back into an image, restoring from the assembled root what the staging could not hold. */
     private void capture(Ext4Reader assembled) throws IOException {
         if (UserNamespace.which("getfattr") == null && !DirSource.xattrsByCalls()) {
-            // (The release's runtime reads them itself: XattrCalls.)
-            out.println("kiln: getfattr is not installed (apt-get install attr): only user.* xattrs of files the "
-                    + "script changed are kept");
+            // (The release's runtime reads them itself: XattrCalls; Java 17 those of files: HostFd.)
+            out.println(DirSource.xattrsByDescriptor()
+                    ? "kiln: getfattr is not installed (apt-get install attr): xattrs of symbolic links and special "
+                            + "files the script changed are not kept"
+                    : "kiln: getfattr is not installed (apt-get install attr): only user.* xattrs of files the "
+                            + "script changed are kept");
         }
         Ext4Options o = Ext4Options.builder(Long.parseLong(spec.getProperty("size"))).journal(false).build();
         try (Ext4Writer w = Ext4Writer.create(Path.of(spec.getProperty("captured")), o)) {

@@ -1,0 +1,277 @@
+package dev.kiln.image;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A regular file or directory of a {@code dir:} walk opened once, by descriptor, for its xattrs
+ * ({@code flistxattr}/{@code fgetxattr}: every namespace the process may read, as getfattr
+ * gives them) and its content. Java 17 has no public way to either list an xattr outside
+ * {@code user.*} or hold a file descriptor; the JDK's own Unix dispatcher ({@code
+ * sun.nio.fs.UnixNativeDispatcher}, open to kiln as {@link RawPaths} needs) makes the calls, and
+ * a direct buffer's address ({@code sun.nio.ch.DirectBuffer}, exported to kiln by the jar's
+ * manifest) is where they write. Unavailable (kiln used as a library without those options,
+ * another JDK layout): {@link DirSource} then takes every xattr from {@code getfattr -R}.
+ *
+ * <p>Why: a walk that asked {@code getfattr -R} for the whole tree's xattrs could write nothing
+ * before the dump was complete, since a dump names only the files that have xattrs, in the
+ * directory's order rather than the walk's; on the Linux source tree the writer waited 0.67 s
+ * for it at the start. The walk opens a small file anyway to read it, and one {@code
+ * flistxattr} with a size of 0 on that descriptor answers for a file without xattrs (most of
+ * them). Symbolic links and special files cannot be opened for this (an {@code O_PATH}
+ * descriptor has no xattr calls): theirs still come from getfattr ({@link HostXattrs#dumpSpecial}).
+ *
+ * <p>One instance holds the buffers of one thread.
+ */
+final class HostFd implements AutoCloseable {
+    private static final int O_RDONLY = 0;
+    private static final int O_NOFOLLOW = 0400000;
+    private static final int O_DIRECTORY = 0200000;
+    private static final int O_NONBLOCK = 04000;
+    private static final int EPERM = 1;
+    private static final int ENOENT = 2;
+    private static final int EACCES = 13;
+    private static final int ERANGE = 34;
+    private static final int ENODATA = 61;
+    private static final int ENOTSUP = 95;
+    /** The kernel's XATTR_LIST_MAX and XATTR_SIZE_MAX. */
+    private static final int MAX = 65536;
+
+    private static final MethodHandle OPEN;
+    private static final MethodHandle READ;
+    private static final MethodHandle CLOSE;
+    private static final MethodHandle LIST;
+    private static final MethodHandle GET;
+    private static final MethodHandle ERRNO;
+    private static final MethodHandle ADDRESS;
+
+    static {
+        MethodHandle open = null;
+        MethodHandle read = null;
+        MethodHandle close = null;
+        MethodHandle list = null;
+        MethodHandle get = null;
+        MethodHandle errno = null;
+        MethodHandle address = null;
+        try {
+            if (System.getProperty("os.name", "").equals("Linux")) {
+                Class<?> d = Class.forName("sun.nio.fs.UnixNativeDispatcher");
+                Class<?> path = Class.forName("sun.nio.fs.UnixPath");
+                Class<?> ex = Class.forName("sun.nio.fs.UnixException");
+                Class<?> direct = Class.forName("sun.nio.ch.DirectBuffer");
+                if (d.getModule().isOpen("sun.nio.fs", HostFd.class.getModule())
+                        && direct.getModule().isExported("sun.nio.ch", HostFd.class.getModule())) {
+                    MethodHandles.Lookup l = MethodHandles.privateLookupIn(d, MethodHandles.lookup());
+                    open = l.findStatic(d, "open", MethodType.methodType(int.class, path, int.class, int.class))
+                            .asType(MethodType.methodType(int.class, Path.class, int.class, int.class));
+                    read = l.findStatic(d, "read", MethodType.methodType(int.class, int.class, long.class, int.class));
+                    close = l.findStatic(d, "close", MethodType.methodType(void.class, int.class));
+                    list = l.findStatic(d, "flistxattr", MethodType.methodType(int.class, int.class, long.class, int.class));
+                    get = l.findStatic(d, "fgetxattr",
+                            MethodType.methodType(int.class, int.class, byte[].class, long.class, int.class));
+                    errno = MethodHandles.privateLookupIn(ex, MethodHandles.lookup())
+                            .findVirtual(ex, "errno", MethodType.methodType(int.class))
+                            .asType(MethodType.methodType(int.class, Throwable.class));
+                    address = MethodHandles.lookup().findVirtual(direct, "address", MethodType.methodType(long.class))
+                            .asType(MethodType.methodType(long.class, ByteBuffer.class));
+                }
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            open = null; // not this JDK's layout: getfattr -R it is
+        }
+        boolean all = open != null && read != null && close != null && list != null && get != null && errno != null
+                && address != null;
+        OPEN = all ? open : null;
+        READ = read;
+        CLOSE = close;
+        LIST = list;
+        GET = get;
+        ERRNO = errno;
+        ADDRESS = address;
+    }
+
+    private final ByteBuffer names = ByteBuffer.allocateDirect(MAX);
+    private final long namesAt;
+    /** Values, and a small file's content on its way into the read-ahead ring. */
+    private final ByteBuffer data;
+    private final long dataAt;
+
+    /** {@code content}: the largest file content read through {@link #read} (0: only xattrs). */
+    private HostFd(int content) {
+        data = ByteBuffer.allocateDirect(Math.max(MAX, content));
+        try {
+            namesAt = (long) ADDRESS.invokeExact(names);
+            dataAt = (long) ADDRESS.invokeExact(data);
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Whether this runtime lets kiln make the calls. */
+    static boolean available() {
+        return OPEN != null;
+    }
+
+    /** Buffers for the calling thread, for content of up to {@code content} bytes a read. */
+    static HostFd open(int content) {
+        if (!available()) {
+            throw new UnsupportedOperationException("the JDK's Unix dispatcher is not open to kiln");
+        }
+        return new HostFd(content);
+    }
+
+    /**
+     * A descriptor of the regular file or directory {@code p}, not following a symbolic link
+     * (one put there since the walk's lstat fails rather than being read through), and not
+     * blocking if a FIFO was.
+     */
+    int open(Path p, boolean directory) throws IOException {
+        try {
+            return (int) OPEN.invokeExact(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0), 0);
+        } catch (Throwable e) {
+            int errno = errno(e);
+            if (errno == EACCES || errno == EPERM) {
+                throw new AccessDeniedException(p.toString());
+            }
+            if (errno == ENOENT) {
+                throw new NoSuchFileException(p.toString());
+            }
+            throw new IOException(p + ": cannot open (" + describe(e) + ")", e);
+        }
+    }
+
+    void close(int fd) {
+        try {
+            CLOSE.invokeExact(fd);
+        } catch (Throwable e) {
+            // a read-only descriptor: nothing was to be written back
+        }
+    }
+
+    /**
+     * Reads {@code size} bytes from the descriptor's start into {@code b} at {@code offset};
+     * false if the file ended first (it shrank since the walk's lstat).
+     */
+    boolean readExactly(int fd, byte[] b, int offset, int size) throws IOException {
+        int done = 0;
+        while (done < size) {
+            int n;
+            try {
+                n = (int) READ.invokeExact(fd, dataAt, Math.min(size - done, data.capacity()));
+            } catch (Throwable e) {
+                throw new IOException("read: " + describe(e), e);
+            }
+            if (n <= 0) {
+                return false;
+            }
+            data.get(0, b, offset + done, n);
+            done += n;
+        }
+        return true;
+    }
+
+    /** The descriptor's xattrs, name to value, sorted by name; empty when it has none or its file system keeps none. */
+    Map<String, byte[]> xattrs(int fd) throws IOException {
+        int n;
+        do {
+            n = list(fd, 0); // the size first: the kernel allocates the buffer size it is given
+            if (n > 0) {
+                n = list(fd, Math.min(n, MAX));
+            }
+        } while (n == -ERANGE); // it grew between the two calls
+        if (n == -ENOTSUP) {
+            return Map.of();
+        }
+        if (n <= 0) {
+            return Map.of();
+        }
+        Map<String, byte[]> out = new TreeMap<>();
+        byte[] all = new byte[n];
+        names.get(0, all, 0, n);
+        int start = 0;
+        for (int i = 0; i < n; i++) {
+            if (all[i] != 0) {
+                continue;
+            }
+            if (i > start) {
+                byte[] key = java.util.Arrays.copyOfRange(all, start, i);
+                byte[] value = value(fd, key);
+                if (value != null) {
+                    out.put(new String(key, StandardCharsets.UTF_8), value);
+                }
+            }
+            start = i + 1;
+        }
+        return out;
+    }
+
+    /** flistxattr into the names buffer: the size, or -errno for ERANGE and ENOTSUP. */
+    private int list(int fd, int size) throws IOException {
+        try {
+            return (int) LIST.invokeExact(fd, namesAt, size);
+        } catch (Throwable e) {
+            int errno = errno(e);
+            if (errno == ERANGE || errno == ENOTSUP) {
+                return -errno;
+            }
+            throw new IOException("flistxattr: " + describe(e), e);
+        }
+    }
+
+    /** One value, or null when it went away since the list was made or this process may not read it (getfattr skips it too). */
+    private byte[] value(int fd, byte[] name) throws IOException {
+        while (true) {
+            try {
+                int size = (int) GET.invokeExact(fd, name, dataAt, 0);
+                if (size > 0) {
+                    size = (int) GET.invokeExact(fd, name, dataAt, Math.min(size, MAX));
+                }
+                byte[] v = new byte[size];
+                data.get(0, v, 0, size);
+                return v;
+            } catch (Throwable e) {
+                int errno = errno(e);
+                if (errno == ERANGE) {
+                    continue; // it grew between the two calls
+                }
+                if (errno == ENODATA || errno == EACCES || errno == EPERM || errno == ENOTSUP) {
+                    return null;
+                }
+                throw new IOException("fgetxattr: " + describe(e), e);
+            }
+        }
+    }
+
+    private static int errno(Throwable e) {
+        if (e instanceof Error err) {
+            throw err;
+        }
+        if (e instanceof RuntimeException r) {
+            throw r;
+        }
+        try {
+            return (int) ERRNO.invokeExact(e);
+        } catch (Throwable notUnix) {
+            return -1;
+        }
+    }
+
+    private static String describe(Throwable e) {
+        String m = e.getMessage();
+        return m == null ? e.toString() : m;
+    }
+
+    @Override
+    public void close() {
+        // direct buffers: freed with the instance
+    }
+}
