@@ -53,8 +53,23 @@ public final class DirSource implements Source {
     }
 
     DirSource(Path root, Hook hook) {
-        this.root = root;
+        this.root = followed(root);
         this.hook = hook;
+    }
+
+    /**
+     * The directory a symbolic link given as the source names (the tree is that directory's,
+     * its root's metadata and xattrs too: not the link's, which lstat and getfattr -h would give).
+     */
+    private static Path followed(Path root) {
+        if (!Files.isSymbolicLink(root)) {
+            return root;
+        }
+        try {
+            return root.toRealPath();
+        } catch (IOException e) {
+            return root; // dangling: reading it says so
+        }
     }
 
     @Override

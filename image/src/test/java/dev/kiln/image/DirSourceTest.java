@@ -71,6 +71,36 @@ class DirSourceTest {
         assertFalse(walkerAlive(), "the walker thread stops when the build fails");
     }
 
+    @Test
+    void aSourceGivenAsASymbolicLinkIsTheDirectoryItNames() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Files.writeString(src.resolve("f"), "content");
+        Files.setPosixFilePermissions(src, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-x---"));
+        var view = Files.getFileAttributeView(src, java.nio.file.attribute.UserDefinedFileAttributeView.class);
+        boolean xattrs = true;
+        try {
+            view.write("kiln", java.nio.ByteBuffer.wrap("root".getBytes()));
+        } catch (java.io.IOException e) {
+            xattrs = false; // the temporary directory's file system keeps none
+        }
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), src);
+        Path img = tmp.resolve("img");
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(16L << 20).build())) {
+            new DirSource(link).applyTo(w);
+        }
+        try (Ext4Reader rd = Ext4Reader.open(img)) {
+            var root = rd.stat("/", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            assertEquals(0750, root.mode(), "the directory's mode, not the link's");
+            try (var in = rd.open("/f")) {
+                assertEquals("content", new String(in.readAllBytes()));
+            }
+            if (xattrs) {
+                assertArrayEquals("root".getBytes(), rd.xattrs(root.ino()).get("user.kiln"), "the directory's xattrs");
+            }
+        }
+        assertTrue(new DirSource(link).estimate()[1] >= 2, "--size auto counts the directory's entries");
+    }
+
     private static boolean walkerAlive() {
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("kiln-dir-walk") && t.isAlive());
     }
