@@ -137,7 +137,7 @@ public final class DirSource implements Source {
         Map<String, String> links = new HashMap<>();
         boolean calls = xattrsByCalls();
         fds = !calls && xattrsByDescriptor();
-        xattrs = calls ? null : fds ? HostXattrs.dumpSpecialAsync(root) : HostXattrs.dumpAsync(root);
+        xattrs = calls ? null : HostXattrs.dumpAsync(root, fds);
         HostStat rootAttrs = HostStat.of(root);
         ReadAhead.Ring ring = new ReadAhead.Ring();
         AtomicBoolean stop = new AtomicBoolean();
@@ -466,9 +466,11 @@ public final class DirSource implements Source {
     }
 
     /**
-     * Every xattr namespace the process may read, from one {@code getfattr -R} of the tree run
-     * beside the walk ({@link HostXattrs}); without getfattr, the {@code user.*} xattrs the JDK
-     * reads file by file. Null when the walk reads them itself ({@link XattrCalls}).
+     * Every xattr namespace the process may read, from getfattr run beside the walk ({@link
+     * HostXattrs}): of the symbolic links and special files alone when the walk reads the rest
+     * from descriptors ({@link #fds}), else of the whole tree; without getfattr, null (the
+     * {@code user.*} xattrs the JDK reads file by file, or none). Null too when the walk reads
+     * them all itself ({@link XattrCalls}).
      */
     private java.util.concurrent.Future<Map<String, Map<String, byte[]>>> xattrs;
     /** Set when getfattr was missing and only the {@code user.*} xattrs could be read. */

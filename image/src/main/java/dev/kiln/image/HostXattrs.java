@@ -20,20 +20,13 @@ import java.util.TreeMap;
 final class HostXattrs {
     private HostXattrs() {}
 
-    /** {@link #dump} on a thread of its own, so a walk of the same tree can go on beside it. */
-    static java.util.concurrent.Future<Map<String, Map<String, byte[]>>> dumpAsync(Path root) {
+    /**
+     * {@link #dump}, or with {@code special} {@link #dumpSpecial}, on a thread of its own, so a
+     * walk of the same tree can go on beside it.
+     */
+    static java.util.concurrent.Future<Map<String, Map<String, byte[]>>> dumpAsync(Path root, boolean special) {
         java.util.concurrent.FutureTask<Map<String, Map<String, byte[]>>> task =
-                new java.util.concurrent.FutureTask<>(() -> dump(root));
-        Thread t = new Thread(task, "kiln-xattrs");
-        t.setDaemon(true);
-        t.start();
-        return task;
-    }
-
-    /** {@link #dumpSpecial} on a thread of its own. */
-    static java.util.concurrent.Future<Map<String, Map<String, byte[]>>> dumpSpecialAsync(Path root) {
-        java.util.concurrent.FutureTask<Map<String, Map<String, byte[]>>> task =
-                new java.util.concurrent.FutureTask<>(() -> dumpSpecial(root));
+                new java.util.concurrent.FutureTask<>(() -> special ? dumpSpecial(root) : dump(root));
         Thread t = new Thread(task, "kiln-xattrs");
         t.setDaemon(true);
         t.start();
