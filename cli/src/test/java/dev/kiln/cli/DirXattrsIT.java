@@ -55,14 +55,18 @@ class DirXattrsIT {
     }
 
     /**
-     * {@link #tree} with what a reader of xattrs might get wrong: a symlink's own xattrs
-     * (trusted.* as root), a name that is UTF-8 but not ASCII, a value with NUL and 0xff bytes,
-     * an empty value, and a value too large for the inode (it goes to the xattr block).
+     * {@link #tree} with what a reader of xattrs might get wrong: a symlink's and a FIFO's own
+     * xattrs (trusted.* as root, an ACL), a name that is UTF-8 but not ASCII, a value with NUL
+     * and 0xff bytes, an empty value, and a value too large for the inode (it goes to the xattr
+     * block).
      */
     private Path harderTree() throws Exception {
         Path src = tree();
         Files.createSymbolicLink(src.resolve("shared/link"), Path.of("doc"));
         ok("setfattr", "-h", "-n", "trusted.link", "-v", "0x00ff", src.resolve("shared/link").toString());
+        ok("mkfifo", src.resolve("shared/fifo").toString());
+        ok("setfattr", "-n", "trusted.fifo", "-v", "0x01", src.resolve("shared/fifo").toString());
+        ok("setfacl", "-m", "u:1000:r", src.resolve("shared/fifo").toString());
         // The name's bytes from printf: a command-line argument would go through the JVM's
         // file name encoding, which is ASCII under the POSIX locale.
         ok("sh", "-c", "setfattr -n \"$(printf 'user.caf\\303\\251')\" -v 0x00010200ff \"$1\"", "-",
@@ -77,21 +81,32 @@ class DirXattrsIT {
         ExternalTools.assertFsckClean(image);
         Map<String, Map<String, String>> x = xattrs(image);
         assertEquals("00ff", x.get("/shared/link").get("trusted.link"));
+        assertEquals("01", x.get("/shared/fifo").get("trusted.fifo"));
+        assertNotNull(x.get("/shared/fifo").get("system.posix_acl_access"));
         assertEquals("00010200ff", x.get("/shared/doc").get("user.caf\u00e9"));
         assertEquals("", x.get("/bin/ping").get("user.empty"));
         assertEquals("a5".repeat(3000), x.get("/shared").get("user.big"));
         return x;
     }
 
-    /** Runs kiln with {@code java} under strace and returns the programs the build ran (execve lines). */
-    private ExternalTools.Result traced(List<String> java, String[] build, Path image, Path trace) throws Exception {
+    /** Builds {@code image} with {@code java} under strace; the programs the build ran (its execve lines). */
+    private static String traced(List<String> java, String[] build, Path image) throws Exception {
+        Path trace = image.resolveSibling(image.getFileName() + ".trace");
         List<String> cmd = new java.util.ArrayList<>(List.of("strace", "-f", "-qq", "-e", "trace=execve", "-o",
                 trace.toString()));
         cmd.addAll(java);
         cmd.addAll(List.of("-jar", Unprivileged.jar().toString()));
         var r = ExternalTools.run(with(cmd, with(build, image.toString())));
         assertEquals(0, r.exit(), r.out());
-        return r;
+        return Files.readString(trace);
+    }
+
+    /** Builds as {@code user} with {@code java} and its {@code options}; the image it wrote, in the work directory. */
+    private Path asUser(Unprivileged user, String java, List<String> options, String[] build, String image) throws Exception {
+        Path out = work.resolve(image);
+        var r = user.runOn(java, options, work, with(build, out.toString()));
+        assertEquals(0, r.exit(), r.out());
+        return out;
     }
 
     private static void ok(String... cmd) throws Exception {
@@ -117,8 +132,6 @@ class DirXattrsIT {
     void asRootEveryNamespaceIsKeptAsMkfsKeepsIt() throws Exception {
         ExternalTools.require("mkfs.ext4");
         Path src = harderTree();
-        ok("mkfifo", src.resolve("shared/fifo").toString());
-        ok("setfattr", "-n", "trusted.fifo", "-v", "0x01", src.resolve("shared/fifo").toString());
         Path kiln = work.resolve("kiln.ext4");
         var r = CliRunner.run("build", "--image", "dir:" + src, "-o", kiln.toString(), "--size", "16M", "-q");
         assertEquals(0, r.exit(), r.err());
@@ -134,7 +147,6 @@ class DirXattrsIT {
         assertNotNull(ours.get("/shared").get("system.posix_acl_default"));
         assertNotNull(ours.get("/shared/doc").get("system.posix_acl_access"));
         assertEquals("68656c6c6f", ours.get("/shared/doc").get("user.kiln"));
-        assertEquals("01", ours.get("/shared/fifo").get("trusted.fifo"));
         assertHarderXattrs(kiln);
     }
 
@@ -149,24 +161,17 @@ class DirXattrsIT {
         // Both under strace, which names the programs each build ran: getfattr, or nothing.
         ExternalTools.require("strace");
         Path dump = work.resolve("getfattr.ext4");
-        Path dumpTrace = work.resolve("getfattr.trace");
-        traced(List.of("java"), build, dump, dumpTrace);
-        assertTrue(Files.readString(dumpTrace).contains("getfattr"), "Java 17 runs getfattr");
+        assertTrue(traced(List.of("java"), build, dump).contains("getfattr"), "Java 17 runs getfattr");
         Path calls = work.resolve("calls.ext4");
-        Path callsTrace = work.resolve("calls.trace");
-        traced(List.of(java.toString(), "-Dkiln.xattrs=calls"), build, calls, callsTrace);
-        assertTrue(!Files.readString(callsTrace).contains("getfattr"), "Java 22+ with the calls runs no getfattr");
+        assertTrue(!traced(List.of(java.toString(), "-Dkiln.xattrs=calls"), build, calls).contains("getfattr"),
+                "Java 22+ with the calls runs no getfattr");
         Map<String, Map<String, String>> x = assertHarderXattrs(calls);
         assertEquals(xattrs(dump), x, "the xattrs of getfattr's dump");
         assertEquals(-1L, Files.mismatch(dump, calls), "the same image as with getfattr's dump");
 
         Unprivileged user = Unprivileged.withoutRange();
-        Path userDump = work.resolve("user-getfattr.ext4");
-        var c = user.run(work, with(build, userDump.toString()));
-        assertEquals(0, c.exit(), c.out());
-        Path userCalls = work.resolve("user-calls.ext4");
-        var d = user.runOn(java.toString(), List.of("-Dkiln.xattrs=calls"), work, with(build, userCalls.toString()));
-        assertEquals(0, d.exit(), d.out());
+        Path userDump = asUser(user, "java", List.of(), build, "user-getfattr.ext4");
+        Path userCalls = asUser(user, java.toString(), List.of("-Dkiln.xattrs=calls"), build, "user-calls.ext4");
         ExternalTools.assertFsckClean(userCalls);
         assertNull(xattrs(userCalls).get("/shared/link"), "trusted.* is not listed for a user");
         assertEquals(-1L, Files.mismatch(userDump, userCalls), "as a user too, the image getfattr's dump gives");
@@ -183,9 +188,6 @@ class DirXattrsIT {
     void theWalksDescriptorsGiveTheImageTheWholeTreesDumpGives() throws Exception {
         ExternalTools.require("strace");
         Path src = harderTree();
-        ok("mkfifo", src.resolve("shared/fifo").toString());
-        ok("setfattr", "-n", "trusted.fifo", "-v", "0x01", src.resolve("shared/fifo").toString());
-        ok("setfacl", "-m", "u:1000:r", src.resolve("shared/fifo").toString());
         Files.createFile(src.resolve("shared/locked"));
         ok("setfattr", "-n", "user.locked", "-v", "0x6b", src.resolve("shared/locked").toString());
         ok("setfacl", "-m", "u:1000:r", src.resolve("shared/locked").toString()); // readable without reading the file
@@ -195,28 +197,19 @@ class DirXattrsIT {
                 "--hash-seed", UUID, "-o"};
 
         Path fds = work.resolve("fds.ext4");
-        Path fdsTrace = work.resolve("fds.trace");
-        traced(List.of("java"), build, fds, fdsTrace);
-        assertTrue(Files.readString(fdsTrace).contains("find"), "the links and special files are found by find");
+        assertTrue(traced(List.of("java"), build, fds).contains("find"), "the links and special files are found by find");
         Path dump = work.resolve("dump.ext4");
-        Path dumpTrace = work.resolve("dump.trace");
-        traced(List.of("java", "-Dkiln.xattrs=getfattr"), build, dump, dumpTrace);
-        assertTrue(!Files.readString(dumpTrace).contains("find"), "the whole tree's dump needs no find");
+        assertTrue(!traced(List.of("java", "-Dkiln.xattrs=getfattr"), build, dump).contains("find"),
+                "the whole tree's dump needs no find");
         Map<String, Map<String, String>> x = assertHarderXattrs(fds);
-        assertEquals("01", x.get("/shared/fifo").get("trusted.fifo"));
-        assertNotNull(x.get("/shared/fifo").get("system.posix_acl_access"));
         assertEquals("6b", x.get("/shared/locked").get("user.locked"));
         assertEquals(xattrs(dump), x, "the xattrs of the whole tree's dump");
         assertEquals(-1L, Files.mismatch(dump, fds), "the same image as with the whole tree's dump");
 
         // As a user: trusted.* is not listed, and the empty file it may not open is asked of getfattr.
         Unprivileged user = Unprivileged.withoutRange();
-        Path userFds = work.resolve("user-fds.ext4");
-        var c = user.run(work, with(build, userFds.toString()));
-        assertEquals(0, c.exit(), c.out());
-        Path userDump = work.resolve("user-dump.ext4");
-        var d = user.runOn("java", List.of("-Dkiln.xattrs=getfattr"), work, with(build, userDump.toString()));
-        assertEquals(0, d.exit(), d.out());
+        Path userFds = asUser(user, "java", List.of(), build, "user-fds.ext4");
+        Path userDump = asUser(user, "java", List.of("-Dkiln.xattrs=getfattr"), build, "user-dump.ext4");
         ExternalTools.assertFsckClean(userFds);
         Map<String, Map<String, String>> u = xattrs(userFds);
         assertNull(u.get("/shared/link"), "trusted.* is not listed for a user");
