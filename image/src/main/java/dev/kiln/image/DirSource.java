@@ -246,7 +246,13 @@ public final class DirSource implements Source {
                     if (type == 0100000 && size <= ReadAhead.FILE) {
                         int[] r = ring.reserve((int) size, q);
                         held = r[1];
-                        if (f.readExactly(fd, ring.buf, r[0], (int) size)) {
+                        boolean whole;
+                        try {
+                            whole = f.readExactly(fd, ring.buf, r[0], (int) size);
+                        } catch (IOException e) {
+                            throw new InvalidSourceException(p + ": cannot read (" + e.getMessage() + ")", e);
+                        }
+                        if (whole) {
                             offset = r[0];
                             length = (int) size;
                         }
