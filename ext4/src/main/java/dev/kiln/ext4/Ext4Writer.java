@@ -1189,7 +1189,6 @@ public final class Ext4Writer implements Closeable {
         }
     }
 
-
     private long writeContent(String path, Node n, long size, InputStream in) throws IOException {
         CRC32C crc = new CRC32C();
         long blocks = Layout.ceilDiv(size, bs);

@@ -145,8 +145,8 @@ public final class DirSource implements Source {
         // The walk starts before the writer waits for the xattr dump (the root's xattrs are the
         // first it needs): the two run side by side, and the walk fills the ring meanwhile.
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> {
-            try (XattrCalls x = calls ? XattrCalls.open() : null; HostFd f = fds ? HostFd.open(ReadAhead.FILE) : null) {
-                walk(root, "", out, ring, new java.util.HashSet<>(), stop, x, f);
+            try (XattrCalls x = calls ? XattrCalls.open() : null) {
+                walk(root, "", out, ring, new java.util.HashSet<>(), stop, x, fds ? HostFd.open(ReadAhead.FILE) : null);
             }
         }, Item::failed, Item.END);
         try {
@@ -156,9 +156,7 @@ public final class DirSource implements Source {
                     rootMd = withXattrs(x, root, rootMd);
                 }
             } else if (fds) {
-                try (HostFd f = HostFd.open(0)) {
-                    rootMd = withXattrs(f, root, 0040000, rootMd);
-                }
+                rootMd = withXattrs(HostFd.open(0), root, 0040000, rootMd);
             } else {
                 rootMd = withXattrs("/", rootMd, rootAttrs.mode());
             }
@@ -379,12 +377,11 @@ public final class DirSource implements Source {
     }
 
     /**
-     * Whether the walk reads the xattrs itself ({@link XattrCalls}: Java 22+) rather than taking
-     * them from {@code getfattr -R}: only when getfattr is not installed (or
-     * {@code -Dkiln.xattrs=calls}). getfattr runs beside the walk, on another core; the calls run
-     * on the walk's thread, the busiest of a dir: build, at 2-3 us a file plus ~40 ms to set up
-     * the FFM linker (30,000 files: 1.12 against 1.26 s). {@code -Dkiln.xattrs=getfattr} never
-     * makes the calls.
+     * Whether the walk reads every entry's xattrs by path itself ({@link XattrCalls}: Java 22+):
+     * only when getfattr is not installed (or {@code -Dkiln.xattrs=calls}); otherwise files and
+     * directories are read from their descriptors ({@link #xattrsByDescriptor}) and links from
+     * getfattr. On the release runtime the two measured the same (small and minbase); the calls
+     * cost ~40 ms of FFM set-up on a plain JDK. {@code -Dkiln.xattrs=getfattr} never makes them.
      */
     static boolean xattrsByCalls() {
         String how = System.getProperty("kiln.xattrs", "");

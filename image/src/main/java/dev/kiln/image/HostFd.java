@@ -30,9 +30,9 @@ import java.util.TreeMap;
  * them). Symbolic links and special files cannot be opened for this (an {@code O_PATH}
  * descriptor has no xattr calls): theirs still come from getfattr ({@link HostXattrs#dumpSpecial}).
  *
- * <p>One instance holds the buffers of one thread.
+ * <p>One instance holds the buffers (direct, freed with it) of one thread.
  */
-final class HostFd implements AutoCloseable {
+final class HostFd {
     private static final int O_RDONLY = 0;
     private static final int O_NOFOLLOW = 0400000;
     private static final int O_DIRECTORY = 0200000;
@@ -268,10 +268,5 @@ final class HostFd implements AutoCloseable {
     private static String describe(Throwable e) {
         String m = e.getMessage();
         return m == null ? e.toString() : m;
-    }
-
-    @Override
-    public void close() {
-        // direct buffers: freed with the instance
     }
 }

@@ -7,9 +7,9 @@ import java.util.Map;
 /**
  * A host file's xattrs, every namespace the process may read, asked of the kernel with
  * {@code llistxattr} and {@code lgetxattr}. Java 17 has no way to make those calls (the JDK reads
- * only {@code user.*}, and only by opening the file), so this version is never available and
- * {@link DirSource} takes the xattrs from one {@code getfattr -R} of the tree
- * ({@link HostXattrs}). The Java 22+ version of this class (the multi-release jar's
+ * only {@code user.*}, and only by opening the file), so this version is never available:
+ * {@link DirSource} reads a file's and a directory's xattrs from its descriptor ({@link HostFd})
+ * and a link's from getfattr ({@link HostXattrs}). The Java 22+ version of this class (the multi-release jar's
  * {@code META-INF/versions/22}, used by the release's runtime) makes the calls through the FFM
  * API, on the walk's thread, without an external program.
  */

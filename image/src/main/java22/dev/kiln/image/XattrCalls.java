@@ -18,8 +18,9 @@ import java.util.TreeMap;
  * calls do not follow symbolic links and need no read permission on the file, as
  * {@code getfattr -h} does; the kernel leaves {@code trusted.*} out of the list for a process
  * without root. Available only on Linux with native access enabled for kiln (the jar's
- * manifest says {@code Enable-Native-Access: ALL-UNNAMED}); otherwise {@link DirSource} runs
- * {@code getfattr -R} as the Java 17 version does.
+ * manifest says {@code Enable-Native-Access: ALL-UNNAMED}). {@link DirSource} makes them only
+ * where getfattr is missing (or with {@code -Dkiln.xattrs=calls}); otherwise it reads files' and
+ * directories' xattrs from their descriptors and links' from getfattr, as on Java 17.
  *
  * <p>One instance holds the buffers of one thread (the walk's): the list and a value are at most
  * 64 KiB each (the kernel's {@code XATTR_LIST_MAX} and {@code XATTR_SIZE_MAX}). Each call first
