@@ -44,6 +44,24 @@ class LauncherIT {
     }
 
     @Test
+    void theClassArchiveHoldsWhatTarAndDirBuildsLoad() throws Exception {
+        // The launcher's training run builds from tar: and, in the same process, from dir:
+        // (-Dkiln.training.then), so neither parses and verifies its classes at run time.
+        Path tree = Files.createDirectories(tmp.resolve("tree/etc"));
+        Files.writeString(tree.resolve("hostname"), "kiln\n");
+        Files.createSymbolicLink(tree.resolve("name"), Path.of("hostname"));
+        Path log = tmp.resolve("classes.log");
+        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log, "build", "--image",
+                "dir:" + tmp.resolve("tree"), "-o", tmp.resolve("d.ext4").toString(), "--size", "8M", "-q");
+        String loaded = Files.readString(log);
+        for (String c : List.of("dev.kiln.image.DirSource ", "dev.kiln.image.HostStat ", "dev.kiln.image.HostXattrs ",
+                "dev.kiln.image.ReadAhead ", "java.lang.ProcessImpl ", "dev.kiln.ext4.Ext4Writer ")) {
+            String line = loaded.lines().filter(l -> l.contains(" " + c)).findFirst().orElse("(not loaded)");
+            assertTrue(line.contains("source: shared objects file"), c + "from the archive: " + line);
+        }
+    }
+
+    @Test
     void aGlobInKilnJavaOptsReachesTheJvmAsWritten() throws Exception {
         // The staleness check turns on nullglob; an unquoted -Xlog:gc*=... must not vanish.
         Path log = tmp.resolve("gc.log");
