@@ -212,7 +212,20 @@ public final class Build {
             // mke2fs flushes: a raw image by the writer, which flushes in the background as the
             // image grows and waits at close only for the rest; a .gz once it is written, and the
             // raw image it is made from, deleted afterwards, not at all.
-            Ext4Writer w = Ext4Writer.create(tmpImage, gz ? options.withSync(false) : options);
+            // The first source reads ahead while the writer is set up.
+            Source first = sources.isEmpty() ? null : sources.get(0);
+            Ext4Writer w;
+            try {
+                if (first != null) {
+                    first.start();
+                }
+                w = Ext4Writer.create(tmpImage, gz ? options.withSync(false) : options);
+            } catch (IOException | RuntimeException e) {
+                if (first != null) {
+                    first.abandon();
+                }
+                throw e;
+            }
             try {
                 int i = 0;
                 for (Source s : sources) {

@@ -8,6 +8,18 @@ public interface Source {
     /** Streams every entry of this source into {@code writer}. */
     void applyTo(Ext4Writer writer) throws IOException;
 
+    /**
+     * Starts reading ahead (a directory walk, say) before the writer exists, so that the two
+     * set-ups overlap; {@link #applyTo} follows, or {@link #abandon} if the build fails first.
+     * Optional: {@link #applyTo} alone does the same.
+     */
+    default void start() throws IOException {
+    }
+
+    /** Stops what {@link #start} began, when {@link #applyTo} will not run. */
+    default void abandon() {
+    }
+
     /** A short description for messages, e.g. {@code tar:/tmp/rootfs.tar.gz}. */
     String describe();
 

@@ -101,6 +101,30 @@ class DirSourceTest {
         assertTrue(new DirSource(link).estimate()[1] >= 2, "--size auto counts the directory's entries");
     }
 
+    @Test
+    void aWalkStartedBeforeTheWriterEndsWhenTheBuildFailsFirst() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Random r = new Random(7);
+        for (int i = 0; i < 4; i++) {
+            // Read ahead whole (up to 1 MiB): four of them fill the ring, where the walker waits.
+            byte[] b = new byte[(1 << 20) - 100];
+            r.nextBytes(b);
+            Files.write(src.resolve("big" + i), b);
+        }
+        Path out = Files.createDirectories(tmp.resolve("out")).resolve("rootfs.ext4");
+        // Too small for its inode tables: the writer refuses the options once the walk has begun.
+        Build b = Build.builder().source(new DirSource(src)).output(out)
+                .options(Ext4Options.builder(4L << 20).inodeCount(200_000).build()).build();
+        assertThrows(dev.kiln.ext4.CapacityExceededException.class, b::run);
+        for (int i = 0; i < 50 && walkerAlive(); i++) {
+            Thread.sleep(20);
+        }
+        assertFalse(walkerAlive(), "the walker thread stops when the writer could not be made");
+        try (var left = Files.list(out.getParent())) {
+            assertEquals(java.util.List.of(), left.toList(), "no output, no temporary file");
+        }
+    }
+
     private static boolean walkerAlive() {
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("kiln-dir-walk") && t.isAlive());
     }
