@@ -152,14 +152,17 @@ final class Children<V> implements Iterable<V> {
         if (sorted) {
             return;
         }
-        Integer[] at = new Integer[size]; // the occupied slots
+        int[] at = new int[size]; // the occupied slots
         int n = 0;
         for (int i = 0; i < slots.length; i++) {
             if (slots[i] > 0) {
                 at[n++] = i;
             }
         }
-        Arrays.sort(at, (a, b) -> compare(slots[a] - 1, slots[b] - 1));
+        // A merge sort of the slots' indexes: Arrays.sort of boxed indexes with a comparator
+        // lambda took three times as long in a cold JVM (800 names: 0.6 against 0.2 ms; a
+        // million files sort all their names at close).
+        mergeSort(at, new int[size], 0, size);
         int[] s = new int[Math.max(4, size)];
         Object[] v = new Object[s.length];
         for (int i = 0; i < size; i++) {
@@ -311,6 +314,38 @@ final class Children<V> implements Iterable<V> {
             values[h] = oldValues[i];
             used++;
         }
+    }
+
+    /** Sorts {@code a[lo..hi)}, slot indexes, by their names; {@code t} is scratch of the same length. */
+    private void mergeSort(int[] a, int[] t, int lo, int hi) {
+        if (hi - lo <= 16) {
+            for (int i = lo + 1; i < hi; i++) {
+                int v = a[i];
+                int j = i - 1;
+                while (j >= lo && compare(slots[a[j]] - 1, slots[v] - 1) > 0) {
+                    a[j + 1] = a[j];
+                    j--;
+                }
+                a[j + 1] = v;
+            }
+            return;
+        }
+        int mid = (lo + hi) >>> 1;
+        mergeSort(a, t, lo, mid);
+        mergeSort(a, t, mid, hi);
+        if (compare(slots[a[mid - 1]] - 1, slots[a[mid]] - 1) <= 0) {
+            return; // the halves are already in order
+        }
+        System.arraycopy(a, lo, t, lo, hi - lo);
+        int i = lo;
+        int j = mid;
+        int k = lo;
+        while (i < mid && j < hi) {
+            a[k++] = compare(slots[t[i]] - 1, slots[t[j]] - 1) <= 0 ? t[i++] : t[j++];
+        }
+        System.arraycopy(t, i, a, k, mid - i);
+        k += mid - i;
+        System.arraycopy(t, j, a, k, hi - j);
     }
 
     /** String order of the names at two offsets (ASCII names compare as bytes, the rest decoded). */

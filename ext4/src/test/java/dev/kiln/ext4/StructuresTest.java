@@ -51,6 +51,68 @@ class StructuresTest {
         }
     }
 
+    /**
+     * Names whose major hashes collide (31 bits of half-MD4 under {@code seed}): among 200,000
+     * names some ten pairs. The seed is fixed; {@code -Dkiln.test.seed=N} tries another.
+     */
+    static List<byte[]> collidingNames(int[] seed) {
+        Map<Long, List<byte[]>> byMajor = new java.util.HashMap<>();
+        for (int i = 0; i < 200_000; i++) {
+            byte[] n = ("n" + i).getBytes(StandardCharsets.US_ASCII);
+            long major = DxHash.hash(n, 0, n.length, DxHash.HALF_MD4, seed)[0];
+            byMajor.computeIfAbsent(major, k -> new ArrayList<>(2)).add(n);
+        }
+        List<byte[]> out = new ArrayList<>();
+        for (List<byte[]> l : byMajor.values()) {
+            if (l.size() > 1) {
+                out.addAll(l);
+            }
+        }
+        return out;
+    }
+
+    static int[] testSeed() {
+        java.util.Random r = new java.util.Random(Long.getLong("kiln.test.seed", 20261204L));
+        return new int[] {r.nextInt(), r.nextInt(), r.nextInt(), r.nextInt()};
+    }
+
+    @Test
+    void hashOrderIsMajorThenMinorThenNameAlsoForCollisions() {
+        int[] seed = testSeed();
+        List<byte[]> names = collidingNames(seed);
+        assertTrue(names.size() >= 2, "200,000 names hold a collision of 31-bit hashes");
+        java.util.Random r = new java.util.Random(7);
+        for (int i = 0; i < 3000; i++) {
+            names.add(("other-" + r.nextInt(1_000_000) + "-" + i).getBytes(StandardCharsets.UTF_8));
+        }
+        java.util.Collections.shuffle(names, r);
+        List<Directory.Entry> entries = new ArrayList<>();
+        for (byte[] n : names) {
+            entries.add(new Directory.Entry(n, 100 + entries.size(), 1));
+        }
+        // The rule as a comparator: what a list of (major, minor, name) records sorted to before.
+        List<Integer> expected = new ArrayList<>();
+        for (int i = 0; i < entries.size(); i++) {
+            expected.add(i);
+        }
+        expected.sort((a, b) -> {
+            byte[] x = entries.get(a).name();
+            byte[] y = entries.get(b).name();
+            long[] hx = DxHash.hash(x, 0, x.length, DxHash.HALF_MD4, seed);
+            long[] hy = DxHash.hash(y, 0, y.length, DxHash.HALF_MD4, seed);
+            int c = Long.compare(hx[0], hy[0]);
+            c = c != 0 ? c : Long.compare(hx[1], hy[1]);
+            return c != 0 ? c : java.util.Arrays.compare(x, y);
+        });
+        long[] majors = new long[entries.size()];
+        int[] order = Directory.hashOrder(entries, DxHash.HALF_MD4, seed, majors);
+        for (int k = 0; k < order.length; k++) {
+            assertEquals((int) expected.get(k), order[k], "position " + k);
+            byte[] n = entries.get(order[k]).name();
+            assertEquals(DxHash.hash(n, 0, n.length, DxHash.HALF_MD4, seed)[0], majors[k], "major at " + k);
+        }
+    }
+
     @Test
     void linearDirectoryRecordsCoverTheBlock() {
         List<Directory.Entry> entries = new ArrayList<>();

@@ -39,6 +39,44 @@ class WriterIT {
     }
 
     /**
+     * A hashed directory holding names whose major hashes collide, which the htree orders by
+     * minor hash and marks with the collision bit where such a run crosses a leaf: e2fsck
+     * checks each leaf's hash range, and every name is found again.
+     */
+    @Test
+    void namesWithCollidingHashesMakeACleanHashedDirectory() throws Exception {
+        int[] seed = StructuresTest.testSeed();
+        byte[] seedBytes = new byte[16];
+        for (int i = 0; i < 4; i++) {
+            Le.put32(seedBytes, i * 4, seed[i] & 0xFFFFFFFFL);
+        }
+        List<byte[]> names = StructuresTest.collidingNames(seed);
+        assertTrue(names.size() >= 2, "a collision to test");
+        for (int i = 0; i < 4000; i++) {
+            names.add(("n" + (300_000 + i)).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        Path img = tmp.resolve("collisions.ext4");
+        Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(32L << 20).blockSize(1024).inodeCount(8192).hashSeed(seedBytes)
+                .build())) {
+            for (byte[] n : names) {
+                w.file("/d/" + new String(n, java.nio.charset.StandardCharsets.US_ASCII), md, 0,
+                        new ByteArrayInputStream(new byte[0]));
+            }
+        }
+        ExternalTools.assertFsckClean(img);
+        String htree = ExternalTools.debugfs(img, "htree /d");
+        assertTrue(htree.contains("Number of entries"), htree.lines().limit(5).toList().toString());
+        try (Ext4Reader r = Ext4Reader.open(img)) {
+            assertEquals(names.size(), r.list("/d").size());
+            for (byte[] n : names) {
+                String name = new String(n, java.nio.charset.StandardCharsets.US_ASCII);
+                assertTrue(r.exists("/d/" + name), name);
+            }
+        }
+    }
+
+    /**
      * Empty components, "." and ".." are resolved by the path's text, as tar extraction does;
      * debugfs, not kiln's reader, says where the entries landed.
      */
