@@ -80,10 +80,10 @@ final class BlockOutput implements Closeable {
         this.direct = d;
         this.useDirect = d != null;
         this.align = d == null ? 1 : a;
-        for (int i = 0; i < BUFFERS; i++) {
-            ByteBuffer b = ByteBuffer.allocateDirect(BUFFER_BYTES + align);
-            free.add(b.alignedSlice(align).limit(BUFFER_BYTES).slice());
-        }
+        // One buffer here, the others on the writing thread as it starts: a direct buffer is
+        // zeroed when made, and the first touch of fresh memory is slow on some VMs (3 MiB took
+        // 11-18 ms before the build wrote anything); the first buffer takes a while to fill.
+        free.add(newBuffer());
         this.thread = new Thread(this::run, "kiln-ext4-writer");
         thread.setDaemon(true);
         thread.start();
@@ -192,7 +192,29 @@ final class BlockOutput implements Closeable {
         }
     }
 
+    private ByteBuffer newBuffer() {
+        return ByteBuffer.allocateDirect(BUFFER_BYTES + align).alignedSlice(align).limit(BUFFER_BYTES).slice();
+    }
+
     private void run() {
+        for (int i = 1; i < BUFFERS; i++) {
+            ByteBuffer b;
+            try {
+                b = newBuffer();
+            } catch (OutOfMemoryError e) {
+                synchronized (this) {
+                    if (failure == null) {
+                        failure = new IOException("no memory for the image's write buffers: " + e.getMessage());
+                    }
+                    notifyAll();
+                }
+                break; // the writes already queued still go out; take() reports the failure
+            }
+            synchronized (this) {
+                free.add(b);
+                notifyAll();
+            }
+        }
         while (true) {
             ByteBuffer b;
             long pos;
