@@ -72,22 +72,16 @@ opts=(-XX:+UseSerialGC $heap -XX:+UnlockDiagnosticVMOptions -XX:-DisplayVMOutput
 cp "$here/../README.md" "$stage/share/doc/kiln/README.md"
 cp "$here/../docs/ARCHITECTURE.md" "$stage/share/doc/kiln/ARCHITECTURE.md"
 
-# Training: what a small real build loads (a tar source with files, a symlink, a hard link and
-# a directory of more than one block; an added tree; the Nex profile; verify), so start-up of
-# the commands users run is served from the cache.
+# Training: what small real builds load (a tar source with files, a symlink, a hard link and
+# a directory of more than one block; an added tree; the Nex profile; verify; the same tree from
+# dir: and from an OCI layout), so start-up of the commands users run is served from the cache.
 train="$(mktemp -d "${TMPDIR:-/tmp}/kiln-train.XXXXXX")"
 trap 'rm -rf "$train"' EXIT
-mkdir -p "$train/t/etc" "$train/t/bin" "$train/t/share/many"
-echo kiln > "$train/t/etc/hostname"
-ln -s hostname "$train/t/etc/name"
-# A hard link, and a directory of more than one block (its hash index: DxHash and the rest).
-ln "$train/t/etc/hostname" "$train/t/etc/hostname.1"
-for i in $(seq 1 200); do : > "$train/t/share/many/training-file-$i"; done
+# The inputs, shared with ./kiln (cli/src/main/jvm/training.sh): a tree, its tarball and OCI
+# layout; the build from tar: below, then in the same process from dir: and oci: (its "then").
+source "$here/../cli/src/main/jvm/training.sh"
+kiln_training "$train" 16M
 printf '#!/bin/sh\nexec sleep 1\n' > "$train/agent"
-tar -C "$train" -czf "$train/t.tar.gz" t
-# A second build in the same process takes the tree from dir: (its walk, the xattr dump): the
-# cache holds what one process loaded, and one build has one base.
-printf 'build\t--image\tdir:%s\t-o\t%s\t--size\t16M\t-q\n' "$train/t" "$train/d.ext4" > "$train/then"
 training=(-Dkiln.training.then="$train/then" -jar "$stage/lib/kiln.jar" build --image "tar:$train/t.tar.gz"
   --add "$train/t:/srv" --agent "$train/agent" --agent-init pid1 --no-boot-check --verify -o "$train/t.ext4" --size 16M -q)
 launch_cache=""

@@ -62,6 +62,32 @@ class LauncherIT {
     }
 
     @Test
+    void theTrainingsOciLayoutIsOneKilnReadsAndItsClassesAreArchived() throws Exception {
+        // The training's third build reads an OCI layout that training.sh makes with tar, gzip
+        // and sha256sum; a registry base goes through the same documents and layer code.
+        Path tree = Files.createDirectories(tmp.resolve("tree/etc"));
+        Files.writeString(tree.resolve("hostname"), "kiln\n");
+        Path layout = tmp.resolve("layout");
+        Process p = new ProcessBuilder("bash", "-c", "source \"$1\" && kiln_training_oci \"$2\" \"$3\" amd64", "bash",
+                ROOT.resolve("cli/src/main/jvm/training.sh").toString(), tmp.resolve("tree").toString(), layout.toString())
+                .redirectErrorStream(true).start();
+        String made = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), made);
+        Path log = tmp.resolve("classes.log");
+        Path img = tmp.resolve("o.ext4");
+        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log, "build", "--image",
+                "oci:" + layout + ":t", "--platform", "linux/amd64", "-o", img.toString(), "--size", "8M", "-q");
+        String listing = run(tmp, ROOT.resolve("kiln").toString(), null, "ls", img.toString(), "/etc");
+        assertTrue(listing.contains("hostname"), listing);
+        String loaded = Files.readString(log);
+        for (String c : List.of("dev.kiln.image.OciSource ", "dev.kiln.image.OciJson$Manifest ",
+                "com.fasterxml.jackson.databind.ObjectMapper ", "com.fasterxml.jackson.databind.deser.BeanDeserializer ")) {
+            String line = loaded.lines().filter(l -> l.contains(" " + c)).findFirst().orElse("(not loaded)");
+            assertTrue(line.contains("source: shared objects file"), c + "from the archive: " + line);
+        }
+    }
+
+    @Test
     void aGlobInKilnJavaOptsReachesTheJvmAsWritten() throws Exception {
         // The staleness check turns on nullglob; an unquoted -Xlog:gc*=... must not vanish.
         Path log = tmp.resolve("gc.log");
