@@ -169,6 +169,7 @@ public final class DirSource implements Source {
     public void abandon() {
         if (walk != null) {
             walk.end();
+            walk = null;
         }
     }
 
@@ -205,6 +206,7 @@ public final class DirSource implements Source {
             }
         } finally {
             w.end();
+            walk = null; // applied again, the tree is walked again
         }
     }
 

@@ -125,6 +125,34 @@ class DirSourceTest {
         }
     }
 
+    @Test
+    @org.junit.jupiter.api.Timeout(60) // a second applyTo that reused the ended walk waited forever
+    void oneSourceAppliedTwiceWalksTheTreeTwice() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src/d"));
+        Files.writeString(src.resolve("f"), "first");
+        DirSource source = new DirSource(tmp.resolve("src"));
+        source.start(); // as Build does before it makes the writer
+        Path a = tmp.resolve("a.img");
+        try (Ext4Writer w = Ext4Writer.create(a, Ext4Options.builder(16L << 20).build())) {
+            source.applyTo(w);
+        }
+        Files.writeString(src.resolve("g"), "second");
+        Path b = tmp.resolve("b.img");
+        try (Ext4Writer w = Ext4Writer.create(b, Ext4Options.builder(16L << 20).build())) {
+            source.applyTo(w);
+        }
+        try (Ext4Reader ra = Ext4Reader.open(a); Ext4Reader rb = Ext4Reader.open(b)) {
+            assertFalse(ra.exists("/d/g"), "the first walk was before g");
+            try (var in = rb.open("/d/g")) {
+                assertEquals("second", new String(in.readAllBytes()), "the second walk saw g");
+            }
+            try (var in = rb.open("/d/f")) {
+                assertEquals("first", new String(in.readAllBytes()));
+            }
+        }
+        assertFalse(walkerAlive(), "no walker left behind");
+    }
+
     private static boolean walkerAlive() {
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("kiln-dir-walk") && t.isAlive());
     }
