@@ -7,11 +7,13 @@
 #   t.tar.gz  the same as a tarball: the first build's base
 #   oci/      the same as an OCI image layout of one gzip layer (tag "t"), built with tar, gzip
 #             and sha256sum only: the registry path's documents (Jackson) and layer reading
-#   then      the further builds the training process runs after the first
-#             (-Dkiln.training.then): from dir: and from oci:. An archive or a cache holds what
-#             one process loaded, and a build has one base; without them a dir: build parsed and
-#             verified ~140 classes at run time, an oci: or registry build ~800 (Jackson's).
-# A step that fails leaves its build out of "then"; the training still runs.
+#   then      the further build the training process runs after the first
+#             (-Dkiln.training.then): from dir:
+#   then-all  the same and one from oci: (the release's single cache)
+#   oci.args  the oci: build's arguments (tab-separated), for ./kiln's second training process
+# An archive or a cache holds what one process loaded, and a build has one base; without these
+# a dir: build parsed and verified ~140 classes at run time, an oci: or registry build ~800
+# (Jackson's). A step that fails leaves its build out; the training still runs.
 kiln_training() {
   local dir="$1" size="$2" arch d
   mkdir -p "$dir/t/etc" "$dir/t/bin" "$dir/t/share/many" || return 1
@@ -26,8 +28,10 @@ kiln_training() {
     aarch64) arch=arm64 ;;
     *) arch="$(uname -m)" ;;
   esac
+  cp "$dir/then" "$dir/then-all"
   if kiln_training_oci "$dir/t" "$dir/oci" "$arch" 2>/dev/null; then
-    printf 'build\t--image\toci:%s:t\t-o\t%s\t--size\t%s\t-q\n' "$dir/oci" "$dir/o.ext4" "$size" >> "$dir/then"
+    printf 'build\t--image\toci:%s:t\t-o\t%s\t--size\t%s\t-q\n' "$dir/oci" "$dir/o.ext4" "$size" > "$dir/oci.args"
+    cat "$dir/oci.args" >> "$dir/then-all"
   fi
 }
 

@@ -51,8 +51,13 @@ class LauncherIT {
         Files.writeString(tree.resolve("hostname"), "kiln\n");
         Files.createSymbolicLink(tree.resolve("name"), Path.of("hostname"));
         Path log = tmp.resolve("classes.log");
-        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log, "build", "--image",
-                "dir:" + tmp.resolve("tree"), "-o", tmp.resolve("d.ext4").toString(), "--size", "8M", "-q");
+        Path cds = tmp.resolve("cds.log");
+        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + cds,
+                "build", "--image", "dir:" + tmp.resolve("tree"), "-o", tmp.resolve("d.ext4").toString(), "--size", "8M",
+                "-q");
+        // The smaller archive: a build from a tree reads no registry documents (Jackson).
+        assertTrue(Files.readString(cds).contains("Opened archive " + ROOT.resolve("cli/target/kiln-local.jsa")),
+                Files.readString(cds).lines().limit(3).toList().toString());
         String loaded = Files.readString(log);
         for (String c : List.of("dev.kiln.image.DirSource ", "dev.kiln.image.HostStat ", "dev.kiln.image.HostXattrs ",
                 "dev.kiln.image.ReadAhead ", "java.lang.ProcessImpl ", "dev.kiln.ext4.Ext4Writer ")) {
@@ -74,9 +79,13 @@ class LauncherIT {
         String made = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), made);
         Path log = tmp.resolve("classes.log");
+        Path cds = tmp.resolve("cds.log");
         Path img = tmp.resolve("o.ext4");
-        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log, "build", "--image",
-                "oci:" + layout + ":t", "--platform", "linux/amd64", "-o", img.toString(), "--size", "8M", "-q");
+        run(tmp, ROOT.resolve("kiln").toString(), "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + cds,
+                "build", "--image", "oci:" + layout + ":t", "--platform", "linux/amd64", "-o", img.toString(), "--size",
+                "8M", "-q");
+        assertTrue(Files.readString(cds).contains("Opened archive " + ROOT.resolve("cli/target/kiln.jsa")),
+                Files.readString(cds).lines().limit(3).toList().toString());
         String listing = run(tmp, ROOT.resolve("kiln").toString(), null, "ls", img.toString(), "/etc");
         assertTrue(listing.contains("hostname"), listing);
         String loaded = Files.readString(log);
