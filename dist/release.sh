@@ -78,11 +78,12 @@ cp "$here/../docs/ARCHITECTURE.md" "$stage/share/doc/kiln/ARCHITECTURE.md"
 train="$(mktemp -d "${TMPDIR:-/tmp}/kiln-train.XXXXXX")"
 trap 'rm -rf "$train"' EXIT
 # The inputs, shared with ./kiln (cli/src/main/jvm/training.sh): a tree, its tarball and OCI
-# layout; the build from tar: below, then in the same process from dir: and oci: ("then-all").
+# layout; the build from tar: below, then in the same process from dir: and oci: (one cache).
 source "$here/../cli/src/main/jvm/training.sh"
 kiln_training "$train" 16M
+[[ -f "$train/oci.args" ]] && cat "$train/oci.args" >> "$train/then"
 printf '#!/bin/sh\nexec sleep 1\n' > "$train/agent"
-training=(-Dkiln.training.then="$train/then-all" -jar "$stage/lib/kiln.jar" build --image "tar:$train/t.tar.gz"
+training=(-Dkiln.training.then="$train/then" -jar "$stage/lib/kiln.jar" build --image "tar:$train/t.tar.gz"
   --add "$train/t:/srv" --agent "$train/agent" --agent-init pid1 --no-boot-check --verify -o "$train/t.ext4" --size 16M -q)
 launch_cache=""
 if (( feature >= 25 )); then

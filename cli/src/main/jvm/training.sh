@@ -9,8 +9,8 @@
 #             and sha256sum only: the registry path's documents (Jackson) and layer reading
 #   then      the further build the training process runs after the first
 #             (-Dkiln.training.then): from dir:
-#   then-all  the same and one from oci: (the release's single cache)
-#   oci.args  the oci: build's arguments (tab-separated), for ./kiln's second training process
+#   oci.args  the oci: build's arguments, in the same form: ./kiln runs it in a second training
+#             process, the release appends it to "then" (its single cache)
 # An archive or a cache holds what one process loaded, and a build has one base; without these
 # a dir: build parsed and verified ~140 classes at run time, an oci: or registry build ~800
 # (Jackson's). A step that fails leaves its build out; the training still runs.
@@ -28,10 +28,8 @@ kiln_training() {
     aarch64) arch=arm64 ;;
     *) arch="$(uname -m)" ;;
   esac
-  cp "$dir/then" "$dir/then-all"
   if kiln_training_oci "$dir/t" "$dir/oci" "$arch" 2>/dev/null; then
     printf 'build\t--image\toci:%s:t\t-o\t%s\t--size\t%s\t-q\n' "$dir/oci" "$dir/o.ext4" "$size" > "$dir/oci.args"
-    cat "$dir/oci.args" >> "$dir/then-all"
   fi
 }
 
@@ -42,20 +40,22 @@ kiln_training_oci() {
   tar -C "$tree" -cf "$o/layer.tar" . || return 1
   diff="$(sha256sum < "$o/layer.tar")" && diff="${diff%% *}" || return 1
   gzip -n < "$o/layer.tar" > "$o/layer" && rm -f "$o/layer.tar" || return 1
-  layer="$(kiln_training_blob "$o" layer)" && ls="$(stat -c %s "$o/blobs/sha256/$layer")" || return 1
+  read -r layer ls < <(kiln_training_blob "$o" layer) && [[ -n "$ls" ]] || return 1
   printf '{"architecture":"%s","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"config":{}}' \
     "$arch" "$diff" > "$o/config"
-  config="$(kiln_training_blob "$o" config)" && cs="$(stat -c %s "$o/blobs/sha256/$config")" || return 1
+  read -r config cs < <(kiln_training_blob "$o" config) && [[ -n "$cs" ]] || return 1
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
     "$config" "$cs" "$layer" "$ls" > "$o/manifest"
-  manifest="$(kiln_training_blob "$o" manifest)" && ms="$(stat -c %s "$o/blobs/sha256/$manifest")" || return 1
+  read -r manifest ms < <(kiln_training_blob "$o" manifest) && [[ -n "$ms" ]] || return 1
   printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"t"}}]}' \
     "$manifest" "$ms" > "$o/index.json"
   printf '{"imageLayoutVersion":"1.0.0"}' > "$o/oci-layout"
 }
 
-# kiln_training_blob LAYOUT FILE: moves LAYOUT/FILE to its content address; prints the digest.
+# kiln_training_blob LAYOUT FILE: moves LAYOUT/FILE to its content address; prints the digest
+# and the size.
 kiln_training_blob() {
   local d
-  d="$(sha256sum < "$1/$2")" && d="${d%% *}" && mv -f "$1/$2" "$1/blobs/sha256/$d" && echo "$d"
+  d="$(sha256sum < "$1/$2")" && d="${d%% *}" && mv -f "$1/$2" "$1/blobs/sha256/$d" \
+    && echo "$d $(stat -c %s "$1/blobs/sha256/$d")"
 }

@@ -15,8 +15,9 @@ import java.util.TreeMap;
  * Every xattr of a host tree, all namespaces ({@code security.*}, {@code trusted.*},
  * {@code system.posix_acl_*}, {@code user.*}), read with getfattr (the JDK reads only
  * {@code user.*}): of the whole tree ({@link #dump}), or of its links and special files alone
- * ({@link #dumpSpecial}) when the walk reads the rest from descriptors ({@link HostFd}). Which namespaces can be read depends on the caller's privileges:
- * {@code trusted.*} needs root in the initial user namespace.
+ * ({@link #dumpSpecial}) when the walk reads the rest from descriptors ({@link HostFd}). Which
+ * namespaces can be read depends on the caller's privileges: {@code trusted.*} needs root in
+ * the initial user namespace.
  */
 final class HostXattrs {
     private HostXattrs() {}
