@@ -456,6 +456,12 @@ final class Microvm {
     static final class Watch {
         private final String expect;
         private final Deque<String> tail = new ArrayDeque<>();
+        /**
+         * The lines up to the kernel's panic, kept when it panics: its cause (an init that is
+         * missing or exited) comes just before, and the register dump and call trace after it can
+         * be longer than the tail, depending on how far the guest gets before it is stopped.
+         */
+        private List<String> beforePanic;
         private Outcome outcome;
         private boolean stopped;
 
@@ -472,6 +478,7 @@ final class Microvm {
             if (line.contains("Kernel panic - not syncing")) {
                 if (outcome == null) {
                     outcome = Outcome.PANIC;
+                    beforePanic = List.copyOf(tail);
                 }
             } else if (line.contains("reboot: Power down") || line.contains("reboot: Restarting system")
                     || line.contains("reboot: System halted")) {
@@ -532,8 +539,9 @@ final class Microvm {
             return Outcome.STOPPED;
         }
 
+        /** The console's last lines; after a panic, the last lines up to it. */
         synchronized List<String> tail() {
-            return List.copyOf(tail);
+            return beforePanic != null ? beforePanic : List.copyOf(tail);
         }
     }
 }

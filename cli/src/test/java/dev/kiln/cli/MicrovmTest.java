@@ -143,4 +143,22 @@ class MicrovmTest {
         assertEquals(Microvm.TAIL_LINES, many.tail().size());
         assertEquals("line 99", many.tail().get(Microvm.TAIL_LINES - 1));
     }
+
+    @Test
+    void aPanicsCauseStaysInTheTailHoweverLongTheDumpAfterIt() throws Exception {
+        Microvm.Watch w = new Microvm.Watch("NEVER");
+        w.line("kiln-initramfs: no init at /sbin/init in the root file system");
+        w.line("[    1.7] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100");
+        for (int i = 0; i < Microvm.TAIL_LINES + 10; i++) {
+            w.line("[    1.7]  dump_stack_lvl+0x" + i);
+        }
+        w.line("[    1.8] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100 ]---");
+        assertEquals(Microvm.Outcome.PANIC, w.await(System.nanoTime()));
+        List<String> tail = w.tail();
+        assertTrue(tail.get(0).contains("no init at"), tail.toString());
+        assertTrue(tail.get(tail.size() - 1).contains("Kernel panic"), tail.toString());
+        String why = BootCommand.report(new java.io.PrintWriter(java.io.Writer.nullWriter()), "x.ext4",
+                new Microvm.Result(Microvm.Outcome.PANIC, tail, 1000, null), "NEVER", 60, true);
+        assertTrue(why.contains("has no init to run"), why);
+    }
 }
