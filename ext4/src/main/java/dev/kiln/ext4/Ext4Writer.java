@@ -164,6 +164,29 @@ public final class Ext4Writer implements Closeable {
         }
     }
 
+    /**
+     * Returns a writer for a new image in the existing file {@code path}, which it truncates;
+     * unlike {@link #create}, never creates the file. For a caller that made the file itself (a
+     * private temporary file) and must not bring it back once something else removed it, such
+     * as an interrupted process's clean-up.
+     *
+     * @param path the existing file to write the image into
+     * @param opts geometry and features
+     * @return a writer; {@link #close()} writes the metadata and finishes the image
+     * @throws java.nio.file.NoSuchFileException when the file does not exist (any more)
+     * @throws IOException when the file cannot be opened
+     */
+    public static Ext4Writer overwrite(Path path, Ext4Options opts) throws IOException {
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.READ);
+        try {
+            return new Ext4Writer(ch, path, opts);
+        } catch (RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
     // ---------------------------------------------------------------- tree
 
     /**

@@ -45,6 +45,26 @@ class RoundTripTest {
     }
 
     @Test
+    void overwriteWritesIntoAnExistingFileAndNeverMakesOne() throws Exception {
+        Path made = tmp.resolve("made.ext4");
+        try (Ext4Writer w = Ext4Writer.create(made, Ext4Options.builder(16L << 20).build())) {
+            TestTree.everything().writeTo(w);
+        }
+        Path existing = tmp.resolve("existing.ext4");
+        byte[] junk = new byte[20 << 20]; // longer than the image and not zero: none of it may remain
+        java.util.Arrays.fill(junk, (byte) 0x5a);
+        java.nio.file.Files.write(existing, junk);
+        try (Ext4Writer w = Ext4Writer.overwrite(existing, Ext4Options.builder(16L << 20).build())) {
+            TestTree.everything().writeTo(w);
+        }
+        assertEquals(-1, java.nio.file.Files.mismatch(made, existing), "the same image as into a new file");
+        Path gone = tmp.resolve("gone.ext4");
+        assertThrows(java.nio.file.NoSuchFileException.class,
+                () -> Ext4Writer.overwrite(gone, Ext4Options.builder(16L << 20).build()));
+        assertFalse(java.nio.file.Files.exists(gone), "a removed file stays removed");
+    }
+
+    @Test
     void implicitParentsAreFixedUpByALaterEntry() throws Exception {
         Path img = tmp.resolve("a.ext4");
         Metadata late = new Metadata(0700, 5, 6, T, T, T, T, java.util.Map.of());

@@ -85,20 +85,38 @@ public final class Build {
     }
 
     /**
+     * Set once {@link #removeTemporaryFiles()} has run: the process is ending, so no new temporary
+     * file may be made (it would outlive the clean-up). Guarded by {@link #TEMPORARY}.
+     */
+    private static boolean ending;
+
+    /**
      * Removes the temporary files of builds still running and ends their helper processes; for
-     * a shutdown hook, so an interrupted build (Ctrl-C) leaves nothing behind either.
+     * a shutdown hook, so an interrupted build (Ctrl-C) leaves nothing behind either. A build
+     * still running meanwhile cannot make a new temporary file afterwards ({@link #temporary}),
+     * nor bring back one removed here (its writes open existing files only).
      */
     public static void removeTemporaryFiles() {
-        for (Object o : TEMPORARY) {
-            try {
-                if (o instanceof Runnable r) {
-                    r.run();
-                } else {
-                    deleteTree((Path) o);
+        synchronized (TEMPORARY) {
+            ending = true;
+            for (Object o : TEMPORARY) {
+                try {
+                    if (o instanceof Runnable r) {
+                        r.run();
+                    } else {
+                        deleteTree((Path) o);
+                    }
+                } catch (RuntimeException e) {
+                    // best effort while the process ends
                 }
-            } catch (RuntimeException e) {
-                // best effort while the process ends
             }
+        }
+    }
+
+    /** For tests that run {@link #removeTemporaryFiles()} in a process that goes on: temporary files may be made again. */
+    static void resumeAfterRemovingTemporaryFiles() {
+        synchronized (TEMPORARY) {
+            ending = false;
         }
     }
 
@@ -202,7 +220,6 @@ public final class Build {
         } catch (IOException e) {
             throw cannotWrite(abs, e);
         }
-        track(tmpImage);
         Path tmpGz = null;
         Path tmpSum = null;
         boolean done = false;
@@ -219,7 +236,9 @@ public final class Build {
                 if (first != null) {
                     first.start();
                 }
-                w = Ext4Writer.create(tmpImage, gz ? options.withSync(false) : options);
+                // Into the file made above, never a new one: the source's start takes a while, and
+                // an interrupt meanwhile removes the file, which must then stay removed.
+                w = Ext4Writer.overwrite(tmpImage, gz ? options.withSync(false) : options);
             } catch (IOException | RuntimeException e) {
                 if (first != null) {
                     first.abandon();
@@ -260,7 +279,6 @@ public final class Build {
             String gzSha = null;
             if (gz) {
                 tmpGz = temporary(dir, "." + name + ".", ".gz.tmp");
-                track(tmpGz);
                 progress.finishing("compressing");
                 gzSha = gzip(tmpImage, tmpGz);
                 Files.delete(tmpImage);
@@ -278,8 +296,8 @@ public final class Build {
             long bytes = Files.size(result);
             if (checksumFile) {
                 tmpSum = temporary(dir, "." + name + ".", ".sha256.tmp");
-                track(tmpSum);
-                Files.writeString(tmpSum, sha + "  " + name + "\n");
+                Files.writeString(tmpSum, sha + "  " + name + "\n", java.nio.file.StandardOpenOption.WRITE,
+                        java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
             }
             publishable(result);
             move(result, abs);
@@ -361,7 +379,9 @@ public final class Build {
                     java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
 
     /**
-     * A new file (mode 0600) beside the output, named by process id and a counter.
+     * A new file (mode 0600) beside the output, named by process id and a counter, and tracked
+     * for removal if the process is interrupted: made and tracked at once, so an interrupt cannot
+     * fall between the two and leave the file behind; once the process is ending, refused.
      * {@code Files.createTempFile} names files from a {@code SecureRandom}, whose first use loads
      * the security providers and seeds itself: ~10 ms of a build's start-up, for a name.
      */
@@ -369,12 +389,19 @@ public final class Build {
         long pid = pid();
         for (int attempt = 0; ; attempt++) {
             Path p = dir.resolve(prefix + pid + "-" + TEMP_SEQ.incrementAndGet() + suffix);
-            try {
-                return Files.createFile(p, OWNER_ONLY);
-            } catch (java.nio.file.FileAlreadyExistsException e) {
-                // Left by an earlier process with the same id: take the next number.
-                if (attempt > 1000) {
-                    throw e;
+            synchronized (TEMPORARY) {
+                if (ending) {
+                    throw new java.io.InterruptedIOException(p + ": not created, the process is being interrupted");
+                }
+                try {
+                    Files.createFile(p, OWNER_ONLY);
+                    TEMPORARY.add(p);
+                    return p;
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    // Left by an earlier process with the same id: take the next number.
+                    if (attempt > 1000) {
+                        throw e;
+                    }
                 }
             }
         }

@@ -48,7 +48,8 @@ final class ParallelGzip {
         }
         try (InputStream is = Files.newInputStream(in);
                 OutputStream os = new java.security.DigestOutputStream(
-                        new java.io.BufferedOutputStream(Files.newOutputStream(out), 1 << 16), md)) {
+                        new java.io.BufferedOutputStream(Files.newOutputStream(out, java.nio.file.StandardOpenOption.WRITE,
+                                java.nio.file.StandardOpenOption.TRUNCATE_EXISTING), 1 << 16), md)) {
             compress(is, os, level, pool, threads * 2);
         } finally {
             pool.shutdownNow();

@@ -118,8 +118,7 @@ public final class RegistrySource implements Source {
 
     private void applyArtifact(dev.kiln.image.registry.RootfsArtifact.Parsed a, Ext4Writer w) throws IOException {
         Path blob = fetch(a.layerDigest(), n -> progress.read = n);
-        Path tmp = Files.createTempFile(cache.root(), ".kiln-base-", ".ext4");
-        Build.track(tmp);
+        Path tmp = Build.temporary(cache.root(), ".kiln-base-", ".ext4");
         try {
             RootfsTransfer.unpack(blob, a.compression(), a.annotation(dev.kiln.image.registry.RootfsArtifact.SHA256),
                     a.annotation(dev.kiln.image.registry.RootfsArtifact.SIZE), a.layerDigest(), tmp, ref.toString());

@@ -83,9 +83,8 @@ public final class RootfsTransfer {
         try {
             Path raw = image;
             if (isGzip(image)) {
-                raw = Files.createTempFile(work, ".kiln-push-", ".ext4");
+                raw = Build.temporary(work, ".kiln-push-", ".ext4");
                 temps.add(raw);
-                Build.track(raw);
                 try (InputStream in = new java.util.zip.GZIPInputStream(Files.newInputStream(image), 1 << 16)) {
                     sparseCopy(in, raw);
                 } catch (java.io.EOFException | java.util.zip.ZipException e) {
@@ -99,16 +98,16 @@ public final class RootfsTransfer {
             a.putAll(extra);
             Path blob = raw;
             if (c != RootfsArtifact.Compression.NONE) {
-                blob = Files.createTempFile(work, ".kiln-push-", c == RootfsArtifact.Compression.GZIP ? ".gz" : ".zst");
+                blob = Build.temporary(work, ".kiln-push-", c == RootfsArtifact.Compression.GZIP ? ".gz" : ".zst");
                 temps.add(blob);
-                Build.track(blob);
                 log.accept("kiln: compressing " + image.getFileName() + " (" + c.name().toLowerCase(java.util.Locale.ROOT)
                         + ")");
                 if (c == RootfsArtifact.Compression.GZIP) {
                     ParallelGzip.compress(raw, blob, java.util.zip.Deflater.DEFAULT_COMPRESSION);
                 } else {
                     try (InputStream in = Files.newInputStream(raw);
-                            OutputStream out = Compression.zstdOutput(Files.newOutputStream(blob))) {
+                            OutputStream out = Compression.zstdOutput(Files.newOutputStream(blob, StandardOpenOption.WRITE,
+                            StandardOpenOption.TRUNCATE_EXISTING))) {
                         in.transferTo(out);
                     }
                 }
@@ -297,8 +296,7 @@ public final class RootfsTransfer {
     private static Fetched install(Path blob, RootfsArtifact.Compression c, String sha256, String size, Path out,
             String manifestDigest, String layerDigest, boolean downloaded, String what) throws IOException {
         Path abs = out.toAbsolutePath();
-        Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName() + ".", ".tmp");
-        Build.track(tmp);
+        Path tmp = Build.temporary(abs.getParent(), "." + abs.getFileName() + ".", ".tmp");
         boolean done = false;
         try {
             String actual = unpack(blob, c, sha256, size, layerDigest, tmp, what);
@@ -383,10 +381,12 @@ public final class RootfsTransfer {
         }
     }
 
-    /** Copies a stream into a file, leaving holes for all-zero 4 KiB blocks (images are mostly empty). */
+    /**
+     * Copies a stream into an existing file (a temporary one, never brought back once an
+     * interrupt removed it), leaving holes for all-zero 4 KiB blocks (images are mostly empty).
+     */
     static void sparseCopy(InputStream in, Path to) throws IOException {
-        try (FileChannel out = FileChannel.open(to, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.CREATE)) {
+        try (FileChannel out = FileChannel.open(to, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             byte[] buf = new byte[1 << 20];
             long pos = 0;
             int n;

@@ -127,7 +127,7 @@ class ParallelGzipTest {
         byte[] data = sample(2 * ParallelGzip.CHUNK + 77, 4);
         Path in = tmp.resolve("x");
         Files.write(in, data);
-        Path out = tmp.resolve("x.gz");
+        Path out = Files.createFile(tmp.resolve("x.gz"));
         String sha = ParallelGzip.compress(in, out, Deflater.DEFAULT_COMPRESSION);
         var s = ExternalTools.run(List.of("sha256sum", out.toString()));
         assertEquals(s.out().split(" ")[0], sha, "the digest computed while writing is sha256sum's of the file");
