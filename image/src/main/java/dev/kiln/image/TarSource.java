@@ -72,7 +72,8 @@ public final class TarSource implements Source {
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
         progress.total = Files.size(file);
-        try (InputStream raw = new java.io.BufferedInputStream(new Counting(Files.newInputStream(file), progress), 1 << 16);
+        try (InputStream raw = new java.io.BufferedInputStream(
+                new Counting(Files.newInputStream(file), progress, progress.total), 1 << 16);
                 InputStream plain = Compression.decompress(raw);
                 InputStream in = readAhead(progress.total, plain != raw) ? Compression.readAhead(plain) : plain) {
             apply(in, writer, describe(), null, progress.total);
