@@ -52,6 +52,30 @@ class ImageDigestIT {
     }
 
     @Test
+    void aLargeWrittenVolumeReadInLargerPiecesGivesTheSameDigest() throws Exception {
+        // Over 512 MiB written: the reader's 4 MiB pieces (1 MiB below that, as above).
+        Path img = tmp.resolve("large.ext4");
+        Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(700L << 20).sparseFiles(false).build());
+        Random rnd = new Random(Long.getLong("kiln.digest.seed", 20261203L));
+        try (w) {
+            Metadata md = Metadata.of(0644, Instant.EPOCH);
+            byte[] b = new byte[3 << 20];
+            for (int i = 0; i < 200; i++) { // 600 MiB, every fifth piece random, the others zeros written out
+                java.util.Arrays.fill(b, (byte) 0);
+                if (i % 5 == 0) {
+                    rnd.nextBytes(b);
+                }
+                w.file("/f" + i, md, b.length - rnd.nextInt(5000), new ByteArrayInputStream(b));
+            }
+        }
+        String ours = HexFormat.of().formatHex(w.sha256());
+        var r = ExternalTools.run(List.of("sha256sum", img.toString()));
+        assertEquals(0, r.exit(), r.out());
+        assertEquals(r.out().split(" ")[0], ours, "the digest equals sha256sum's");
+        ExternalTools.assertFsckClean(img);
+    }
+
+    @Test
     void notBeforeClose() throws Exception {
         try (Ext4Writer w = Ext4Writer.create(tmp.resolve("open.ext4"), Ext4Options.builder(16L << 20).build())) {
             assertThrows(IllegalStateException.class, w::sha256);
