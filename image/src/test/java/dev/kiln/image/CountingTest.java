@@ -91,7 +91,6 @@ class CountingTest {
                 assertEquals(Files.size(src.resolve("f" + i)), reader.stat("/f" + i, java.nio.file.LinkOption.NOFOLLOW_LINKS).size());
             }
         }
-        var fsck = ExternalTools.run(List.of(ExternalTools.require("e2fsck").toString(), "-fn", img.toString()));
-        assertEquals(0, fsck.exit(), fsck.out());
+        ExternalTools.assertFsckClean(img);
     }
 }
