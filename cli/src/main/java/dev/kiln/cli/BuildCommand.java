@@ -8,7 +8,6 @@ import dev.kiln.image.Sources;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.HexFormat;
-import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -554,9 +553,10 @@ final class BuildCommand extends StandardOptions implements Callable<Integer> {
                 }
             }
             long used = s.blocksCount() - s.freeBlocks();
-            spec.commandLine().getErr().printf(Locale.ROOT, "kiln: wrote %s: %d files, %d directories, %d symlinks (inodes); %s of %s used%n",
-                    r.output(), s.files(), s.directories(), s.symlinks(), Sizes.human(used * s.blockSize()),
-                    Sizes.human(s.blocksCount() * s.blockSize()));
+            // Concatenated, not printf: the Formatter's first use costs a small build ~20 ms.
+            spec.commandLine().getErr().println("kiln: wrote " + r.output() + ": " + s.files() + " files, "
+                    + s.directories() + " directories, " + s.symlinks() + " symlinks (inodes); "
+                    + Sizes.human(used * s.blockSize()) + " of " + Sizes.human(s.blocksCount() * s.blockSize()) + " used");
         }
         dev.kiln.image.RootfsTransfer.Pushed pushed = null;
         if (push != null) {
