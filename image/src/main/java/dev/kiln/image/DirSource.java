@@ -159,7 +159,15 @@ public final class DirSource implements Source {
         // first it needs): the two run side by side, and the walk fills the ring meanwhile.
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> {
             try (XattrCalls x = calls ? XattrCalls.open() : null) {
-                walk(root, "", out, ring, new java.util.HashSet<>(), stop, x, fds ? HostFd.open(ReadAhead.FILE) : null);
+                HostFd f = fds ? HostFd.open(ReadAhead.FILE) : null;
+                int dir = f != null && HostFd.relative() ? openRoot(f) : -1;
+                try {
+                    walk(root, dir, 0, "", out, ring, new java.util.HashSet<>(), stop, x, f);
+                } finally {
+                    if (dir >= 0) {
+                        f.close(dir);
+                    }
+                }
             }
         }, Item::failed, Item.END);
         walk = new Walk(ring, stop, out, walker, calls);
@@ -210,22 +218,37 @@ public final class DirSource implements Source {
         }
     }
 
-    private void walk(Path dir, String prefix, ReadAhead.Handoff<Item> q,
+    /**
+     * The tree below {@code dir}, whose descriptor is {@code fd} ({@link HostFd#relative()}:
+     * every name is then looked up in its directory, not by its path from the root) or -1 (by
+     * path: kiln as a library without the JDK's dispatcher open to it, or below {@link
+     * #OPEN_DIRECTORIES} levels).
+     */
+    private void walk(Path dir, int fd, int depth, String prefix, ReadAhead.Handoff<Item> q,
             ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
         // Only the names are kept while the directory is walked (a 30,000-entry directory's
         // listing as name-and-path pairs was ~6 MB that outlived young collections and went to
         // the old generation); each child's path is made again when its turn comes.
         String[] names = new String[16];
         int count = 0;
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path c : ds) {
-                if (count == names.length) {
-                    names = java.util.Arrays.copyOf(names, count * 2);
-                }
-                names[count++] = RawPaths.name(c);
+        if (fd >= 0) {
+            try {
+                names = f.list(fd, dir);
+            } catch (IOException e) {
+                throw new InvalidSourceException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
             }
-        } catch (IOException e) {
-            throw new InvalidSourceException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
+            count = names.length;
+        } else {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+                for (Path c : ds) {
+                    if (count == names.length) {
+                        names = java.util.Arrays.copyOf(names, count * 2);
+                    }
+                    names[count++] = RawPaths.name(c);
+                }
+            } catch (IOException e) {
+                throw new InvalidSourceException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
+            }
         }
         java.util.Arrays.sort(names, 0, count);
         for (int i = 0; i < count && !stop.get(); i++) {
@@ -233,15 +256,28 @@ public final class DirSource implements Source {
             names[i] = null;
             // One child a call: the JIT compiles this body after a few hundred entries, where
             // the loop itself would stay interpreted until an on-stack replacement.
-            child(RawPaths.resolve(dir, child), prefix + "/" + child, q, ring, linked, stop, x, f);
+            child(RawPaths.resolve(dir, child), fd, depth, child, prefix + "/" + child, q, ring, linked, stop, x, f);
         }
     }
 
-    private void child(Path p, String name, ReadAhead.Handoff<Item> q,
+    /** How deep a walk keeps the descriptors of the directories it is in; below that it goes by path. */
+    static final int OPEN_DIRECTORIES = 128;
+
+    /** The walk's root by descriptor, or -1 (not a readable directory: the walk by path reports it). */
+    private int openRoot(HostFd f) {
+        try {
+            return f.open(root, true);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    private void child(Path p, int dir, int depth, String leaf, String name, ReadAhead.Handoff<Item> q,
             ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
+        byte[] raw = dir >= 0 ? dev.kiln.ext4.Names.encode(leaf) : null;
         HostStat a;
         try {
-            a = HostStat.of(p);
+            a = raw != null ? f.stat(dir, raw, p) : HostStat.of(p);
         } catch (IOException e) {
             throw new InvalidSourceException(p + ": cannot read attributes (" + e.getMessage() + ")", e);
         }
@@ -260,9 +296,10 @@ public final class DirSource implements Source {
         int length = 0;
         int held = 0;
         String target = null;
+        int below = -1; // this directory's descriptor, kept for its walk
         if (f != null && (type == 0100000 || type == 0040000)) {
             // One descriptor for the xattrs and a small file's content.
-            int fd = openFor(f, p, type, a.size());
+            int fd = openFor(f, p, raw != null ? dir : -1, raw, type, a.size());
             if (fd < 0) {
                 md = unreadableXattrs(p, md);
                 if (type == 0100000) { // empty (openFor): nothing to read
@@ -271,6 +308,7 @@ public final class DirSource implements Source {
                     offset = r[0];
                 }
             } else {
+                boolean keep = false;
                 try {
                     md = withXattrs(f, fd, p, md);
                     long size = a.size();
@@ -289,8 +327,13 @@ public final class DirSource implements Source {
                         }
                         // else it shrank while we looked: as below
                     }
+                    keep = type == 0040000 && raw != null && depth + 1 < OPEN_DIRECTORIES;
                 } finally {
-                    f.close(fd);
+                    if (keep) {
+                        below = fd;
+                    } else {
+                        f.close(fd);
+                    }
                 }
             }
         } else if (type == 0100000) {
@@ -312,9 +355,15 @@ public final class DirSource implements Source {
         } else if (type == 0120000) {
             target = RawPaths.string(Files.readSymbolicLink(p));
         }
-        q.add(new Item(p, name, a, md, offset, length, held, target, null));
-        if (type == 0040000) {
-            walk(p, name, q, ring, linked, stop, x, f);
+        try {
+            q.add(new Item(p, name, a, md, offset, length, held, target, null));
+            if (type == 0040000) {
+                walk(p, below, depth + 1, name, q, ring, linked, stop, x, f);
+            }
+        } finally {
+            if (below >= 0) {
+                f.close(below);
+            }
         }
     }
 
@@ -439,9 +488,9 @@ public final class DirSource implements Source {
      * may not open it: a directory it cannot read fails when listed, a file with content when
      * read (as before), an empty file has nothing else to read ({@link #unreadableXattrs}).
      */
-    private static int openFor(HostFd f, Path p, int type, long size) throws IOException {
+    private static int openFor(HostFd f, Path p, int dir, byte[] raw, int type, long size) throws IOException {
         try {
-            return f.open(p, type == 0040000);
+            return dir >= 0 ? f.openAt(dir, raw, p, type == 0040000) : f.open(p, type == 0040000);
         } catch (java.nio.file.AccessDeniedException e) {
             if (type == 0100000 && size > 0) {
                 throw new InvalidSourceException(p + ": permission denied; run as a user who can read it", e);
@@ -479,7 +528,7 @@ public final class DirSource implements Source {
 
     /** {@code md} with the xattrs of the directory or file {@code p}, opened for them alone. */
     private static Metadata withXattrs(HostFd f, Path p, int type, Metadata md) throws IOException {
-        int fd = openFor(f, p, type, 0);
+        int fd = openFor(f, p, -1, null, type, 0);
         if (fd < 0) {
             return unreadableXattrs(p, md);
         }

@@ -53,6 +53,15 @@ final class HostFd {
     private static final MethodHandle GET;
     private static final MethodHandle ERRNO;
     private static final MethodHandle ADDRESS;
+    /** Relative to a directory's descriptor ({@link #stat(int, byte[], Path)} and the rest); null when not this JDK's layout. */
+    private static final MethodHandle OPENAT;
+    private static final MethodHandle FSTATAT;
+    private static final MethodHandle NEW_ATTRIBUTES;
+    private static final MethodHandle FDOPENDIR;
+    private static final MethodHandle READDIR;
+    private static final MethodHandle CLOSEDIR;
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final byte[] DOT = {'.'};
 
     static {
         MethodHandle open = null;
@@ -88,6 +97,37 @@ final class HostFd {
         } catch (ReflectiveOperationException | RuntimeException e) {
             open = null; // not this JDK's layout: getfattr -R it is
         }
+        MethodHandle openat = null;
+        MethodHandle fstatat = null;
+        MethodHandle attrs = null;
+        MethodHandle fdopendir = null;
+        MethodHandle readdir = null;
+        MethodHandle closedir = null;
+        Class<?> unix = HostStat.unixAttributes();
+        if (open != null && unix != null) {
+            try {
+                Class<?> d = Class.forName("sun.nio.fs.UnixNativeDispatcher");
+                MethodHandles.Lookup l = MethodHandles.privateLookupIn(d, MethodHandles.lookup());
+                openat = l.findStatic(d, "openat", MethodType.methodType(int.class, int.class, byte[].class, int.class, int.class));
+                fstatat = l.findStatic(d, "fstatat", MethodType.methodType(void.class, int.class, byte[].class, int.class, unix))
+                        .asType(MethodType.methodType(void.class, int.class, byte[].class, int.class, Object.class));
+                attrs = MethodHandles.privateLookupIn(unix, MethodHandles.lookup()).findConstructor(unix,
+                        MethodType.methodType(void.class)).asType(MethodType.methodType(Object.class));
+                fdopendir = l.findStatic(d, "fdopendir", MethodType.methodType(long.class, int.class));
+                readdir = l.findStatic(d, "readdir", MethodType.methodType(byte[].class, long.class));
+                closedir = l.findStatic(d, "closedir", MethodType.methodType(void.class, long.class));
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                openat = null; // the walk goes by path
+            }
+        }
+        boolean at = openat != null && fstatat != null && attrs != null && fdopendir != null
+                && readdir != null && closedir != null;
+        OPENAT = at ? openat : null;
+        FSTATAT = fstatat;
+        NEW_ATTRIBUTES = attrs;
+        FDOPENDIR = fdopendir;
+        READDIR = readdir;
+        CLOSEDIR = closedir;
         boolean all = open != null && read != null && close != null && list != null && get != null && errno != null
                 && address != null;
         OPEN = all ? open : null;
@@ -147,6 +187,98 @@ final class HostFd {
             }
             throw new IOException(p + ": cannot open (" + describe(e) + ")", e);
         }
+    }
+
+    /**
+     * Whether a walk may go by directory descriptor ({@link #stat(int, byte[], Path)}, {@link
+     * #openAt}, {@link #list}): each name is then looked up in its directory alone, where a
+     * path is walked from the root component by component for every lstat and open (the
+     * kernel's path lookup was two thirds of an lstat of a file five directories down).
+     */
+    static boolean relative() {
+        return OPENAT != null && OPEN != null;
+    }
+
+    /**
+     * {@code fstatat(dir, name, AT_SYMLINK_NOFOLLOW)}: what {@code lstat(p)} says, {@code p}
+     * being the same file by path (for messages).
+     */
+    HostStat stat(int dir, byte[] name, Path p) throws IOException {
+        try {
+            Object a = (Object) NEW_ATTRIBUTES.invokeExact();
+            FSTATAT.invokeExact(dir, name, AT_SYMLINK_NOFOLLOW, a);
+            return HostStat.fromUnix(a);
+        } catch (Throwable e) {
+            throw failure(e, p, "cannot read attributes");
+        }
+    }
+
+    /** As {@link #open(Path, boolean)}, the name looked up in the directory {@code dir}. */
+    int openAt(int dir, byte[] name, Path p, boolean directory) throws IOException {
+        try {
+            return (int) OPENAT.invokeExact(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0), 0);
+        } catch (Throwable e) {
+            throw failure(e, p, "cannot open");
+        }
+    }
+
+    /**
+     * The names in the directory open as {@code dir} (without "." and ".."), as kiln carries
+     * names ({@link dev.kiln.ext4.Names}): the bytes the kernel gives, no path object per entry.
+     * {@code dir} stays open, and may be listed again.
+     */
+    String[] list(int dir, Path p) throws IOException {
+        long stream;
+        try {
+            // A descriptor of its own (closedir closes the one it is given), and an open file of
+            // its own too: a dup would share the position, and the next listing find nothing.
+            int copy = (int) OPENAT.invokeExact(dir, DOT, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0);
+            try {
+                stream = (long) FDOPENDIR.invokeExact(copy);
+            } catch (Throwable e) {
+                close(copy);
+                throw e;
+            }
+        } catch (Throwable e) {
+            throw failure(e, p, "cannot list directory");
+        }
+        String[] names = new String[16];
+        int count = 0;
+        try {
+            for (byte[] b = (byte[]) READDIR.invokeExact(stream); b != null; b = (byte[]) READDIR.invokeExact(stream)) {
+                if (b[0] == '.' && (b.length == 1 || (b.length == 2 && b[1] == '.'))) {
+                    continue;
+                }
+                if (count == names.length) {
+                    names = java.util.Arrays.copyOf(names, count * 2);
+                }
+                names[count++] = dev.kiln.ext4.Names.decode(b);
+            }
+        } catch (Throwable e) {
+            throw failure(e, p, "cannot list directory");
+        } finally {
+            try {
+                CLOSEDIR.invokeExact(stream);
+            } catch (Throwable e) {
+                // a directory read only: nothing to lose
+            }
+        }
+        return java.util.Arrays.copyOf(names, count);
+    }
+
+    /** The exception {@code Files} would have thrown for {@code p}. */
+    private static IOException failure(Throwable e, Path p, String what) {
+        int errno = errno(e);
+        if (errno == EACCES || errno == EPERM) {
+            return new AccessDeniedException(p.toString());
+        }
+        if (errno == ENOENT) {
+            return new NoSuchFileException(p.toString());
+        }
+        if (errno < 0) {
+            return new IOException(p + ": " + what + " (" + describe(e) + ")", e);
+        }
+        return new java.nio.file.FileSystemException(p.toString(), null, describe(e)); // as the JDK words it
     }
 
     void close(int fd) {

@@ -98,20 +98,29 @@ record HostStat(int mode, long ino, long dev, int nlink, int uid, int gid, long 
         if (UNIX != null) {
             PosixFileAttributes a = Files.readAttributes(p, PosixFileAttributes.class, NOFOLLOW);
             if (a.getClass() == UNIX) {
-                try {
-                    return new HostStat((int) MODE.invokeExact((Object) a), (long) INO.invokeExact((Object) a),
-                            (long) DEV.invokeExact((Object) a), (int) NLINK.invokeExact((Object) a),
-                            (int) UID.invokeExact((Object) a), (int) GID.invokeExact((Object) a), a.size(),
-                            (long) RDEV.invokeExact((Object) a), a.lastModifiedTime(),
-                            (FileTime) CTIME.invokeExact((Object) a));
-                } catch (RuntimeException | Error e) {
-                    throw e;
-                } catch (Throwable e) {
-                    throw new IllegalStateException(e); // the getters declare nothing
-                }
+                return fromUnix(a);
             }
         }
         return viaMap(p);
+    }
+
+    /** The fields of a {@code sun.nio.fs.UnixFileAttributes} (only when {@link #direct()}). */
+    static HostStat fromUnix(Object o) {
+        PosixFileAttributes a = (PosixFileAttributes) o;
+        try {
+            return new HostStat((int) MODE.invokeExact(o), (long) INO.invokeExact(o), (long) DEV.invokeExact(o),
+                    (int) NLINK.invokeExact(o), (int) UID.invokeExact(o), (int) GID.invokeExact(o), a.size(),
+                    (long) RDEV.invokeExact(o), a.lastModifiedTime(), (FileTime) CTIME.invokeExact(o));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e); // the getters declare nothing
+        }
+    }
+
+    /** The JDK's stat object class, when {@link #direct()}. */
+    static Class<?> unixAttributes() {
+        return UNIX;
     }
 
     /** {@code lstat(p)} through the {@code unix:} attribute view, whatever {@link #direct()} says. */

@@ -50,6 +50,50 @@ class DirSourceTest {
     }
 
     @Test
+    void aTreeDeeperThanTheDescriptorsKeptIsWalkedByPathBelowThem() throws Exception {
+        // The walk keeps the descriptor of every directory it is in, down to OPEN_DIRECTORIES
+        // levels; deeper, it goes by path. Both halves must give the same tree.
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        int depth = DirSource.OPEN_DIRECTORIES + 12;
+        Path d = src;
+        StringBuilder image = new StringBuilder();
+        for (int i = 0; i < depth; i++) {
+            d = Files.createDirectory(d.resolve("d" + (i % 10)));
+            image.append("/d").append(i % 10);
+            Files.writeString(d.resolve("f"), "level " + i);
+            if (i % 20 == 0) {
+                Files.createLink(d.resolve("h"), src.resolve("d0/f"));
+            }
+        }
+        Path img = tmp.resolve("img");
+        long open;
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            open = fds.count();
+        }
+        try (Ext4Writer w = Ext4Writer.create(img, Ext4Options.builder(16L << 20).build())) {
+            new DirSource(src).applyTo(w);
+        }
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            assertEquals(open, fds.count(), "every directory descriptor the walk kept is closed");
+        }
+        try (Ext4Reader rd = Ext4Reader.open(img)) {
+            String at = "";
+            long first = rd.stat("/d0/f", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino();
+            for (int i = 0; i < depth; i++) {
+                at += "/d" + (i % 10);
+                try (var in = rd.open(at + "/f")) {
+                    assertEquals("level " + i, new String(in.readAllBytes()), at);
+                }
+                if (i % 20 == 0) {
+                    assertEquals(first, rd.stat(at + "/h", java.nio.file.LinkOption.NOFOLLOW_LINKS).ino(), at + "/h");
+                }
+            }
+            assertEquals(image.toString(), at);
+        }
+        dev.kiln.ext4.ExternalTools.assertFsckClean(img);
+    }
+
+    @Test
     void aFailureStopsTheWalkerAndReachesTheCaller() throws Exception {
         Path src = Files.createDirectories(tmp.resolve("src"));
         for (int i = 0; i < 3000; i++) {

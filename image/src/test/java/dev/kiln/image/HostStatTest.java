@@ -1,6 +1,7 @@
 package dev.kiln.image;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.ext4.ExternalTools;
@@ -79,5 +80,65 @@ class HostStatTest {
             assertEquals(Files.getLastModifiedTime(p, java.nio.file.LinkOption.NOFOLLOW_LINKS), s.mtime(), p + " mtime ns");
         }
         assertEquals(HostStat.of(tmp.resolve("f0")).linkKey(), HostStat.of(tmp.resolve("hard")).linkKey(), "hard links share a key");
+
+        // The walk's way: fstatat in the directory's descriptor says what lstat of the path says.
+        assertTrue(HostFd.relative(), "the tests run with the dispatcher open, so the walk goes by descriptor");
+        HostFd f = HostFd.open(0);
+        int d = f.open(tmp, true);
+        try {
+            for (Path p : paths) {
+                assertEquals(HostStat.of(p), f.stat(d, dev.kiln.ext4.Names.encode(RawPaths.name(p)), p), p + " by descriptor");
+            }
+            var missing = tmp.resolve("missing");
+            assertThrows(java.nio.file.NoSuchFileException.class, () -> f.stat(d, "missing".getBytes(), missing));
+            // O_NOFOLLOW: a symbolic link is not opened through, as by path.
+            var sym = tmp.resolve("sym");
+            assertThrows(java.io.IOException.class, () -> f.openAt(d, "sym".getBytes(), sym, false));
+        } finally {
+            f.close(d);
+        }
+    }
+
+    @Test
+    void aDirectorysNamesByDescriptorAreWhatGnuLsLists() throws Exception {
+        long seed = Long.getLong("kiln.hoststat.seed", 17);
+        Random r = new Random(seed);
+        Path dir = Files.createDirectories(tmp.resolve("list"));
+        for (int i = 0; i < 300; i++) {
+            Files.write(dir.resolve("n" + Integer.toString(r.nextInt(1 << 30), 36)), new byte[0]);
+        }
+        Files.createDirectory(dir.resolve(".hidden"));
+        Files.createDirectory(dir.resolve("..."));
+        // A name that is not UTF-8, made by bytes (the JDK cannot name it; printf and touch can).
+        assertEquals(0, ExternalTools.run(List.of("sh", "-c", "touch \"$(printf '" + dir + "/raw\\377x')\"")).exit());
+        HostFd f = HostFd.open(0);
+        int d = f.open(dir, true);
+        List<String> ours;
+        try {
+            ours = new ArrayList<>(List.of(f.list(d, dir)));
+            assertEquals(ours, new ArrayList<>(List.of(f.list(d, dir))), "listing twice gives the same (the descriptor is not moved)");
+        } finally {
+            f.close(d);
+        }
+        // GNU ls: -A all but . and .., -U unsorted, -b bytes that are not printable as \ooo escapes.
+        List<String> gnu = new ArrayList<>();
+        for (String line : ExternalTools.run(List.of("ls", "-A", "-U", "-1", "-b", dir.toString())).out().split("\n")) {
+            if (!line.isEmpty()) {
+                gnu.add(line);
+            }
+        }
+        List<String> printed = new ArrayList<>();
+        for (String n : ours) {
+            StringBuilder sb = new StringBuilder();
+            for (byte b : dev.kiln.ext4.Names.encode(n)) {
+                int c = b & 0xFF;
+                sb.append(c >= 0x80 ? String.format("\\%03o", c) : String.valueOf((char) c));
+            }
+            printed.add(sb.toString());
+        }
+        java.util.Collections.sort(gnu);
+        java.util.Collections.sort(printed);
+        assertEquals(gnu.size(), printed.size(), "as many names as ls lists");
+        assertEquals(gnu, printed, "the names ls lists (seed " + seed + ")");
     }
 }
