@@ -252,6 +252,59 @@ class WriterIT {
         assertTrue(!ua.equals(ul), "the last entry, still gathered at close, changes the UUID: " + ua);
     }
 
+    /**
+     * Every field of an entry's record in the entries' digest counts, and fields that run
+     * together (owner 1:23 and 12:3, device 1:23 and 12:3, a time's seconds and nanoseconds)
+     * stay apart: each variant of one small tree gives a UUID of its own.
+     */
+    @Test
+    void everyFieldOfAnEntryCountsInTheDerivedUuid() throws Exception {
+        Instant t = Instant.ofEpochSecond(1_700_000_000L, 5);
+        java.util.Map<String, Metadata> fs = new java.util.LinkedHashMap<>();
+        fs.put("base", Metadata.of(0644, t));
+        fs.put("mode", Metadata.of(0600, t));
+        fs.put("owner 1:23", Metadata.of(0644, 1, 23, t));
+        fs.put("owner 12:3", Metadata.of(0644, 12, 3, t));
+        fs.put("owner over 2^31", Metadata.of(0644, 4_000_000_000L, 3, t));
+        fs.put("time 1.50", Metadata.of(0644, Instant.ofEpochSecond(1, 50)));
+        fs.put("time 15.0", Metadata.of(0644, Instant.ofEpochSecond(15, 0)));
+        fs.put("time before 1970", Metadata.of(0644, Instant.ofEpochSecond(-15, 0)));
+        java.util.Map<String, java.util.function.Consumer<Ext4Writer>> variants = new java.util.LinkedHashMap<>();
+        for (var f : fs.entrySet()) {
+            variants.put(f.getKey(), w -> file(w, "/f", f.getValue()));
+        }
+        Metadata base = fs.get("base");
+        variants.put("device 1:23", w -> dev(w, base, 1, 23));
+        variants.put("device 12:3", w -> dev(w, base, 12, 3));
+        variants.put("name \u00e9", w -> file(w, "/\u00e9", base));
+        variants.put("name e", w -> file(w, "/e", base));
+        variants.put("long name", w -> file(w, "/" + "n".repeat(255), base));
+        java.util.Map<String, String> seen = new java.util.HashMap<>();
+        for (var v : variants.entrySet()) {
+            Path p = tmp.resolve("v.ext4");
+            Files.deleteIfExists(p);
+            try (Ext4Writer w = Ext4Writer.create(p, Ext4Options.builder(16L << 20).build())) {
+                v.getValue().accept(w);
+            }
+            ExternalTools.assertFsckClean(p);
+            String u = uuid(ExternalTools.run(List.of("dumpe2fs", "-h", p.toString())).out());
+            String before = seen.put(u, v.getKey());
+            assertEquals(null, before, v.getKey() + " gives the UUID of " + before);
+        }
+    }
+
+    private static void dev(Ext4Writer w, Metadata md, int major, int minor) {
+        w.charDevice("/c", md, major, minor);
+    }
+
+    private static void file(Ext4Writer w, String name, Metadata md) {
+        try {
+            w.file(name, md, 3, new java.io.ByteArrayInputStream(new byte[] {1, 2, 3}));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     private static String uuid(String dumpe2fs) {
         return dumpe2fs.lines().filter(l -> l.startsWith("Filesystem UUID")).findFirst().orElseThrow();
     }
