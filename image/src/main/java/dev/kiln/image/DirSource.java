@@ -188,7 +188,7 @@ public final class DirSource implements Source {
      */
     @Override
     public void applyTo(Ext4Writer writer) throws IOException {
-        Map<String, String> links = new HashMap<>();
+        Map<HostStat.LinkKey, String> links = new HashMap<>();
         start();
         Walk w = walk;
         try {
@@ -225,7 +225,7 @@ public final class DirSource implements Source {
      * #OPEN_DIRECTORIES} levels).
      */
     private void walk(Path dir, int fd, int depth, String prefix, ReadAhead.Handoff<Item> q,
-            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
+            ReadAhead.Ring ring, java.util.Set<HostStat.LinkKey> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
         // Only the names are kept while the directory is walked (a 30,000-entry directory's
         // listing as name-and-path pairs was ~6 MB that outlived young collections and went to
         // the old generation); each child's path is made again when its turn comes.
@@ -273,7 +273,7 @@ public final class DirSource implements Source {
     }
 
     private void child(Path p, int dir, int depth, String leaf, String name, ReadAhead.Handoff<Item> q,
-            ReadAhead.Ring ring, java.util.Set<String> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
+            ReadAhead.Ring ring, java.util.Set<HostStat.LinkKey> linked, AtomicBoolean stop, XattrCalls x, HostFd f) throws Exception {
         byte[] raw = dir >= 0 ? dev.kiln.ext4.Names.encode(leaf) : null;
         HostStat a;
         try {
@@ -403,7 +403,7 @@ public final class DirSource implements Source {
         }
     }
 
-    private void apply(Item it, Ext4Writer w, Map<String, String> links, ReadAhead.Ring ring) throws IOException {
+    private void apply(Item it, Ext4Writer w, Map<HostStat.LinkKey, String> links, ReadAhead.Ring ring) throws IOException {
         Path p = it.path();
         String name = it.name();
         HostStat a = it.attrs();

@@ -140,6 +140,8 @@ final class HostFd {
     }
 
     private final ByteBuffer names = ByteBuffer.allocateDirect(MAX);
+    /** The JDK's stat object {@link #stat} fills (made on first use). */
+    private Object attributes;
     private final long namesAt;
     /** Values, and a small file's content on its way into the read-ahead ring. */
     private final ByteBuffer data;
@@ -205,7 +207,12 @@ final class HostFd {
      */
     HostStat stat(int dir, byte[] name, Path p) throws IOException {
         try {
-            Object a = (Object) NEW_ATTRIBUTES.invokeExact();
+            // One stat object a thread, filled again by every call (the fields are copied out):
+            // a new one each time was 136 bytes a name, the walk's largest allocation.
+            Object a = attributes;
+            if (a == null) {
+                a = attributes = (Object) NEW_ATTRIBUTES.invokeExact();
+            }
             FSTATAT.invokeExact(dir, name, AT_SYMLINK_NOFOLLOW, a);
             return HostStat.fromUnix(a);
         } catch (Throwable e) {
