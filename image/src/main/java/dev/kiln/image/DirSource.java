@@ -299,7 +299,7 @@ public final class DirSource implements Source {
         int below = -1; // this directory's descriptor, kept for its walk
         if (f != null && (type == 0100000 || type == 0040000)) {
             // One descriptor for the xattrs and a small file's content.
-            int fd = openFor(f, p, raw != null ? dir : -1, raw, type, a.size());
+            int fd = openFor(f, p, dir, raw, type, a.size());
             if (fd < 0) {
                 md = unreadableXattrs(p, md);
                 if (type == 0100000) { // empty (openFor): nothing to read
@@ -327,7 +327,7 @@ public final class DirSource implements Source {
                         }
                         // else it shrank while we looked: as below
                     }
-                    keep = type == 0040000 && raw != null && depth + 1 < OPEN_DIRECTORIES;
+                    keep = type == 0040000 && dir >= 0 && depth + 1 < OPEN_DIRECTORIES;
                 } finally {
                     if (keep) {
                         below = fd;
