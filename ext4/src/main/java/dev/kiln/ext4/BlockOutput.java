@@ -112,6 +112,26 @@ final class BlockOutput implements Closeable {
         }
     }
 
+    /** Writes {@code len} bytes of {@code b} from index {@code off} at {@code pos}, eventually ({@code b} is not moved). */
+    void write(ByteBuffer b, int off, int len, long pos) throws IOException {
+        while (len > 0) {
+            if (cur != null && (pos != curPos + cur.position() || !cur.hasRemaining())) {
+                flush();
+            }
+            if (cur == null) {
+                cur = take();
+                curPos = pos;
+            }
+            int n = Math.min(len, cur.remaining());
+            int at = cur.position();
+            cur.put(at, b, off, n);
+            cur.position(at + n);
+            off += n;
+            len -= n;
+            pos += n;
+        }
+    }
+
     /** Waits until every write made so far is in the file. */
     void drain() throws IOException {
         flush();

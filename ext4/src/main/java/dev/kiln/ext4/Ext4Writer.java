@@ -74,6 +74,8 @@ public final class Ext4Writer implements Closeable {
     private int digestPendingLength;
     private final byte[] chunk;
     private final byte[] zeroBlock;
+    /** {@link #zeroBlock} as a buffer, to compare buffered content with (read only: never moved). */
+    private final java.nio.ByteBuffer zeroView;
     private final long journalStart;
     private final int journalBlocks;
     private final long resizeDind;
@@ -106,6 +108,7 @@ public final class Ext4Writer implements Closeable {
         this.alloc = new BlockAllocator(layout.fixed, layout.blocksCount);
         this.chunk = new byte[Math.max(CHUNK_BYTES, bs)];
         this.zeroBlock = new byte[bs];
+        this.zeroView = java.nio.ByteBuffer.wrap(zeroBlock);
         try {
             this.digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -867,7 +870,36 @@ public final class Ext4Writer implements Closeable {
      * @throws IOException when the image cannot be written
      */
     public void file(String path, Metadata md, byte[] content) throws IOException {
-        file(path, md, content.length, new java.io.ByteArrayInputStream(content));
+        file(path, md, java.nio.ByteBuffer.wrap(content));
+    }
+
+    /**
+     * Adds a regular file whose content is the bytes between {@code content}'s position and
+     * limit (both are left as they are), written into the image from the buffer itself: a
+     * caller that holds a file's bytes (a read-ahead of small files, an archive's parsed
+     * content) saves the copy a stream's content goes through. All-zero blocks become holes
+     * (unless sparse files are off), as {@link #file(String, Metadata, long, InputStream)}
+     * makes them; the image is the same.
+     *
+     * @param path absolute path; missing parents are created
+     * @param md mode, owner, times and xattrs
+     * @param content the file's bytes
+     * @throws IOException when the image cannot be written
+     */
+    public void file(String path, Metadata md, java.nio.ByteBuffer content) throws IOException {
+        java.nio.ByteBuffer c = content.slice();
+        int size = c.remaining();
+        addFile(path, md, size, n -> {
+            if (opts.inlineData && size > 0 && size <= INLINE_MAX) {
+                byte[] data = new byte[size];
+                c.get(0, data);
+                CRC32C crc = new CRC32C();
+                crc.update(data);
+                n.data(data);
+                return crc.getValue();
+            }
+            return writeContent(n, c);
+        });
     }
 
     /**
@@ -1305,6 +1337,64 @@ public final class Ext4Writer implements Closeable {
             logical += nb;
         }
         return crc.getValue();
+    }
+
+    /** {@link #writeContent(String, Node, long, InputStream)} for content in a buffer (a slice: position 0). */
+    private long writeContent(Node n, java.nio.ByteBuffer c) throws IOException {
+        int size = c.remaining();
+        CRC32C crc = new CRC32C();
+        crc.update(c);
+        c.position(0);
+        int full = size / bs;
+        placeBlocks(n, c, full);
+        progressBytes += (long) full * bs;
+        int tail = size - full * bs;
+        if (tail > 0) {
+            c.get(full * bs, chunk, 0, tail); // the last block's tail, padded with zeros by placeChunk
+            progressBytes += tail;
+            placeChunk(n, full, 1, tail);
+        }
+        return crc.getValue();
+    }
+
+    /** {@link #placeChunk} for the first {@code nb} whole blocks of {@code c} (a slice), at logical block 0. */
+    private void placeBlocks(Node n, java.nio.ByteBuffer c, int nb) throws IOException {
+        int i = 0;
+        while (i < nb) {
+            if (opts.sparseFiles && isZero(c, i)) {
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < nb && !(opts.sparseFiles && isZero(c, j))) {
+                j++;
+            }
+            int k = i;
+            while (k < j) {
+                long[] run = overflow ? null : alloc.allocateRun(j - k);
+                if (run == null) {
+                    overflow = true;
+                    overflowBlocks += j - k;
+                    break;
+                }
+                long pos = run[0] * bs;
+                int len = (int) run[1] * bs;
+                written.set((int) (pos / WRITTEN_CHUNK), (int) ((pos + len - 1) / WRITTEN_CHUNK) + 1);
+                output.write(c, k * bs, len, pos);
+                n.addExtent(k, run[0], run[1]);
+                k += (int) run[1];
+            }
+            i = j;
+        }
+    }
+
+    /** Whether block {@code blockIndex} of {@code c} (a slice) is all zeros; leaves {@code c} whole again. */
+    private boolean isZero(java.nio.ByteBuffer c, int blockIndex) {
+        int off = blockIndex * bs;
+        c.limit(off + bs).position(off);
+        boolean zero = c.mismatch(zeroView) < 0;
+        c.limit(c.capacity()).position(0);
+        return zero;
     }
 
     /**

@@ -217,6 +217,64 @@ class WriterIT {
     }
 
     /**
+     * A file's content given as a buffer ({@link Ext4Writer#file(String, Metadata,
+     * java.nio.ByteBuffer)}: the {@code dir:} walk's read-ahead) makes the image its content given
+     * as a stream makes, byte for byte, off the heap and on it, whatever the buffer's position and
+     * limit (left as they were): sizes around block boundaries, all-zero blocks inside a file (holes),
+     * a file of zeros, one larger than the writer's chunk; with inline data and without holes too.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"1024", "4096", "4096 inline", "4096 no-holes"})
+    void contentFromABufferMakesTheImageAStreamMakes(String variant) throws Exception {
+        String[] v = variant.split(" ");
+        int bs = Integer.parseInt(v[0]);
+        java.util.Random random = new java.util.Random(Long.getLong("kiln.test.seed", 31));
+        List<byte[]> contents = new java.util.ArrayList<>();
+        for (int size : new int[] {0, 1, 59, 60, 61, bs - 1, bs, bs + 1, 3 * bs, 7 * bs + 5, (3 << 20) + 17}) {
+            byte[] b = new byte[size];
+            random.nextBytes(b);
+            if (size >= 3 * bs) {
+                java.util.Arrays.fill(b, bs, 2 * bs, (byte) 0); // a hole inside
+            }
+            contents.add(b);
+        }
+        contents.add(new byte[5 * bs]); // all zeros
+        for (int i = 0; i < 200; i++) {
+            byte[] b = new byte[random.nextInt(3 * bs)];
+            random.nextBytes(b);
+            contents.add(b);
+        }
+        Ext4Options opts = Ext4Options.builder(64L << 20).blockSize(bs).inlineData(v.length > 1 && v[1].equals("inline"))
+                .sparseFiles(!(v.length > 1 && v[1].equals("no-holes"))).build();
+        Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
+        Path streamed = tmp.resolve("streamed.ext4");
+        try (Ext4Writer w = Ext4Writer.create(streamed, opts)) {
+            for (int i = 0; i < contents.size(); i++) {
+                byte[] b = contents.get(i);
+                w.file("/f" + i, md, b.length, new ByteArrayInputStream(b));
+            }
+        }
+        ExternalTools.assertFsckClean(streamed);
+        for (boolean direct : new boolean[] {true, false}) {
+            Path buffered = tmp.resolve("buffered-" + direct + ".ext4");
+            try (Ext4Writer w = Ext4Writer.create(buffered, opts)) {
+                for (int i = 0; i < contents.size(); i++) {
+                    byte[] b = contents.get(i);
+                    // The content in the middle of a larger buffer, between its position and limit.
+                    java.nio.ByteBuffer big = direct ? java.nio.ByteBuffer.allocateDirect(b.length + 10)
+                            : java.nio.ByteBuffer.allocate(b.length + 10);
+                    big.put(3, b).position(3).limit(3 + b.length);
+                    w.file("/f" + i, md, big);
+                    assertEquals(3, big.position(), "the position is left as it was");
+                    assertEquals(3 + b.length, big.limit(), "the limit is left as it was");
+                }
+            }
+            assertArrayEquals(Files.readAllBytes(streamed), Files.readAllBytes(buffered),
+                    "content from a " + (direct ? "direct" : "heap") + " buffer makes the same image (" + variant + ")");
+        }
+    }
+
+    /**
      * The entries' digest (the derived UUID and hash seed) is gathered and hashed 16 KiB at a
      * time. A writer whose digest is read after every entry hashes each entry's record on its
      * own; both must give the same image, whatever the records' lengths against the 16 KiB, and

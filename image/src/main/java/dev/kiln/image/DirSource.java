@@ -152,14 +152,14 @@ public final class DirSource implements Source {
         boolean calls = xattrsByCalls();
         fds = !calls && xattrsByDescriptor();
         xattrs = calls ? null : HostXattrs.dumpAsync(root, fds);
-        ReadAhead.Ring ring = new ReadAhead.Ring();
+        ReadAhead.Ring ring = new ReadAhead.Ring(true); // off the heap: the walk reads files straight into it
         AtomicBoolean stop = new AtomicBoolean();
         ReadAhead.Handoff<Item> out = new ReadAhead.Handoff<>(stop, Item[]::new);
         // The walk starts before the writer waits for the xattr dump (the root's xattrs are the
         // first it needs): the two run side by side, and the walk fills the ring meanwhile.
         Thread walker = ReadAhead.start("kiln-dir-walk", out, () -> {
             try (XattrCalls x = calls ? XattrCalls.open() : null) {
-                HostFd f = fds ? HostFd.open(ReadAhead.FILE) : null;
+                HostFd f = fds ? HostFd.open() : null;
                 int dir = f != null && HostFd.relative() ? openRoot(f) : -1;
                 try {
                     walk(root, dir, 0, "", out, ring, new java.util.HashSet<>(), stop, x, f);
@@ -199,7 +199,7 @@ public final class DirSource implements Source {
                     rootMd = withXattrs(x, root, rootMd);
                 }
             } else if (fds) {
-                rootMd = withXattrs(HostFd.open(0), root, 0040000, rootMd);
+                rootMd = withXattrs(HostFd.open(), root, 0040000, rootMd);
             } else {
                 rootMd = withXattrs("/", rootMd, rootAttrs.mode());
             }
@@ -317,7 +317,7 @@ public final class DirSource implements Source {
                         held = r[1];
                         boolean whole;
                         try {
-                            whole = f.readExactly(fd, ring.buf, r[0], (int) size);
+                            whole = f.readExactly(fd, ring.mem, r[0], (int) size);
                         } catch (IOException e) {
                             throw new InvalidSourceException(p + ": cannot read (" + e.getMessage() + ")", e);
                         }
@@ -342,7 +342,7 @@ public final class DirSource implements Source {
                 int[] r = ring.reserve((int) size, q);
                 held = r[1];
                 try {
-                    if (readExactly(p, ring.buf, r[0], (int) size)) {
+                    if (readExactly(p, ring.slice(r[0], (int) size))) {
                         offset = r[0];
                         length = (int) size;
                     }
@@ -368,16 +368,15 @@ public final class DirSource implements Source {
     }
 
     /**
-     * Reads the first {@code size} bytes of the file (the size lstat gave) into {@code b} at
-     * {@code offset}; false if it is shorter now. One open, the reads, one close
+     * Reads the first bytes of the file into {@code buf}, as many as it holds (the size lstat
+     * gave); false if it is shorter now. One open, the reads, one close
      * (Files.readAllBytes also asks for the size and reads once more to see the end).
      */
-    private static boolean readExactly(Path p, byte[] b, int offset, int size) throws IOException {
-        if (size == 0) {
+    private static boolean readExactly(Path p, ByteBuffer buf) throws IOException {
+        if (!buf.hasRemaining()) {
             return true;
         }
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p)) {
-            ByteBuffer buf = ByteBuffer.wrap(b, offset, size);
             while (buf.hasRemaining()) {
                 if (ch.read(buf) < 0) {
                     return false;
@@ -429,7 +428,7 @@ public final class DirSource implements Source {
                 case 0040000 -> w.directory(name, md);
                 case 0100000 -> {
                     if (it.offset() >= 0) {
-                        w.file(name, md, it.length(), new java.io.ByteArrayInputStream(ring.buf, it.offset(), it.length()));
+                        w.file(name, md, ring.slice(it.offset(), it.length()));
                     } else {
                         try {
                             copyFile(w, name, md, p, a.size());

@@ -143,13 +143,12 @@ final class HostFd {
     /** The JDK's stat object {@link #stat} fills (made on first use). */
     private Object attributes;
     private final long namesAt;
-    /** Values, and a small file's content on its way into the read-ahead ring. */
+    /** Xattr values on their way into arrays. */
     private final ByteBuffer data;
     private final long dataAt;
 
-    /** {@code content}: the largest file content read through {@link #read} (0: only xattrs). */
-    private HostFd(int content) {
-        data = ByteBuffer.allocateDirect(Math.max(MAX, content));
+    private HostFd() {
+        data = ByteBuffer.allocateDirect(MAX);
         try {
             namesAt = (long) ADDRESS.invokeExact(names);
             dataAt = (long) ADDRESS.invokeExact(data);
@@ -163,12 +162,12 @@ final class HostFd {
         return OPEN != null;
     }
 
-    /** Buffers for the calling thread, for content of up to {@code content} bytes a read. */
-    static HostFd open(int content) {
+    /** Buffers for the calling thread (names and xattr values; file content goes straight to its buffer). */
+    static HostFd open() {
         if (!available()) {
             throw new UnsupportedOperationException("the JDK's Unix dispatcher is not open to kiln");
         }
-        return new HostFd(content);
+        return new HostFd();
     }
 
     /**
@@ -297,22 +296,28 @@ final class HostFd {
     }
 
     /**
-     * Reads {@code size} bytes from the descriptor's start into {@code b} at {@code offset};
-     * false if the file ended first (it shrank since the walk's lstat).
+     * Reads {@code size} bytes from the descriptor's start into the direct buffer {@code to} at
+     * index {@code offset} (the kernel copies them there itself); false if the file ended first
+     * (it shrank since the walk's lstat).
      */
-    boolean readExactly(int fd, byte[] b, int offset, int size) throws IOException {
+    boolean readExactly(int fd, ByteBuffer to, int offset, int size) throws IOException {
+        long at;
+        try {
+            at = (long) ADDRESS.invokeExact(to) + offset;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
         int done = 0;
         while (done < size) {
             int n;
             try {
-                n = (int) READ.invokeExact(fd, dataAt, Math.min(size - done, data.capacity()));
+                n = (int) READ.invokeExact(fd, at + done, size - done);
             } catch (Throwable e) {
                 throw new IOException("read: " + describe(e), e);
             }
             if (n <= 0) {
                 return false;
             }
-            data.get(0, b, offset + done, n);
             done += n;
         }
         return true;

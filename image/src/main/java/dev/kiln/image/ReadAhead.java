@@ -73,8 +73,27 @@ final class ReadAhead {
      * promoted (peak RSS 200-280 MiB).
      */
     static final class Ring {
-        final byte[] buf = new byte[BYTES];
+        /** The bytes, on the heap (null for an off-heap ring). */
+        final byte[] buf;
+        /** The bytes as a buffer: {@link #buf} wrapped, or off the heap, where a read(2) can put a file's content itself. */
+        final java.nio.ByteBuffer mem;
         private final Semaphore free = new Semaphore(BYTES);
+
+        /** A ring on the heap, for content read from streams. */
+        Ring() {
+            this(false);
+        }
+
+        /** {@code direct}: off the heap, for content read by system calls ({@link HostFd#readExactly}, a FileChannel). */
+        Ring(boolean direct) {
+            buf = direct ? null : new byte[BYTES];
+            mem = direct ? java.nio.ByteBuffer.allocateDirect(BYTES) : java.nio.ByteBuffer.wrap(buf);
+        }
+
+        /** The {@code length} bytes at {@code offset}, as a buffer of their own. */
+        java.nio.ByteBuffer slice(int offset, int length) {
+            return mem.slice(offset, length);
+        }
         /** Where the next file goes; the reading thread's alone. */
         private int tail;
 
@@ -85,8 +104,8 @@ final class ReadAhead {
          * since the writer frees ring bytes only for entries it has.
          */
         int[] reserve(int size, Handoff<?> out) throws InterruptedException {
-            boolean wrap = tail + size > buf.length;
-            int skip = wrap ? buf.length - tail : 0;
+            boolean wrap = tail + size > BYTES;
+            int skip = wrap ? BYTES - tail : 0;
             if (!free.tryAcquire(size + skip)) {
                 out.flush();
                 free.acquire(size + skip);

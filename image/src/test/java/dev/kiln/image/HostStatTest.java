@@ -83,7 +83,7 @@ class HostStatTest {
 
         // The walk's way: fstatat in the directory's descriptor says what lstat of the path says.
         assertTrue(HostFd.relative(), "the tests run with the dispatcher open, so the walk goes by descriptor");
-        HostFd f = HostFd.open(0);
+        HostFd f = HostFd.open();
         int d = f.open(tmp, true);
         try {
             for (Path p : paths) {
@@ -111,7 +111,7 @@ class HostStatTest {
         Files.createDirectory(dir.resolve("..."));
         // A name that is not UTF-8, made by bytes (the JDK cannot name it; printf and touch can).
         assertEquals(0, ExternalTools.run(List.of("sh", "-c", "touch \"$(printf '" + dir + "/raw\\377x')\"")).exit());
-        HostFd f = HostFd.open(0);
+        HostFd f = HostFd.open();
         int d = f.open(dir, true);
         List<String> ours;
         try {
