@@ -129,6 +129,22 @@ final class ReadAhead {
     }
 
     /**
+     * A file's content held in memory (the ring's bytes), as a stream for whoever reads one and
+     * as a buffer for the writer, which takes it without copying it into its own array first
+     * ({@link dev.kiln.ext4.Ext4Writer#file(String, dev.kiln.ext4.Metadata, java.nio.ByteBuffer)}).
+     */
+    static final class Held extends java.io.ByteArrayInputStream {
+        Held(byte[] b, int offset, int length) {
+            super(b, offset, length);
+        }
+
+        /** What is left to read, as a buffer over the same bytes. */
+        java.nio.ByteBuffer remaining() {
+            return java.nio.ByteBuffer.wrap(buf, pos, count - pos);
+        }
+    }
+
+    /**
      * Entries go to the writer's thread in batches: one queue hand-off (a lock, and a wake-up of
      * the other thread) per 64 entries instead of per entry, which on 30,000 small files was 7 %
      * of the CPU time.

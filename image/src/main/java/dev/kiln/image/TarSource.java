@@ -254,7 +254,7 @@ public final class TarSource implements Source {
         long stored = e.regions() == null ? e.size() : RegionBytes.total(e.regions(), e.size());
         Chunks chunks = e.kind() == Kind.FILE && e.offset() < 0 ? new Chunks(entries, ring, stored) : null;
         InputStream content = chunks != null ? chunks
-                : e.kind() == Kind.FILE ? new java.io.ByteArrayInputStream(ring.buf, e.offset(), e.length()) : null;
+                : e.kind() == Kind.FILE ? new ReadAhead.Held(ring.buf, e.offset(), e.length()) : null;
         try {
             if (!write(e.kind(), e.name(), e.link(), e.md(), e.size(), e.major(), e.minor(), content, e.regions(), writer,
                     what, layer) && chunks != null) {
@@ -285,6 +285,8 @@ public final class TarSource implements Source {
                 case FILE -> {
                     if (regions != null) {
                         writer.file(name, md, size, regions, content);
+                    } else if (content instanceof ReadAhead.Held held && held.available() == size) {
+                        writer.file(name, md, held.remaining()); // read ahead into the ring: written from there
                     } else {
                         writer.file(name, md, size, content);
                     }
