@@ -141,4 +141,28 @@ class HostStatTest {
         assertEquals(gnu.size(), printed.size(), "as many names as ls lists");
         assertEquals(gnu, printed, "the names ls lists (seed " + seed + ")");
     }
+
+    /**
+     * Hard links are found by (device, inode): two keys are equal exactly when both are, and
+     * equal keys hash alike (the methods are written out, not the record's own). Fields that a
+     * careless combination would confuse (swapped, or summing to the same value) stay apart.
+     */
+    @Test
+    void linkKeysAreEqualExactlyWhenDeviceAndInodeAre() {
+        Random random = new Random(Long.getLong("kiln.test.seed", 5));
+        java.util.Set<HostStat.LinkKey> set = new java.util.HashSet<>();
+        for (int i = 0; i < 10_000; i++) {
+            long dev = random.nextInt(4);
+            long ino = random.nextInt(64);
+            HostStat.LinkKey a = new HostStat.LinkKey(dev, ino);
+            HostStat.LinkKey b = new HostStat.LinkKey(dev, ino);
+            assertEquals(a, b);
+            assertEquals(a.hashCode(), b.hashCode());
+            set.add(a);
+        }
+        assertEquals(4 * 64, set.size(), "every (device, inode) pair once");
+        assertTrue(!new HostStat.LinkKey(1, 2).equals(new HostStat.LinkKey(2, 1)), "swapped fields");
+        assertTrue(!new HostStat.LinkKey(0, 32).equals(new HostStat.LinkKey(1, 1)), "ino * 31 + dev alike");
+        assertTrue(!new HostStat.LinkKey(1, 2).equals(null) && !new HostStat.LinkKey(1, 2).equals("1:2"));
+    }
 }
