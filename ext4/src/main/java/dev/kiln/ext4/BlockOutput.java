@@ -96,20 +96,7 @@ final class BlockOutput implements Closeable {
 
     /** Writes {@code len} bytes of {@code b} at {@code pos}, eventually. */
     void write(byte[] b, int off, int len, long pos) throws IOException {
-        while (len > 0) {
-            if (cur != null && (pos != curPos + cur.position() || !cur.hasRemaining())) {
-                flush();
-            }
-            if (cur == null) {
-                cur = take();
-                curPos = pos;
-            }
-            int n = Math.min(len, cur.remaining());
-            cur.put(b, off, n);
-            off += n;
-            len -= n;
-            pos += n;
-        }
+        write(ByteBuffer.wrap(b), off, len, pos);
     }
 
     /** Writes {@code len} bytes of {@code b} from index {@code off} at {@code pos}, eventually ({@code b} is not moved). */

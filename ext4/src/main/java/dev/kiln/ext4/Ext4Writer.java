@@ -76,6 +76,8 @@ public final class Ext4Writer implements Closeable {
     private final byte[] zeroBlock;
     /** {@link #zeroBlock} as a buffer, to compare buffered content with (read only: never moved). */
     private final java.nio.ByteBuffer zeroView;
+    /** {@link #chunk} as a buffer, for {@link #placeBlocks}. */
+    private final java.nio.ByteBuffer chunkView;
     private final long journalStart;
     private final int journalBlocks;
     private final long resizeDind;
@@ -109,6 +111,7 @@ public final class Ext4Writer implements Closeable {
         this.chunk = new byte[Math.max(CHUNK_BYTES, bs)];
         this.zeroBlock = new byte[bs];
         this.zeroView = java.nio.ByteBuffer.wrap(zeroBlock);
+        this.chunkView = java.nio.ByteBuffer.wrap(chunk);
         try {
             this.digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -1346,7 +1349,7 @@ public final class Ext4Writer implements Closeable {
         crc.update(c);
         c.position(0);
         int full = size / bs;
-        placeBlocks(n, c, full);
+        placeBlocks(n, 0, c, full);
         progressBytes += (long) full * bs;
         int tail = size - full * bs;
         if (tail > 0) {
@@ -1357,8 +1360,12 @@ public final class Ext4Writer implements Closeable {
         return crc.getValue();
     }
 
-    /** {@link #placeChunk} for the first {@code nb} whole blocks of {@code c} (a slice), at logical block 0. */
-    private void placeBlocks(Node n, java.nio.ByteBuffer c, int nb) throws IOException {
+    /**
+     * Places the first {@code nb} whole blocks of {@code c} (a buffer at position 0, limit its
+     * capacity) at logical block {@code logical}: all-zero blocks become holes (unless sparse
+     * files are off), runs of the others go to contiguous free blocks.
+     */
+    private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb) throws IOException {
         int i = 0;
         while (i < nb) {
             if (opts.sparseFiles && isZero(c, i)) {
@@ -1379,9 +1386,9 @@ public final class Ext4Writer implements Closeable {
                 }
                 long pos = run[0] * bs;
                 int len = (int) run[1] * bs;
-                written.set((int) (pos / WRITTEN_CHUNK), (int) ((pos + len - 1) / WRITTEN_CHUNK) + 1);
+                markWritten(pos, len);
                 output.write(c, k * bs, len, pos);
-                n.addExtent(k, run[0], run[1]);
+                n.addExtent(logical + k, run[0], run[1]);
                 k += (int) run[1];
             }
             i = j;
@@ -1490,35 +1497,7 @@ public final class Ext4Writer implements Closeable {
             // kiln's hot code (see the launcher), has an intrinsic for arraycopy, not for fill.
             System.arraycopy(zeroBlock, 0, chunk, bytes, nb * bs - bytes);
         }
-        int i = 0;
-        while (i < nb) {
-            if (opts.sparseFiles && isZero(chunk, i)) {
-                i++;
-                continue;
-            }
-            int j = i + 1;
-            while (j < nb && !(opts.sparseFiles && isZero(chunk, j))) {
-                j++;
-            }
-            int k = i;
-            while (k < j) {
-                long[] run = overflow ? null : alloc.allocateRun(j - k);
-                if (run == null) {
-                    overflow = true;
-                    overflowBlocks += j - k;
-                    break;
-                }
-                writeFully(chunk, k * bs, (int) run[1] * bs, run[0] * bs);
-                n.addExtent(logical + k, run[0], run[1]);
-                k += (int) run[1];
-            }
-            i = j;
-        }
-    }
-
-    private boolean isZero(byte[] b, int blockIndex) {
-        int off = blockIndex * bs;
-        return Arrays.mismatch(b, off, off + bs, zeroBlock, 0, bs) < 0;
+        placeBlocks(n, logical, chunkView, nb);
     }
 
     private static void readFully(String path, InputStream in, byte[] buf, int len, long done, long size)
@@ -1534,10 +1513,15 @@ public final class Ext4Writer implements Closeable {
     }
 
     private void writeFully(byte[] b, int off, int len, long pos) throws IOException {
+        markWritten(pos, len);
+        output.write(b, off, len, pos);
+    }
+
+    /** Notes the image bytes {@code [pos, pos + len)} as written, for the {@code .sha256} (the rest reads as zeros). */
+    private void markWritten(long pos, int len) {
         if (len > 0) {
             written.set((int) (pos / WRITTEN_CHUNK), (int) ((pos + len - 1) / WRITTEN_CHUNK) + 1);
         }
-        output.write(b, off, len, pos);
     }
 
     /**
