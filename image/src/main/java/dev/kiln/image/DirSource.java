@@ -178,6 +178,7 @@ public final class DirSource implements Source {
         if (walk != null) {
             walk.end();
             walk = null;
+            settleXattrs(false);
         }
     }
 
@@ -191,6 +192,7 @@ public final class DirSource implements Source {
         Map<HostStat.LinkKey, String> links = new HashMap<>();
         start();
         Walk w = walk;
+        boolean done = false;
         try {
             HostStat rootAttrs = HostStat.of(root);
             Metadata rootMd = metadata(rootAttrs);
@@ -212,9 +214,35 @@ public final class DirSource implements Source {
                 apply(it, writer, links, w.ring());
                 w.ring().release(it.held());
             }
+            done = true;
         } finally {
             w.end();
             walk = null; // applied again, the tree is walked again
+            settleXattrs(done);
+        }
+    }
+
+    /**
+     * The xattr dump beside the walk, which the writer waits for only at the first symbolic
+     * link or special file: once the tree is written it is waited for (on any tree it has long
+     * ended by then: its {@code find} reads only directory entries), so none of its processes
+     * or pipes outlives the source's use; after a failure it is cancelled.
+     */
+    private void settleXattrs(boolean wait) {
+        java.util.concurrent.Future<?> x = xattrs;
+        if (x == null || x.isDone()) {
+            return;
+        }
+        if (!wait) {
+            x.cancel(true);
+            return;
+        }
+        try {
+            x.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            // nothing was waiting for it: no link or special file needed its answer
         }
     }
 
