@@ -226,25 +226,29 @@ public final class DirSource implements Source {
      * The xattr dump beside the walk, which the writer waits for only at the first symbolic
      * link or special file: once the tree is written it is waited for (on any tree it has long
      * ended by then: its {@code find} reads only directory entries), so none of its processes
-     * or pipes outlives the source's use; after a failure it is cancelled.
+     * or pipes outlives the source's use, but for {@link #SETTLE_SECONDS} at most, since nothing
+     * needs its answer any more; after a failure, or that long, it is cancelled.
      */
     private void settleXattrs(boolean wait) {
         java.util.concurrent.Future<?> x = xattrs;
         if (x == null || x.isDone()) {
             return;
         }
-        if (!wait) {
-            x.cancel(true);
-            return;
-        }
         try {
-            x.get();
+            if (wait) {
+                x.get(SETTLE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             // nothing was waiting for it: no link or special file needed its answer
+        } finally {
+            x.cancel(true);
         }
     }
+
+    /** How long a finished walk waits for the xattr dump to end by itself. */
+    private static final int SETTLE_SECONDS = 10;
 
     /**
      * The tree below {@code dir}, whose descriptor is {@code fd} ({@link HostFd#relative()}:
