@@ -19,6 +19,15 @@ final class DxHash {
 
     private DxHash() {}
 
+    /** The superblock's 16-byte {@code s_hash_seed} as the four words the hashes start from. */
+    static int[] seed(byte[] sixteen) {
+        int[] seed = new int[4];
+        for (int i = 0; i < 4; i++) {
+            seed[i] = (int) Le.get32(sixteen, i * 4);
+        }
+        return seed;
+    }
+
     /** Returns {major, minor} as unsigned 32-bit values in longs. */
     public static long[] hash(byte[] name, int off, int len, int version, int[] seed) {
         int[] buf = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};

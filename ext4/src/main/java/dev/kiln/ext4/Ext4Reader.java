@@ -667,11 +667,8 @@ public final class Ext4Reader implements Closeable {
         if (Le.get8(node, 29) != 8 || levels >= maxLevels || version > DxHash.TEA) {
             return UNINDEXED;
         }
-        int[] seed = new int[4];
-        for (int i = 0; i < 4; i++) {
-            seed[i] = (int) Le.get32(sb.hashSeed, i * 4);
-        }
-        long hash = DxHash.hash(name, 0, name.length, version + ((sb.flags & 0x2) != 0 ? 3 : 0), seed)[0];
+        long hash = DxHash.hash(name, 0, name.length, version + ((sb.flags & 0x2) != 0 ? 3 : 0),
+                DxHash.seed(sb.hashSeed))[0];
         // The path down: each level's node, where its entries start, how many, and the one taken.
         byte[][] nodes = new byte[levels + 1][];
         int[] at = new int[levels + 1];
@@ -681,9 +678,7 @@ public final class Ext4Reader implements Closeable {
         at[0] = Directory.DX_ROOT_ENTRIES;
         for (int depth = 0; ; depth++) {
             byte[] n = nodes[depth];
-            int limit = Le.get16(n, at[depth]);
-            count[depth] = Le.get16(n, at[depth] + 2);
-            if (count[depth] == 0 || count[depth] > limit || at[depth] + 8 * limit > blockSize) {
+            if (!counted(nodes, at, count, depth)) {
                 return UNINDEXED;
             }
             // The last entry whose hash is at most the name's (the first entry's is 0, unstored).
@@ -733,17 +728,19 @@ public final class Ext4Reader implements Closeable {
             }
             taken[up]++;
             for (int depth = up; depth < levels; depth++) {
-                if (!descend(map, blocks, nodes, at, taken, depth)) {
-                    return UNINDEXED;
-                }
-                int limit = Le.get16(nodes[depth + 1], at[depth + 1]);
-                count[depth + 1] = Le.get16(nodes[depth + 1], at[depth + 1] + 2);
-                if (count[depth + 1] == 0 || count[depth + 1] > limit || at[depth + 1] + 8 * limit > blockSize) {
+                if (!descend(map, blocks, nodes, at, taken, depth) || !counted(nodes, at, count, depth + 1)) {
                     return UNINDEXED;
                 }
                 taken[depth + 1] = 0;
             }
         }
+    }
+
+    /** Reads level {@code depth}'s entry count into {@code count}; false if its count or limit cannot be. */
+    private boolean counted(byte[][] nodes, int[] at, int[] count, int depth) {
+        int limit = Le.get16(nodes[depth], at[depth]);
+        count[depth] = Le.get16(nodes[depth], at[depth] + 2);
+        return count[depth] > 0 && count[depth] <= limit && at[depth] + 8 * limit <= blockSize;
     }
 
     /** Reads the index node that the taken entry of level {@code depth} names, as level {@code depth + 1}; false if it is not one. */

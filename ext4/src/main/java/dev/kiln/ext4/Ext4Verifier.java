@@ -46,15 +46,13 @@ public final class Ext4Verifier {
     private final Map<Long, Integer> subdirs = new HashMap<>();
     private final Map<Long, String> paths = new HashMap<>();
     private final Map<Long, Long> xattrBlockRefs = new HashMap<>();
-    private final int[] seed = new int[4];
+    private final int[] seed;
     private final int hashVersionBase;
     private final boolean unsignedHash;
 
     private Ext4Verifier(Ext4Reader r) {
         this.r = r;
-        for (int i = 0; i < 4; i++) {
-            seed[i] = (int) Le.get32(r.sb.hashSeed, i * 4);
-        }
+        this.seed = DxHash.seed(r.sb.hashSeed);
         this.hashVersionBase = r.sb.defHashVersion;
         this.ratio = r.clusterRatio();
         this.unsignedHash = (r.sb.flags & 0x2) != 0;

@@ -1591,10 +1591,7 @@ public final class Ext4Writer implements Closeable {
     private void finish() throws IOException {
         byte[] uuid = opts.uuid != null ? opts.uuid.clone() : derivedUuid();
         byte[] seedBytes = opts.hashSeed != null ? opts.hashSeed.clone() : derivedSeed(uuid);
-        int[] seed = new int[4];
-        for (int i = 0; i < 4; i++) {
-            seed[i] = (int) Le.get32(seedBytes, i * 4);
-        }
+        int[] seed = DxHash.seed(seedBytes);
         final int hashVersion = DxHash.HALF_MD4;
 
         // lost+found, as mkfs makes it: 16 KiB (at least two blocks) of empty directory.

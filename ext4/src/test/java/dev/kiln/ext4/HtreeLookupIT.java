@@ -62,10 +62,7 @@ class HtreeLookupIT {
     @Test
     void kilnsIndexWithCollidingHashesAnswersLookups() throws Exception {
         int[] seed = StructuresTest.testSeed();
-        byte[] seedBytes = new byte[16];
-        for (int i = 0; i < 4; i++) {
-            Le.put32(seedBytes, i * 4, seed[i] & 0xFFFFFFFFL);
-        }
+        byte[] seedBytes = StructuresTest.seedBytes(seed);
         List<byte[]> names = StructuresTest.collidingNames(seed);
         for (int i = 0; i < 6000; i++) {
             names.add(("n" + (300_000 + i)).getBytes(StandardCharsets.US_ASCII));
@@ -92,10 +89,7 @@ class HtreeLookupIT {
     @ValueSource(strings = {"kiln", "e2fsck"})
     void aRunOfOneHashThatCrossesALeafIsFollowed(String indexedBy) throws Exception {
         int[] seed = StructuresTest.testSeed();
-        byte[] seedBytes = new byte[16];
-        for (int i = 0; i < 4; i++) {
-            Le.put32(seedBytes, i * 4, seed[i] & 0xFFFFFFFFL);
-        }
+        byte[] seedBytes = StructuresTest.seedBytes(seed);
         // ~150 pairs among 1.2 million names: each name's major hash and index packed in a long, sorted.
         int n = 1_200_000;
         long[] keyed = new long[n];

@@ -71,6 +71,15 @@ class StructuresTest {
         return out;
     }
 
+    /** {@code seed} as the 16 bytes of an {@link Ext4Options.Builder#hashSeed}. */
+    static byte[] seedBytes(int[] seed) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 4; i++) {
+            Le.put32(b, i * 4, seed[i] & 0xFFFFFFFFL);
+        }
+        return b;
+    }
+
     static int[] testSeed() {
         java.util.Random r = new java.util.Random(Long.getLong("kiln.test.seed", 20261204L));
         return new int[] {r.nextInt(), r.nextInt(), r.nextInt(), r.nextInt()};

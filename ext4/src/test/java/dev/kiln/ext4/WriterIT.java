@@ -46,10 +46,7 @@ class WriterIT {
     @Test
     void namesWithCollidingHashesMakeACleanHashedDirectory() throws Exception {
         int[] seed = StructuresTest.testSeed();
-        byte[] seedBytes = new byte[16];
-        for (int i = 0; i < 4; i++) {
-            Le.put32(seedBytes, i * 4, seed[i] & 0xFFFFFFFFL);
-        }
+        byte[] seedBytes = StructuresTest.seedBytes(seed);
         List<byte[]> names = StructuresTest.collidingNames(seed);
         assertTrue(names.size() >= 2, "a collision to test");
         for (int i = 0; i < 4000; i++) {
