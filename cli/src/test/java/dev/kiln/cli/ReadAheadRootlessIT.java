@@ -2,6 +2,7 @@ package dev.kiln.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.ext4.ExternalTools;
 import java.nio.file.Files;
@@ -39,6 +40,10 @@ class ReadAheadRootlessIT {
                 Files.write(tree.resolve("small" + i), b);
             }
             Files.createLink(tree.resolve("z-link"), tree.resolve("small7"));
+            // Enough names that /data is hash-indexed: kiln cat looks them up through the index.
+            for (int i = 0; i < 400; i++) {
+                Files.writeString(tree.resolve(String.format("n%03d", i)), "entry " + i + "\n");
+            }
             Path tar = home.resolve("tree.tar");
             var made = ExternalTools.run(List.of("tar", "--format=posix", "--numeric-owner", "--owner=0", "--group=0",
                     "-C", home.resolve("tree").toString(), "-cf", tar.toString(), "."));
@@ -57,6 +62,15 @@ class ReadAheadRootlessIT {
                     assertArrayEquals(Files.readAllBytes(tree.resolve(f)), Files.readAllBytes(dumped), image + " /data/" + f);
                     Files.delete(dumped);
                 }
+                assertTrue(ExternalTools.debugfs(Path.of(out), "htree /data").contains("Number of entries"),
+                        image + ": /data should be indexed");
+                for (int i : new int[] {0, 123, 399}) {
+                    var cat = user.run(home, "cat", out, String.format("/data/n%03d", i));
+                    assertEquals(0, cat.exit(), cat.out());
+                    assertEquals("entry " + i + "\n", cat.out(), image + ": kiln cat as the user");
+                }
+                var missing = user.run(home, "cat", out, "/data/n400");
+                assertTrue(missing.exit() != 0, image + ": a name not in the index is not found");
             }
             Path asRoot = home.resolve("root-tar.ext4");
             var root = CliRunner.run("build", "--image", "tar:" + tar, "-o", asRoot.toString(), "--size", "256M",
