@@ -3,7 +3,7 @@
 #
 # kiln_training DIR SIZE: makes, in DIR,
 #   t/        a small tree: files, a symlink, a hard link, a directory of more than one block
-#             (its hash index: DxHash and the rest)
+#             (its hash index: DxHash and the rest), a file over 1 MiB
 #   t.tar.gz  the same as a tarball: the first build's base
 #   oci/      the same as an OCI image layout of one gzip layer (tag "t"), built with tar, gzip
 #             and sha256sum only: the registry path's documents (Jackson) and layer reading
@@ -21,6 +21,9 @@ kiln_training() {
   ln -s hostname "$dir/t/etc/name"
   ln "$dir/t/etc/hostname" "$dir/t/etc/hostname.1"
   for ((d = 1; d <= 200; d++)); do : > "$dir/t/share/many/training-file-$d"; done
+  # Over the 1 MiB a dir: walk reads ahead: the kernel copies it into the image (not zeros,
+  # which would become a hole; one letter, which gzip makes small).
+  head -c 1100000 /dev/zero | tr '\0' k > "$dir/t/bin/large" || return 1
   tar -C "$dir" -czf "$dir/t.tar.gz" t || return 1
   printf 'build\t--image\tdir:%s\t-o\t%s\t--size\t%s\t-q\n' "$dir/t" "$dir/d.ext4" "$size" > "$dir/then"
   case "$(uname -m)" in

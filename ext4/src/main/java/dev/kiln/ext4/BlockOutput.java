@@ -43,7 +43,8 @@ final class BlockOutput implements Closeable {
     private final int align;
     private boolean useDirect;
     private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
-    private final ArrayDeque<ByteBuffer> queue = new ArrayDeque<>();
+    /** What the background thread writes next, in order: full buffers and {@link Transfer}s. */
+    private final ArrayDeque<Object> queue = new ArrayDeque<>();
     private final ArrayDeque<Long> positions = new ArrayDeque<>();
     private final Thread thread;
     private ByteBuffer cur;
@@ -118,6 +119,50 @@ final class BlockOutput implements Closeable {
             pos += n;
         }
     }
+
+    /**
+     * Copies {@code len} bytes of {@code source} from {@code from} to {@code pos} of the image,
+     * eventually, in order with the writes around it, inside the kernel
+     * ({@link FileChannel#transferTo}: {@code sendfile}, or {@code copy_file_range} on newer
+     * runtimes, which on a file system with shared extents may copy nothing at all), so the
+     * bytes never pass through this process. The caller keeps {@code source} open until the
+     * next {@link #drain()} or hands it to {@link #closeAfter}; a source shorter than asked for
+     * fails the build, with {@code name} in the message.
+     */
+    void transfer(FileChannel source, String name, long from, long len, long pos) throws IOException {
+        flush();
+        synchronized (this) {
+            check();
+            queue.add(new Transfer(source, name, from, len));
+            positions.add(pos);
+            inFlight++;
+            notifyAll();
+        }
+    }
+
+    /**
+     * Closes {@code c} once everything written before this is in the image (the source of
+     * {@link #transfer}s); at once if the output has failed or been closed.
+     */
+    void closeAfter(java.io.Closeable c) {
+        synchronized (this) {
+            if (failure == null && !closing) {
+                queue.add(c);
+                positions.add(-1L);
+                inFlight++;
+                notifyAll();
+                return;
+            }
+        }
+        try {
+            c.close();
+        } catch (IOException e) {
+            // the failure that stopped the output is the one reported
+        }
+    }
+
+    /** A copy from a host file into the image, made by the background thread. */
+    private record Transfer(FileChannel source, String name, long from, long len) {}
 
     /** Waits until every write made so far is in the file. */
     void drain() throws IOException {
@@ -195,7 +240,11 @@ final class BlockOutput implements Closeable {
 
     private void check() throws IOException {
         if (failure != null) {
-            throw new IOException(failure.getMessage(), failure);
+            // A source that ended early is bad input, not a failed write: the type says so.
+            IOException e = failure instanceof java.io.EOFException ? new java.io.EOFException(failure.getMessage())
+                    : new IOException(failure.getMessage());
+            e.initCause(failure);
+            throw e;
         }
     }
 
@@ -223,7 +272,7 @@ final class BlockOutput implements Closeable {
             }
         }
         while (true) {
-            ByteBuffer b;
+            Object op;
             long pos;
             synchronized (this) {
                 while (queue.isEmpty() && !closing) {
@@ -236,10 +285,42 @@ final class BlockOutput implements Closeable {
                 if (queue.isEmpty()) {
                     return;
                 }
-                b = queue.poll();
+                op = queue.poll();
                 pos = positions.poll();
             }
             IOException err = null;
+            if (op instanceof java.io.Closeable c) {
+                try {
+                    c.close();
+                } catch (IOException e) {
+                    // a source read to the end: nothing of the image depends on its close
+                }
+                synchronized (this) {
+                    inFlight--;
+                    notifyAll();
+                }
+                continue;
+            }
+            if (op instanceof Transfer t) {
+                try {
+                    transfer(t, pos);
+                } catch (IOException e) {
+                    err = e;
+                }
+                synchronized (this) {
+                    if (err != null && failure == null) {
+                        failure = err;
+                    }
+                    inFlight--;
+                    notifyAll();
+                }
+                if (flushAhead) {
+                    unflushed += t.len();
+                }
+                flushAheadIfDue();
+                continue;
+            }
+            ByteBuffer b = (ByteBuffer) op;
             int bytes = b.remaining();
             boolean wroteDirect = false;
             try {
@@ -275,14 +356,35 @@ final class BlockOutput implements Closeable {
             if (flushAhead && !wroteDirect) {
                 unflushed += bytes;
             }
-            if (unflushed >= FLUSH_AHEAD_BYTES && (flusher == null || !flusher.isAlive())) {
-                unflushed = 0;
-                Thread f = new Thread(this::flushWritten, "kiln-ext4-flush");
-                f.setDaemon(true);
-                f.start();
-                synchronized (this) {
-                    flusher = f;
-                }
+            flushAheadIfDue();
+        }
+    }
+
+    /**
+     * One {@link Transfer}: {@code transferTo} writes at the image channel's position, which only
+     * this thread moves (every other write names its position).
+     */
+    private void transfer(Transfer t, long pos) throws IOException {
+        long done = 0;
+        ch.position(pos);
+        while (done < t.len()) {
+            long n = t.source().transferTo(t.from() + done, t.len() - done, ch);
+            if (n <= 0) {
+                throw new java.io.EOFException(t.name() + ": content ended after " + (t.from() + done)
+                        + " bytes while it was copied (changed during the build?)");
+            }
+            done += n;
+        }
+    }
+
+    private void flushAheadIfDue() {
+        if (unflushed >= FLUSH_AHEAD_BYTES && (flusher == null || !flusher.isAlive())) {
+            unflushed = 0;
+            Thread f = new Thread(this::flushWritten, "kiln-ext4-flush");
+            f.setDaemon(true);
+            f.start();
+            synchronized (this) {
+                flusher = f;
             }
         }
     }
@@ -301,11 +403,20 @@ final class BlockOutput implements Closeable {
         }
     }
 
-    /** Stops the background thread; writes not yet drained are dropped. */
+    /** Stops the background thread; writes (and transfers) not yet drained are dropped. */
     @Override
     public void close() {
         synchronized (this) {
             closing = true;
+            for (Object op : queue) {
+                if (op instanceof java.io.Closeable c) {
+                    try {
+                        c.close();
+                    } catch (IOException e) {
+                        // dropped with the writes around it
+                    }
+                }
+            }
             queue.clear();
             positions.clear();
             notifyAll();

@@ -57,6 +57,11 @@ public final class Ext4Writer implements Closeable {
     private static final int LINK_MAX = 65000;
     private static final int FAST_SYMLINK_MAX = 59;
     private static final int CHUNK_BYTES = 1 << 20;
+    /**
+     * A host file's content ({@link #file(String, Metadata, FileChannel, long)}) is copied by the
+     * kernel from this size up; smaller ones are read and written as a stream's are.
+     */
+    private static final long TRANSFER_MIN = 64 << 10;
     /** inline_data keeps files of up to this many bytes in the inode's i_block. */
     private static final int INLINE_MAX = 60;
 
@@ -76,6 +81,8 @@ public final class Ext4Writer implements Closeable {
     private final byte[] zeroBlock;
     /** {@link #zeroBlock} as a buffer, to compare buffered content with (read only: never moved). */
     private final java.nio.ByteBuffer zeroView;
+    /** Where a host file's content is read for its CRC and zero blocks ({@link #transferContent}); made at first use. */
+    private java.nio.ByteBuffer window;
     /** {@link #chunk} as a buffer, for {@link #placeBlocks}. */
     private final java.nio.ByteBuffer chunkView;
     private final long journalStart;
@@ -906,6 +913,42 @@ public final class Ext4Writer implements Closeable {
     }
 
     /**
+     * Adds a regular file whose content is the first {@code size} bytes of {@code source}, read
+     * by position (the channel's own position is not used). The content is read once, for its
+     * CRC and to find its all-zero blocks (which become holes, unless sparse files are off), and
+     * copied into the image by the kernel ({@link FileChannel#transferTo}), so it never passes
+     * through the image's write buffers: for a large file two of the four copies a stream's
+     * content goes through. The image is the same as {@link #file(String, Metadata, long,
+     * InputStream)} makes from the same bytes.
+     *
+     * <p>The writer takes {@code source} over: it is closed once its content is in the image
+     * (in the background, after this returns) or when this fails, and must not be closed or
+     * moved past the content by the caller. A source that is shorter than {@code size} when
+     * copied (changed during the build) fails the build.
+     *
+     * @param path absolute path in the image; missing parent directories are created
+     * @param md mode, owner, times and xattrs
+     * @param source the content; closed by the writer
+     * @param size the content's exact length
+     * @throws IOException when the source cannot be read or the image cannot be written
+     */
+    public void file(String path, Metadata md, FileChannel source, long size) throws IOException {
+        if (size < TRANSFER_MIN) {
+            try (source) {
+                file(path, md, size, java.nio.channels.Channels.newInputStream(source.position(0)));
+            }
+            return;
+        }
+        try {
+            addFile(path, md, size, n -> transferContent(path, n, size, source));
+        } finally {
+            // After the copies queued so far, whether this succeeded or not: a failure the
+            // caller steps over must not fail them later with a closed channel.
+            output.closeAfter(source);
+        }
+    }
+
+    /**
      * Adds a regular file whose content is a host file's.
      *
      * @param path absolute path in the image; missing parent directories are created
@@ -914,9 +957,15 @@ public final class Ext4Writer implements Closeable {
      * @throws IOException when the source cannot be read or the image cannot be written
      */
     public void file(String path, Metadata md, Path source) throws IOException {
-        try (InputStream in = java.nio.file.Files.newInputStream(source)) {
-            file(path, md, java.nio.file.Files.size(source), in);
+        FileChannel ch = FileChannel.open(source);
+        long size;
+        try {
+            size = ch.size();
+        } catch (IOException e) {
+            ch.close();
+            throw e;
         }
+        file(path, md, ch, size);
     }
 
     /**
@@ -1342,6 +1391,56 @@ public final class Ext4Writer implements Closeable {
         return crc.getValue();
     }
 
+    /**
+     * {@link #writeContent(String, Node, long, InputStream)} for content in a host file: whole
+     * blocks are read a chunk at a time into {@link #window} for the CRC and the zero blocks,
+     * and the others copied into the image from the file itself ({@link BlockOutput#transfer});
+     * the last block's tail goes through {@link #chunk}, padded with zeros as it is elsewhere.
+     */
+    private long transferContent(String path, Node n, long size, FileChannel source) throws IOException {
+        if (window == null) {
+            window = java.nio.ByteBuffer.allocateDirect(chunk.length);
+        }
+        java.nio.ByteBuffer w = window;
+        CRC32C crc = new CRC32C();
+        long full = size / bs;
+        int windowBlocks = w.capacity() / bs;
+        long logical = 0;
+        while (logical < full) {
+            int nb = (int) Math.min(windowBlocks, full - logical);
+            int bytes = nb * bs;
+            w.clear().limit(bytes);
+            readFully(path, source, w, logical * bs, size);
+            w.flip();
+            crc.update(w);
+            w.clear();
+            placeBlocks(n, logical, w, nb, source, path, logical * bs);
+            progressBytes += bytes;
+            logical += nb;
+        }
+        int tail = (int) (size - full * bs);
+        if (tail > 0) {
+            readFully(path, source, java.nio.ByteBuffer.wrap(chunk, 0, tail), full * bs, size);
+            crc.update(chunk, 0, tail);
+            progressBytes += tail;
+            placeChunk(n, full, 1, tail);
+        }
+        return crc.getValue();
+    }
+
+    /** Fills {@code b} (position to limit) from {@code source} at {@code pos}. */
+    private static void readFully(String path, FileChannel source, java.nio.ByteBuffer b, long pos, long size)
+            throws IOException {
+        long at = pos;
+        while (b.hasRemaining()) {
+            int r = source.read(b, at);
+            if (r < 0) {
+                throw new EOFException(path + ": content ended after " + at + " of " + size + " bytes");
+            }
+            at += r;
+        }
+    }
+
     /** {@link #writeContent(String, Node, long, InputStream)} for content in a buffer (a slice: position 0). */
     private long writeContent(Node n, java.nio.ByteBuffer c) throws IOException {
         int size = c.remaining();
@@ -1366,6 +1465,16 @@ public final class Ext4Writer implements Closeable {
      * files are off), runs of the others go to contiguous free blocks.
      */
     private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb) throws IOException {
+        placeBlocks(n, logical, c, nb, null, null, 0);
+    }
+
+    /**
+     * {@link #placeBlocks(Node, long, java.nio.ByteBuffer, int)}, the blocks written from {@code c}
+     * or, with a {@code source}, copied from it: {@code c}'s blocks are then the source's from
+     * position {@code from}.
+     */
+    private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb, FileChannel source, String path, long from)
+            throws IOException {
         int i = 0;
         while (i < nb) {
             if (opts.sparseFiles && isZero(c, i)) {
@@ -1387,7 +1496,11 @@ public final class Ext4Writer implements Closeable {
                 long pos = run[0] * bs;
                 int len = (int) run[1] * bs;
                 markWritten(pos, len);
-                output.write(c, k * bs, len, pos);
+                if (source == null) {
+                    output.write(c, k * bs, len, pos);
+                } else {
+                    output.transfer(source, path, from + (long) k * bs, len, pos);
+                }
                 n.addExtent(logical + k, run[0], run[1]);
                 k += (int) run[1];
             }

@@ -57,6 +57,79 @@ class BlockOutputTest {
         }
     }
 
+    /**
+     * Copies from a host file ({@link BlockOutput#transfer}) land in order with the writes
+     * around them: each may overwrite what the other wrote before it, buffered or not yet; the
+     * source is closed once the copies queued before {@link BlockOutput#closeAfter} are done.
+     */
+    @Test
+    void transfersLandInTheOrderTheyWereMadeAmongTheWrites() throws Exception {
+        Random r = new Random(Long.getLong("kiln.test.seed", 23));
+        int size = 3 * BlockOutput.BUFFER_BYTES + 12345;
+        byte[] source = new byte[size];
+        r.nextBytes(source);
+        Path s = tmp.resolve("source");
+        Files.write(s, source);
+        for (boolean direct : new boolean[] {false, true}) {
+            Path f = tmp.resolve("mixed-" + direct);
+            byte[] expected = new byte[size];
+            FileChannel src = FileChannel.open(s);
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.READ);
+                    BlockOutput out = new BlockOutput(ch, direct ? f : null, false)) {
+                for (int i = 0; i < 300; i++) {
+                    int len = r.nextInt(4) == 0 ? r.nextInt(BlockOutput.BUFFER_BYTES + 5000) + 1 : r.nextInt(3) * 4096 + 4096;
+                    int pos = r.nextInt(3) == 0 ? r.nextInt(size - len) : Math.min(size - len, (i * 8192) % (size - len));
+                    if (r.nextBoolean()) {
+                        pos &= ~4095;
+                    }
+                    if (r.nextBoolean()) {
+                        byte[] b = new byte[len];
+                        r.nextBytes(b);
+                        out.write(b, 0, len, pos);
+                        System.arraycopy(b, 0, expected, pos, len);
+                    } else {
+                        int from = r.nextInt(size - len);
+                        out.transfer(src, "source", from, len, pos);
+                        System.arraycopy(source, from, expected, pos, len);
+                    }
+                    if (i % 97 == 0) {
+                        out.drain();
+                        byte[] got = new byte[size];
+                        ch.read(ByteBuffer.wrap(got), 0);
+                        assertArrayEquals(expected, got, "drained writes and copies are readable (direct=" + direct + ")");
+                    }
+                }
+                out.closeAfter(src);
+                out.drain();
+                org.junit.jupiter.api.Assertions.assertFalse(src.isOpen(), "the source is closed after its copies");
+            }
+            byte[] got = Files.readAllBytes(f);
+            org.junit.jupiter.api.Assertions.assertTrue(got.length <= expected.length, "nothing beyond the last write");
+            assertArrayEquals(expected, java.util.Arrays.copyOf(got, expected.length), "direct=" + direct);
+        }
+    }
+
+    @Test
+    void aSourceShorterThanItsCopyFailsTheOutputNamingIt() throws Exception {
+        Path s = tmp.resolve("short");
+        Files.write(s, new byte[10000]);
+        Path f = tmp.resolve("out");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                BlockOutput out = new BlockOutput(ch, null, false);
+                FileChannel src = FileChannel.open(s)) {
+            out.transfer(src, "/usr/lib/big.so", 0, 50000, 4096);
+            // Bad input, as a stream that ends early is (exit 3), not a failed write.
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(java.io.EOFException.class, out::drain);
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("/usr/lib/big.so")
+                    && e.getMessage().contains("changed during the build"), e.getMessage());
+            // A failed output closes what it is handed at once: nothing is queued behind a failure.
+            FileChannel other = FileChannel.open(s);
+            out.closeAfter(other);
+            org.junit.jupiter.api.Assertions.assertFalse(other.isOpen());
+        }
+    }
+
     @Test
     void directAndBufferedImagesAreTheSameBytes() throws Exception {
         byte[][] images = new byte[2][];

@@ -272,6 +272,90 @@ class WriterIT {
     }
 
     /**
+     * Content the kernel copies from a host file ({@code file(path, md, FileChannel, size)})
+     * makes the image a stream of the same bytes makes: sizes around the size from which it
+     * copies, around the 1 MiB read chunk and the blocks, holes inside, across a chunk's edge
+     * and in the last whole block, an all-zero file. A file replaced by one copied into the
+     * blocks it freed checks the order: the copy must land after the replaced content's writes,
+     * which may still be buffered. The writer closes every source; debugfs reads contents back.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"4096", "1024", "4096 no-holes"})
+    void contentFromAHostFileMakesTheImageAStreamMakes(String variant) throws Exception {
+        String[] v = variant.split(" ");
+        int bs = Integer.parseInt(v[0]);
+        int mib = 1 << 20;
+        java.util.Random random = new java.util.Random(Long.getLong("kiln.test.seed", 41));
+        List<byte[]> contents = new java.util.ArrayList<>();
+        for (int size : new int[] {0, 1, (64 << 10) - 1, 64 << 10, (64 << 10) + 1, mib - 1, mib, mib + bs, mib + bs + 17,
+                (3 * mib) + 17, 5 * bs + 3}) {
+            byte[] b = new byte[size];
+            random.nextBytes(b);
+            if (size >= 3 * mib) {
+                java.util.Arrays.fill(b, bs, 2 * bs, (byte) 0); // a hole inside
+                java.util.Arrays.fill(b, mib - bs, mib + 2 * bs, (byte) 0); // and across a chunk's edge
+            } else if (size == 5 * bs + 3) {
+                java.util.Arrays.fill(b, 4 * bs, 5 * bs, (byte) 0); // the last whole block, before the tail
+            }
+            contents.add(b);
+        }
+        contents.add(new byte[2 * mib]); // all zeros
+        for (int i = 0; i < 8; i++) {
+            byte[] b = new byte[(64 << 10) + random.nextInt(3 * mib)];
+            random.nextBytes(b);
+            contents.add(b);
+        }
+        byte[] replaced = new byte[2 * mib];
+        random.nextBytes(replaced);
+        byte[] replacement = new byte[2 * mib + 100];
+        random.nextBytes(replacement);
+        Ext4Options opts = Ext4Options.builder(64L << 20).blockSize(bs)
+                .sparseFiles(!(v.length > 1 && v[1].equals("no-holes"))).build();
+        Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
+        Path streamed = tmp.resolve("streamed.ext4");
+        try (Ext4Writer w = Ext4Writer.create(streamed, opts)) {
+            for (int i = 0; i < contents.size(); i++) {
+                byte[] b = contents.get(i);
+                w.file("/f" + i, md, b.length, new ByteArrayInputStream(b));
+            }
+            w.file("/r", md, replaced.length, new ByteArrayInputStream(replaced));
+            w.file("/r", md, replacement.length, new ByteArrayInputStream(replacement));
+        }
+        ExternalTools.assertFsckClean(streamed);
+        Path host = Files.createDirectories(tmp.resolve("host"));
+        List<java.nio.channels.FileChannel> sources = new java.util.ArrayList<>();
+        Path copied = tmp.resolve("copied.ext4");
+        try (Ext4Writer w = Ext4Writer.create(copied, opts)) {
+            for (int i = 0; i < contents.size(); i++) {
+                byte[] b = contents.get(i);
+                java.nio.channels.FileChannel ch = hostFile(host.resolve("f" + i), b);
+                sources.add(ch);
+                w.file("/f" + i, md, ch, b.length);
+            }
+            w.file("/r", md, replaced.length, new ByteArrayInputStream(replaced));
+            java.nio.channels.FileChannel ch = hostFile(host.resolve("r"), replacement);
+            sources.add(ch);
+            w.file("/r", md, ch, replacement.length);
+        }
+        for (java.nio.channels.FileChannel ch : sources) {
+            org.junit.jupiter.api.Assertions.assertFalse(ch.isOpen(), "the writer closes the sources it is given");
+        }
+        ExternalTools.assertFsckClean(copied);
+        assertEquals(-1, Files.mismatch(streamed, copied), "copied from host files or streamed: the same image (" + variant + ")");
+        for (String name : new String[] {"r", "f" + (contents.size() - 1), "f9"}) {
+            Path out = tmp.resolve("dump-" + name);
+            ExternalTools.debugfs(copied, "dump /" + name + " " + out);
+            assertArrayEquals(Files.readAllBytes(host.resolve(name)), Files.readAllBytes(out), "/" + name + " read back by debugfs");
+        }
+    }
+
+    /** A host file holding {@code b}, open for reading at position 0. */
+    private static java.nio.channels.FileChannel hostFile(Path p, byte[] b) throws java.io.IOException {
+        Files.write(p, b);
+        return java.nio.channels.FileChannel.open(p);
+    }
+
+    /**
      * The entries' digest (the derived UUID and hash seed) is gathered and hashed 16 KiB at a
      * time. A writer whose digest is read after every entry hashes each entry's record on its
      * own; both must give the same image, whatever the records' lengths against the 16 KiB, and

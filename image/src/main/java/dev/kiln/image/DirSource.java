@@ -424,13 +424,14 @@ public final class DirSource implements Source {
      */
     static void copyFile(Ext4Writer w, String name, Metadata md, Path p, long size) throws IOException {
         long[] data = HoleScan.dataRegions(p, size);
-        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p)) {
+        java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p);
+        if (data == null) {
+            w.file(name, md, ch, size); // the writer closes it
+            return;
+        }
+        try (ch) {
             InputStream whole = java.nio.channels.Channels.newInputStream(ch);
-            if (data != null) {
-                w.file(name, md, size, data, new RegionBytes(whole, data, size, n -> ch.position(ch.position() + n)));
-            } else {
-                w.file(name, md, size, whole);
-            }
+            w.file(name, md, size, data, new RegionBytes(whole, data, size, n -> ch.position(ch.position() + n)));
         }
     }
 

@@ -3,7 +3,6 @@ package dev.kiln.image;
 import dev.kiln.ext4.Ext4Writer;
 import dev.kiln.ext4.Metadata;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -66,9 +65,7 @@ public final class HostLibs implements Source {
             }
             Path src = Path.of(n.found()).toRealPath();
             int mode = Files.isExecutable(src) ? 0755 : 0644;
-            try (InputStream in = Files.newInputStream(src)) {
-                w.file(n.found(), Metadata.of(mode, time), Files.size(src), in);
-            }
+            w.file(n.found(), Metadata.of(mode, time), src);
         }
     }
 }

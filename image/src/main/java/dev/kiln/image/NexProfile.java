@@ -4,7 +4,6 @@ import dev.kiln.ext4.Ext4Writer;
 import dev.kiln.ext4.Metadata;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -176,10 +175,7 @@ public final class NexProfile implements Source {
             w.directory("/tmp", tmp != null ? tmp.withMode(01777) : Metadata.of(01777, time));
         }
 
-        long size = Files.size(agent);
-        try (InputStream in = Files.newInputStream(agent)) {
-            w.file(agentPath, Metadata.of(0755, time), size, in);
-        }
+        w.file(agentPath, Metadata.of(0755, time), agent);
 
         addUser(w);
         Metadata home = w.metadata(home());
