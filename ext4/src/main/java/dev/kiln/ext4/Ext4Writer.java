@@ -1402,30 +1402,57 @@ public final class Ext4Writer implements Closeable {
             window = java.nio.ByteBuffer.allocateDirect(chunk.length);
         }
         java.nio.ByteBuffer w = window;
-        CRC32C crc = new CRC32C();
+        // The CRC of the whole content, from those of its runs: all-zero blocks are found
+        // first, and a run of them enters the CRC by its length (Crc32c.zeros), not its bytes:
+        // a sparse file read whole (Java 17 cannot ask where its holes are) is mostly zeros.
+        long crc = 0;
+        long zeros = 0; // zero bytes not yet in crc
+        CRC32C part = new CRC32C();
         long full = size / bs;
         int windowBlocks = w.capacity() / bs;
+        boolean[] zero = new boolean[windowBlocks];
         long logical = 0;
         while (logical < full) {
             int nb = (int) Math.min(windowBlocks, full - logical);
             int bytes = nb * bs;
             w.clear().limit(bytes);
             readFully(path, source, w, logical * bs, size);
-            w.flip();
-            crc.update(w);
             w.clear();
-            placeBlocks(n, logical, w, nb, source, path, logical * bs);
+            for (int i = 0; i < nb; ) {
+                boolean z = isZero(w, i);
+                int j = i + 1;
+                while (j < nb && isZero(w, j) == z) {
+                    j++;
+                }
+                java.util.Arrays.fill(zero, i, j, z);
+                if (z) {
+                    zeros += (long) (j - i) * bs;
+                } else {
+                    crc = Crc32c.combine(crc, Crc32c.zeros(zeros), zeros);
+                    zeros = 0;
+                    part.reset();
+                    w.limit(j * bs).position(i * bs);
+                    part.update(w);
+                    w.clear();
+                    crc = Crc32c.combine(crc, part.getValue(), (long) (j - i) * bs);
+                }
+                i = j;
+            }
+            placeBlocks(n, logical, w, nb, opts.sparseFiles ? zero : null, source, path, logical * bs);
             progressBytes += bytes;
             logical += nb;
         }
+        crc = Crc32c.combine(crc, Crc32c.zeros(zeros), zeros);
         int tail = (int) (size - full * bs);
         if (tail > 0) {
             readFully(path, source, java.nio.ByteBuffer.wrap(chunk, 0, tail), full * bs, size);
-            crc.update(chunk, 0, tail);
+            part.reset();
+            part.update(chunk, 0, tail);
+            crc = Crc32c.combine(crc, part.getValue(), tail);
             progressBytes += tail;
             placeChunk(n, full, 1, tail);
         }
-        return crc.getValue();
+        return crc;
     }
 
     /** Fills {@code b} (position to limit) from {@code source} at {@code pos}. */
@@ -1465,24 +1492,28 @@ public final class Ext4Writer implements Closeable {
      * files are off), runs of the others go to contiguous free blocks.
      */
     private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb) throws IOException {
-        placeBlocks(n, logical, c, nb, null, null, 0);
+        placeBlocks(n, logical, c, nb, opts.sparseFiles ? ZERO_UNKNOWN : null, null, null, 0);
     }
+
+    /** For {@link #placeBlocks}: whether a block is all zeros is to be looked at. */
+    private static final boolean[] ZERO_UNKNOWN = new boolean[0];
 
     /**
      * {@link #placeBlocks(Node, long, java.nio.ByteBuffer, int)}, the blocks written from {@code c}
      * or, with a {@code source}, copied from it: {@code c}'s blocks are then the source's from
-     * position {@code from}.
+     * position {@code from}. Which blocks become holes: none when {@code zero} is null, those
+     * all zeros when it is {@link #ZERO_UNKNOWN}, else those {@code zero} marks.
      */
-    private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb, FileChannel source, String path, long from)
-            throws IOException {
+    private void placeBlocks(Node n, long logical, java.nio.ByteBuffer c, int nb, boolean[] zero, FileChannel source,
+            String path, long from) throws IOException {
         int i = 0;
         while (i < nb) {
-            if (opts.sparseFiles && isZero(c, i)) {
+            if (hole(c, i, zero)) {
                 i++;
                 continue;
             }
             int j = i + 1;
-            while (j < nb && !(opts.sparseFiles && isZero(c, j))) {
+            while (j < nb && !hole(c, j, zero)) {
                 j++;
             }
             int k = i;
@@ -1506,6 +1537,10 @@ public final class Ext4Writer implements Closeable {
             }
             i = j;
         }
+    }
+
+    private boolean hole(java.nio.ByteBuffer c, int blockIndex, boolean[] zero) {
+        return zero != null && (zero == ZERO_UNKNOWN ? isZero(c, blockIndex) : zero[blockIndex]);
     }
 
     /** Whether block {@code blockIndex} of {@code c} (a slice) is all zeros; leaves {@code c} whole again. */
