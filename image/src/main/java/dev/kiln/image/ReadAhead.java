@@ -180,13 +180,20 @@ final class ReadAhead {
             batch = arrays.apply(BATCH);
             n = 0;
             try {
-                while (!stop.get() && !queue.offer(b, 100, TimeUnit.MILLISECONDS)) {
-                    // the writer is behind; wait
+                while (!queue.offer(b, 100, TimeUnit.MILLISECONDS)) {
+                    if (stop.get()) { // the writer has stopped: kept for drain, never taken
+                        left.add(b);
+                        return;
+                    }
                 }
             } catch (InterruptedException e) {
+                left.add(b);
                 Thread.currentThread().interrupt();
             }
         }
+
+        /** Batches handed over after the writer stopped. */
+        private final java.util.concurrent.ConcurrentLinkedQueue<T[]> left = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
         private T[] taken;
         private int next;
@@ -203,6 +210,34 @@ final class ReadAhead {
                 next = 0;
             }
             return taken[next++];
+        }
+
+        /**
+         * Writer: gives {@code each} every entry not taken yet: queued, and when {@code
+         * readerDone} (the reader's thread has ended) those it had not handed over.
+         */
+        void drain(java.util.function.Consumer<T> each, boolean readerDone) {
+            if (taken != null) {
+                while (next < taken.length) {
+                    each.accept(taken[next++]);
+                }
+            }
+            for (T[] b = queue.poll(); b != null; b = queue.poll()) {
+                for (T it : b) {
+                    each.accept(it);
+                }
+            }
+            for (T[] b = left.poll(); b != null; b = left.poll()) {
+                for (T it : b) {
+                    each.accept(it);
+                }
+            }
+            if (readerDone) {
+                for (int i = 0; i < n; i++) {
+                    each.accept(batch[i]);
+                }
+                n = 0;
+            }
         }
 
         /** Writer: drops what is queued once it has stopped. */

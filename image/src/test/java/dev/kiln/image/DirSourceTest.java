@@ -112,6 +112,9 @@ class DirSourceTest {
             Thread.sleep(20);
         }
         assertFalse(walkerAlive(), "the walker thread stops when the build fails");
+        // The files the walk had read ahead of the failure were handed over open (their
+        // xattrs and close are the writer thread's): the failed build closes them.
+        assertEquals(List.of(), openUnder(src), "no descriptor into the tree outlives the failed build");
     }
 
     @Test
@@ -163,6 +166,7 @@ class DirSourceTest {
             Thread.sleep(20);
         }
         assertFalse(walkerAlive(), "the walker thread stops when the writer could not be made");
+        assertEquals(List.of(), openUnder(src), "the files it read and handed over are closed");
         try (var left = Files.list(out.getParent())) {
             assertEquals(java.util.List.of(), left.toList(), "no output, no temporary file");
         }
