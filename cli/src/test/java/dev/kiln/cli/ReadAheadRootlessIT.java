@@ -40,6 +40,17 @@ class ReadAheadRootlessIT {
                 Files.write(tree.resolve("small" + i), b);
             }
             Files.createLink(tree.resolve("z-link"), tree.resolve("small7"));
+            // User xattrs on a file read ahead and on one the kernel copies: a dir: walk lists
+            // a regular file's on the writer's thread, from the descriptor the walk opened.
+            boolean xattrs = true;
+            for (String f : List.of("small9", "big4")) {
+                try {
+                    Files.getFileAttributeView(tree.resolve(f), java.nio.file.attribute.UserDefinedFileAttributeView.class)
+                            .write("kiln", java.nio.ByteBuffer.wrap(("value of " + f).getBytes()));
+                } catch (java.io.IOException | UnsupportedOperationException e) {
+                    xattrs = false; // the work directory's file system keeps none
+                }
+            }
             // Enough names that /data is hash-indexed: kiln cat looks them up through the index.
             for (int i = 0; i < 400; i++) {
                 Files.writeString(tree.resolve(String.format("n%03d", i)), "entry " + i + "\n");
@@ -61,6 +72,12 @@ class ReadAheadRootlessIT {
                     ExternalTools.debugfs(Path.of(out), "dump /data/" + f + " " + dumped);
                     assertArrayEquals(Files.readAllBytes(tree.resolve(f)), Files.readAllBytes(dumped), image + " /data/" + f);
                     Files.delete(dumped);
+                }
+                if (xattrs && image.startsWith("dir:")) {
+                    for (String f : List.of("small9", "big4")) {
+                        assertTrue(ExternalTools.debugfs(Path.of(out), "ea_list /data/" + f).contains("user.kiln ("
+                                + ("value of " + f).length() + ") = \"value of " + f + "\""), image + " /data/" + f + ": its xattr");
+                    }
                 }
                 assertTrue(ExternalTools.debugfs(Path.of(out), "htree /data").contains("Number of entries"),
                         image + ": /data should be indexed");
