@@ -244,14 +244,7 @@ class WriterIT {
         Ext4Options opts = Ext4Options.builder(64L << 20).blockSize(bs).inlineData(v.length > 1 && v[1].equals("inline"))
                 .sparseFiles(!(v.length > 1 && v[1].equals("no-holes"))).build();
         Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
-        Path streamed = tmp.resolve("streamed.ext4");
-        try (Ext4Writer w = Ext4Writer.create(streamed, opts)) {
-            for (int i = 0; i < contents.size(); i++) {
-                byte[] b = contents.get(i);
-                w.file("/f" + i, md, b.length, new ByteArrayInputStream(b));
-            }
-        }
-        ExternalTools.assertFsckClean(streamed);
+        Path streamed = streamed(opts, md, contents);
         for (boolean direct : new boolean[] {true, false}) {
             Path buffered = tmp.resolve("buffered-" + direct + ".ext4");
             try (Ext4Writer w = Ext4Writer.create(buffered, opts)) {
@@ -312,16 +305,7 @@ class WriterIT {
         Ext4Options opts = Ext4Options.builder(64L << 20).blockSize(bs)
                 .sparseFiles(!(v.length > 1 && v[1].equals("no-holes"))).build();
         Metadata md = TestTree.md(0644, 0, 0, 1_700_000_000L, 0);
-        Path streamed = tmp.resolve("streamed.ext4");
-        try (Ext4Writer w = Ext4Writer.create(streamed, opts)) {
-            for (int i = 0; i < contents.size(); i++) {
-                byte[] b = contents.get(i);
-                w.file("/f" + i, md, b.length, new ByteArrayInputStream(b));
-            }
-            w.file("/r", md, replaced.length, new ByteArrayInputStream(replaced));
-            w.file("/r", md, replacement.length, new ByteArrayInputStream(replacement));
-        }
-        ExternalTools.assertFsckClean(streamed);
+        Path streamed = streamed(opts, md, contents, replaced, replacement);
         Path host = Files.createDirectories(tmp.resolve("host"));
         List<java.nio.channels.FileChannel> sources = new java.util.ArrayList<>();
         Path copied = tmp.resolve("copied.ext4");
@@ -347,6 +331,25 @@ class WriterIT {
             ExternalTools.debugfs(copied, "dump /" + name + " " + out);
             assertArrayEquals(Files.readAllBytes(host.resolve(name)), Files.readAllBytes(out), "/" + name + " read back by debugfs");
         }
+    }
+
+    /**
+     * The image of {@code contents} as /f0, /f1, … written from streams, then /r from each of
+     * {@code r} in turn (each replacing the one before); checked by e2fsck.
+     */
+    private Path streamed(Ext4Options opts, Metadata md, List<byte[]> contents, byte[]... r) throws Exception {
+        Path img = tmp.resolve("streamed.ext4");
+        try (Ext4Writer w = Ext4Writer.create(img, opts)) {
+            for (int i = 0; i < contents.size(); i++) {
+                byte[] b = contents.get(i);
+                w.file("/f" + i, md, b.length, new ByteArrayInputStream(b));
+            }
+            for (byte[] b : r) {
+                w.file("/r", md, b.length, new ByteArrayInputStream(b));
+            }
+        }
+        ExternalTools.assertFsckClean(img);
+        return img;
     }
 
     /** A host file holding {@code b}, open for reading at position 0. */

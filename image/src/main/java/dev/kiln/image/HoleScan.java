@@ -20,8 +20,8 @@ final class HoleScan {
 
     /**
      * The file's data regions as {@code {offset, length}} pairs one after the other (the form
-     * {@link dev.kiln.ext4.Ext4Writer#file(String, dev.kiln.ext4.Metadata, long,
-     * java.nio.channels.FileChannel, long[])} takes), or null when the file has no holes below
+     * {@link dev.kiln.ext4.Ext4Writer#file(String, dev.kiln.ext4.Metadata, long, long[],
+     * java.io.InputStream)} takes), or null when the file has no holes below
      * {@code size} or this runtime cannot tell: then read it whole.
      */
     static long[] dataRegions(Path file, long size) {
