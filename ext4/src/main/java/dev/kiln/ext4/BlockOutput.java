@@ -154,11 +154,7 @@ final class BlockOutput implements Closeable {
                 return;
             }
         }
-        try {
-            c.close();
-        } catch (IOException e) {
-            // the failure that stopped the output is the one reported
-        }
+        close(c); // the failure that stopped the output is the one reported
     }
 
     /** A copy from a host file into the image, made by the background thread. */
@@ -289,74 +285,72 @@ final class BlockOutput implements Closeable {
                 pos = positions.poll();
             }
             IOException err = null;
-            if (op instanceof java.io.Closeable c) {
-                try {
-                    c.close();
-                } catch (IOException e) {
-                    // a source read to the end: nothing of the image depends on its close
-                }
-                synchronized (this) {
-                    inFlight--;
-                    notifyAll();
-                }
-                continue;
-            }
-            if (op instanceof Transfer t) {
-                try {
-                    transfer(t, pos);
-                } catch (IOException e) {
-                    err = e;
-                }
-                synchronized (this) {
-                    if (err != null && failure == null) {
-                        failure = err;
-                    }
-                    inFlight--;
-                    notifyAll();
-                }
-                if (flushAhead) {
-                    unflushed += t.len();
-                }
-                flushAheadIfDue();
-                continue;
-            }
-            ByteBuffer b = (ByteBuffer) op;
-            int bytes = b.remaining();
-            boolean wroteDirect = false;
+            ByteBuffer freed = null;
+            long paged = 0; // bytes that went through the page cache, for the flush ahead
             try {
-                if (useDirect && pos % align == 0 && b.remaining() % align == 0) {
-                    try {
-                        long p = pos;
-                        while (b.hasRemaining()) {
-                            p += direct.write(b, p);
-                        }
-                        wroteDirect = true;
-                    } catch (IOException e) {
-                        // Some file systems accept O_DIRECT at open and refuse the writes
-                        // (EINVAL): write this and everything after through the page cache.
-                        useDirect = false;
-                        b.rewind();
+                if (op instanceof ByteBuffer buf) {
+                    freed = buf;
+                    paged = buf.remaining();
+                    if (write(buf, pos)) {
+                        paged = 0;
                     }
-                }
-                while (b.hasRemaining()) {
-                    pos += ch.write(b, pos);
+                } else if (op instanceof Transfer t) {
+                    paged = t.len();
+                    transfer(t, pos);
+                } else {
+                    close((java.io.Closeable) op);
                 }
             } catch (IOException e) {
                 err = e;
             }
-            b.clear();
+            if (freed != null) {
+                freed.clear();
+            }
             synchronized (this) {
                 if (err != null && failure == null) {
                     failure = err;
                 }
-                free.add(b);
+                if (freed != null) {
+                    free.add(freed);
+                }
                 inFlight--;
                 notifyAll();
             }
-            if (flushAhead && !wroteDirect) {
-                unflushed += bytes;
+            if (flushAhead) {
+                unflushed += paged;
             }
             flushAheadIfDue();
+        }
+    }
+
+    /** Writes {@code b} at {@code pos}; true if it went past the page cache (O_DIRECT). */
+    private boolean write(ByteBuffer b, long pos) throws IOException {
+        if (useDirect && pos % align == 0 && b.remaining() % align == 0) {
+            try {
+                long p = pos;
+                while (b.hasRemaining()) {
+                    p += direct.write(b, p);
+                }
+                return true;
+            } catch (IOException e) {
+                // Some file systems accept O_DIRECT at open and refuse the writes
+                // (EINVAL): write this and everything after through the page cache.
+                useDirect = false;
+                b.rewind();
+            }
+        }
+        while (b.hasRemaining()) {
+            pos += ch.write(b, pos);
+        }
+        return false;
+    }
+
+    /** A source whose copies are all made ({@link #closeAfter}). */
+    private static void close(java.io.Closeable c) {
+        try {
+            c.close();
+        } catch (IOException e) {
+            // a source read to the end: nothing of the image depends on its close
         }
     }
 
@@ -410,11 +404,7 @@ final class BlockOutput implements Closeable {
             closing = true;
             for (Object op : queue) {
                 if (op instanceof java.io.Closeable c) {
-                    try {
-                        c.close();
-                    } catch (IOException e) {
-                        // dropped with the writes around it
-                    }
+                    close(c); // dropped with the writes around it
                 }
             }
             queue.clear();

@@ -228,7 +228,7 @@ public final class DirSource implements Source {
                     rootMd = withXattrs(x, root, rootMd);
                 }
             } else if (fds) {
-                rootMd = withXattrs(HostFd.open(), root, 0040000, rootMd);
+                rootMd = withXattrs(w.fds(), root, 0040000, rootMd);
             } else {
                 rootMd = withXattrs("/", rootMd, rootAttrs.mode());
             }

@@ -222,14 +222,11 @@ final class ReadAhead {
                     each.accept(taken[next++]);
                 }
             }
-            for (T[] b = queue.poll(); b != null; b = queue.poll()) {
-                for (T it : b) {
-                    each.accept(it);
-                }
-            }
-            for (T[] b = left.poll(); b != null; b = left.poll()) {
-                for (T it : b) {
-                    each.accept(it);
+            for (java.util.Queue<T[]> q : java.util.List.of(queue, left)) {
+                for (T[] b = q.poll(); b != null; b = q.poll()) {
+                    for (T it : b) {
+                        each.accept(it);
+                    }
                 }
             }
             if (readerDone) {
