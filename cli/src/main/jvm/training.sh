@@ -7,8 +7,9 @@
 #   t.tar.gz  the same as a tarball: the first build's base
 #   oci/      the same as an OCI image layout of one gzip layer (tag "t"), built with tar, gzip
 #             and sha256sum only: the registry path's documents (Jackson) and layer reading
-#   then      the further build the training process runs after the first
-#             (-Dkiln.training.then): from dir:
+#   p.tar     the same and 17 MiB of zeros as an uncompressed tarball
+#   then      the further builds the training process runs after the first
+#             (-Dkiln.training.then): from dir: and from p.tar
 #   oci.args  the oci: build's arguments, in the same form: ./kiln runs it in a second training
 #             process, the release appends it to "then" (its single cache)
 # An archive or a cache holds what one process loaded, and a build has one base; without these
@@ -26,6 +27,11 @@ kiln_training() {
   head -c 1100000 /dev/zero | tr '\0' k > "$dir/t/bin/large" || return 1
   tar -C "$dir" -czf "$dir/t.tar.gz" t || return 1
   printf 'build\t--image\tdir:%s\t-o\t%s\t--size\t%s\t-q\n' "$dir/t" "$dir/d.ext4" "$size" > "$dir/then"
+  # An uncompressed tarball (docker export's) of 16 MiB or more is read through a read-ahead
+  # stream (its class and lambdas were made at run time without this): the tree and 17 MiB of
+  # zeros, which the image holds as a hole.
+  mkdir -p "$dir/pz" && truncate -s 17M "$dir/pz/zeros" && tar -C "$dir" -cf "$dir/p.tar" t pz \
+    && printf 'build\t--image\ttar:%s\t-o\t%s\t--size\t%s\t-q\n' "$dir/p.tar" "$dir/p.ext4" "$size" >> "$dir/then"
   case "$(uname -m)" in
     x86_64) arch=amd64 ;;
     aarch64) arch=arm64 ;;

@@ -74,7 +74,11 @@ public final class Kiln extends StandardOptions implements Runnable {
             }
         };
         for (String[] sub : SUBCOMMANDS) {
-            if (only == null || sub[0].equals(only)) {
+            if ("build".equals(only) && sub[0].equals(only)) {
+                // The code-built model (BuildModel: no annotations read); every other command
+                // line, help pages and man pages included, reads the annotations.
+                cl.addSubcommand(sub[0], new CommandLine(BuildModel.spec(new BuildCommand())));
+            } else if (only == null || sub[0].equals(only)) {
                 try {
                     var c = Class.forName(sub[1]).getDeclaredConstructor();
                     c.setAccessible(true);
