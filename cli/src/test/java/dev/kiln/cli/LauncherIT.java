@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -41,6 +42,18 @@ class LauncherIT {
         assertTrue(v.startsWith("kiln "), v);
         assertEquals(v, run(ROOT.getParent(), ROOT.getFileName() + "/kiln", null, "--version"));
         assertEquals(v, run(tmp, ROOT.resolve("kiln").toString(), null, "--version"));
+    }
+
+    @Test
+    void versionPrintsPicocliVersionLineWithoutReadingAnyAnnotations() throws Exception {
+        Path log = tmp.resolve("version-classes.log");
+        String v = run(ROOT, "./kiln", "-Xlog:class+load=info:file=" + log, "--version");
+        assertEquals(v, run(ROOT, "./kiln", null, "-V"));
+        assertEquals(v, run(ROOT, "./kiln", null, "build", "-V"), "picocli's version help prints the same");
+        String loaded = Files.readString(log);
+        assertTrue(loaded.contains("dev.kiln.cli.Kiln "), loaded);
+        assertFalse(loaded.contains("CommandLine$Model$CommandReflection"), "no annotated command model");
+        assertFalse(loaded.contains("$Proxy"), "no annotation proxies");
     }
 
     @Test
