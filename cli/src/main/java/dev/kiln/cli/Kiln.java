@@ -74,10 +74,11 @@ public final class Kiln extends StandardOptions implements Runnable {
             }
         };
         for (String[] sub : SUBCOMMANDS) {
-            if ("build".equals(only) && sub[0].equals(only)) {
-                // The code-built model (BuildModel: no annotations read); every other command
-                // line, help pages and man pages included, reads the annotations.
-                cl.addSubcommand(sub[0], new CommandLine(BuildModel.spec(new BuildCommand())));
+            CommandLine.Model.CommandSpec model = sub[0].equals(only) ? CommandModels.of(only) : null;
+            if (model != null) {
+                // The code-built model (no annotation read); help pages, man pages, completion
+                // and the commands CommandModels leaves out read the annotations.
+                cl.addSubcommand(sub[0], new CommandLine(model));
             } else if (only == null || sub[0].equals(only)) {
                 try {
                     var c = Class.forName(sub[1]).getDeclaredConstructor();
