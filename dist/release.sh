@@ -106,8 +106,12 @@ cat > "$stage/bin/kiln" <<EOF
 # One readlink process (the .deb's /usr/bin/kiln is a link); the directory part by the shell.
 self=\$(readlink -f "\$0")
 home=\${self%/*/*}
+# Transparent huge pages for the heap where the kernel gives them on request (see ./kiln).
+thp=
+[ -r /sys/kernel/mm/transparent_hugepage/enabled ] && read -r thp < /sys/kernel/mm/transparent_hugepage/enabled
+case "\$thp" in *"[madvise]"*) thp=-XX:+UseTransparentHugePages ;; *) thp= ;; esac
 set -f # KILN_JAVA_OPTS is split into words, never globbed
-exec "\$home/runtime/bin/java" -XX:+UseSerialGC $heap $jit $launch_cache \\
+exec "\$home/runtime/bin/java" -XX:+UseSerialGC $heap \$thp $jit $launch_cache \\
   \${KILN_JAVA_OPTS:-} -jar "\$home/lib/kiln.jar" "\$@"
 EOF
 chmod 755 "$stage/bin/kiln"

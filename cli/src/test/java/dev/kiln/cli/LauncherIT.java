@@ -57,6 +57,16 @@ class LauncherIT {
     }
 
     @Test
+    void theHeapGetsTransparentHugePagesExactlyWhereTheKernelGivesThemOnRequest() throws Exception {
+        Path sys = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+        String mode = Files.isReadable(sys) ? Files.readString(sys) : "(none)";
+        String out = run(ROOT, "./kiln", "-Xlog:pagesize=info", "--version");
+        assertEquals(mode.contains("[madvise]"), out.contains("UseTransparentHugePages=1"), "THP " + mode + ": " + out);
+        String plain = run(ROOT, "./kiln", null, "--version");
+        assertTrue(plain.matches("kiln \\S+\n"), "one line, no JVM warning: " + plain);
+    }
+
+    @Test
     void theClassArchiveHoldsWhatTarAndDirBuildsLoad() throws Exception {
         // The launcher's training run builds from tar: and, in the same process, from dir:
         // (-Dkiln.training.then), so neither parses and verifies its classes at run time.
