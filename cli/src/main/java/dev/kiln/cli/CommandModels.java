@@ -46,7 +46,7 @@ final class CommandModels {
             c.vm = new BootCommand.VmOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("build");
         s.usageMessage().sortOptions(false).description(
                 "Builds an ext4 root file system image from a source, in one streaming pass.",
@@ -235,7 +235,7 @@ final class CommandModels {
                 .withToString("field long dev.kiln.cli.BuildCommand.scriptTimeout")
                 .getter(new Field(c, 20)).setter(new Field(c, 20))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registryOptions);
+        m = CommandSpec.wrapWithoutInspection(c.registryOptions, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--pull")
                 .paramLabel("POLICY").descriptionKey("").prompt("")
                 .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
@@ -420,7 +420,7 @@ final class CommandModels {
                 .withToString("field String dev.kiln.cli.BuildCommand.bootExpect")
                 .getter(new Field(c, 41)).setter(new Field(c, 41))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.vm);
+        m = CommandSpec.wrapWithoutInspection(c.vm, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--kernel")
                 .paramLabel("FILE").descriptionKey("").prompt("")
                 .description("The guest kernel (bzImage for QEMU, vmlinux for firecracker).")
@@ -557,7 +557,7 @@ final class CommandModels {
             c.registry = new RegistryOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("inspect");
         s.usageMessage().description(
                 "Shows an image's geometry, features, usage and a summary of its content.",
@@ -608,7 +608,7 @@ final class CommandModels {
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Inspect.stacktrace")
                 .getter(new Field(c, 61)).setter(new Field(c, 61))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry);
+        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--pull")
                 .paramLabel("POLICY").descriptionKey("").prompt("")
                 .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
@@ -648,7 +648,7 @@ final class CommandModels {
 
     /** The model of {@code kiln ls} for {@code c}, whose fields the parsed arguments set. */
     static CommandSpec lsModel(ImageCommands.Ls c) {
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("ls");
         s.usageMessage().description("Lists a directory inside an image.");
         c.spec = s;
@@ -728,7 +728,7 @@ final class CommandModels {
 
     /** The model of {@code kiln cat} for {@code c}, whose fields the parsed arguments set. */
     static CommandSpec catModel(ImageCommands.Cat c) {
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("cat");
         s.usageMessage().description("Writes a file from an image to stdout.");
         c.spec = s;
@@ -783,7 +783,7 @@ final class CommandModels {
 
     /** The model of {@code kiln verify} for {@code c}, whose fields the parsed arguments set. */
     static CommandSpec verifyModel(ImageCommands.Verify c) {
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("verify");
         s.usageMessage().description(
                 "Checks an image's consistency: checksums, bitmaps, counts, links, directories, htree indexes, extent trees, xattr blocks and the journal.",
@@ -875,7 +875,7 @@ final class CommandModels {
             c.registry = new RegistryOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("pull");
         s.usageMessage().description("Saves a registry image as an OCI layout, for offline and air-gapped builds (--image oci:DIR).");
         c.spec = s;
@@ -949,7 +949,7 @@ final class CommandModels {
                 .withToString("field boolean dev.kiln.cli.PullCommand.stacktrace")
                 .getter(new Field(c, 95)).setter(new Field(c, 95))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry);
+        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--pull")
                 .paramLabel("POLICY").descriptionKey("").prompt("")
                 .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
@@ -993,7 +993,7 @@ final class CommandModels {
             c.registry = new RegistryOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("push");
         s.usageMessage().sortOptions(false).description(
                 "Publishes an image (rootfs.ext4 or .ext4.gz) to an OCI registry as a kiln rootfs artifact, after checking it as kiln verify does.",
@@ -1087,7 +1087,7 @@ final class CommandModels {
                 .withToString("field boolean dev.kiln.cli.PushCommand.stacktrace")
                 .getter(new Field(c, 109)).setter(new Field(c, 109))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry);
+        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--pull")
                 .paramLabel("POLICY").descriptionKey("").prompt("")
                 .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
@@ -1131,7 +1131,7 @@ final class CommandModels {
             c.registry = new RegistryOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("fetch");
         s.usageMessage().sortOptions(false).description(
                 "Gets a published root file system onto this machine, as nex preflight does: from a registry (what kiln push published) or an HTTP(S) URL of rootfs.ext4[.gz] with its .sha256 beside it.",
@@ -1207,7 +1207,7 @@ final class CommandModels {
                 .withToString("field boolean dev.kiln.cli.FetchCommand.stacktrace")
                 .getter(new Field(c, 121)).setter(new Field(c, 121))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry);
+        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--pull")
                 .paramLabel("POLICY").descriptionKey("").prompt("")
                 .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
@@ -1251,7 +1251,7 @@ final class CommandModels {
             c.vm = new BootCommand.VmOptions();
         }
         CommandSpec m;
-        CommandSpec s = CommandSpec.wrapWithoutInspection(c);
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("boot");
         s.usageMessage().description(
                 "Boots IMAGE as the root disk of a microVM (firecracker, else QEMU microvm) and watches the serial console.",
@@ -1286,7 +1286,7 @@ final class CommandModels {
                 .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.image")
                 .getter(new Field(c, 128)).setter(new Field(c, 128))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.vm);
+        m = CommandSpec.wrapWithoutInspection(c.vm, Kiln.FACTORY);
         m.addOption(OptionSpec.builder("--kernel")
                 .paramLabel("FILE").descriptionKey("").prompt("")
                 .description("The guest kernel (bzImage for QEMU, vmlinux for firecracker).")

@@ -162,7 +162,7 @@ final class ModelSource {
         if (!mixins.isEmpty()) {
             out.append("        CommandSpec m;\n");
         }
-        out.append("        CommandSpec s = CommandSpec.wrapWithoutInspection(c);\n");
+        out.append("        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);\n");
         out.append("        s.name(").append(literal(spec.name())).append(");\n");
         usage(spec.usageMessage(), out);
         Field specField = specField(cls);
@@ -182,7 +182,7 @@ final class ModelSource {
                 out.append("        s.addMixin(").append(literal(open)).append(", m);\n");
             }
             if (mixin != null && !mixin.equals(open)) {
-                out.append("        m = CommandSpec.wrapWithoutInspection(c.").append(mixin).append(");\n");
+                out.append("        m = CommandSpec.wrapWithoutInspection(c.").append(mixin).append(", Kiln.FACTORY);\n");
             }
             open = mixin;
             String owner = mixin != null ? "c." + mixin : "c";
