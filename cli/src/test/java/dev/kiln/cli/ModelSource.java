@@ -268,50 +268,22 @@ final class ModelSource {
 
     /** What options and positional parameters share, from the raw values picocli's reflection set. */
     private static void common(ArgSpec a, Annotation ann, Field f, String ind, StringBuilder out) {
-        String paramLabel;
-        String descriptionKey;
-        String prompt;
-        boolean hideParamSyntax;
-        CommandLine.Range arity;
-        String[] description;
-        Class<?> type;
-        Class<?>[] aux;
-        String defaultValue;
-        String split;
-        String splitLabel;
-        boolean hidden;
-        boolean required;
-        if (a instanceof OptionSpec o) {
-            OptionSpec.Builder b = o.toBuilder();
-            paramLabel = b.paramLabel();
-            descriptionKey = b.descriptionKey();
-            prompt = b.prompt();
-            hideParamSyntax = b.hideParamSyntax();
-            arity = b.arity();
-            description = b.description();
-            type = b.type();
-            aux = b.auxiliaryTypes();
-            defaultValue = b.defaultValue();
-            split = b.splitRegex();
-            splitLabel = b.splitRegexSynopsisLabel();
-            hidden = b.hidden();
-            required = b.required();
-        } else {
-            PositionalParamSpec.Builder b = ((PositionalParamSpec) a).toBuilder();
-            paramLabel = b.paramLabel();
-            descriptionKey = b.descriptionKey();
-            prompt = b.prompt();
-            hideParamSyntax = b.hideParamSyntax();
-            arity = b.arity();
-            description = b.description();
-            type = b.type();
-            aux = b.auxiliaryTypes();
-            defaultValue = b.defaultValue();
-            split = b.splitRegex();
-            splitLabel = b.splitRegexSynopsisLabel();
-            hidden = b.hidden();
-            required = b.required(); // a positional parameter's from its arity
-        }
+        // The raw values, from a copy of the argument's builder (the two builders share their
+        // accessors through a class picocli does not make public: called by name).
+        Object b = a instanceof OptionSpec o ? o.toBuilder() : ((PositionalParamSpec) a).toBuilder();
+        String paramLabel = (String) raw(b, "paramLabel");
+        String descriptionKey = (String) raw(b, "descriptionKey");
+        String prompt = (String) raw(b, "prompt");
+        boolean hideParamSyntax = (Boolean) raw(b, "hideParamSyntax");
+        CommandLine.Range arity = (CommandLine.Range) raw(b, "arity");
+        String[] description = (String[]) raw(b, "description");
+        Class<?> type = (Class<?>) raw(b, "type");
+        Class<?>[] aux = (Class<?>[]) raw(b, "auxiliaryTypes");
+        String defaultValue = (String) raw(b, "defaultValue");
+        String split = (String) raw(b, "splitRegex");
+        String splitLabel = (String) raw(b, "splitRegexSynopsisLabel");
+        boolean hidden = (Boolean) raw(b, "hidden");
+        boolean required = (Boolean) raw(b, "required"); // a positional parameter's from its arity
         // As picocli's reflection sets them: the label (given or inferred from the field's name),
         // and the empty description key and prompt of the annotation (a built argument has nulls).
         out.append(ind).append(".paramLabel(").append(literal(paramLabel)).append(")");
@@ -412,6 +384,16 @@ final class ModelSource {
                         }
                     }
                 """);
+    }
+
+    private static Object raw(Object builder, String accessor) {
+        try {
+            Method m = builder.getClass().getMethod(accessor);
+            m.setAccessible(true);
+            return m.invoke(builder);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(accessor + ": " + e, e);
+        }
     }
 
     private static Object value(Annotation a, String attribute) {
