@@ -45,7 +45,6 @@ final class CommandModels {
         if (c.vm == null) {
             c.vm = new BootCommand.VmOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("build");
         s.usageMessage().sortOptions(false).description(
@@ -235,41 +234,7 @@ final class CommandModels {
                 .withToString("field long dev.kiln.cli.BuildCommand.scriptTimeout")
                 .getter(new Field(c, 20)).setter(new Field(c, 20))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registryOptions, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--pull")
-                .paramLabel("POLICY").descriptionKey("").prompt("")
-                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
-                .type(Choices.Pull.class)
-                .defaultValue("missing")
-                .initialValue(c.registryOptions.pull).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
-                .getter(new Field(c, 21)).setter(new Field(c, 21))
-                .build());
-        m.addOption(OptionSpec.builder("--creds")
-                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
-                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
-                .type(String.class)
-                .initialValue(c.registryOptions.creds).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
-                .getter(new Field(c, 22)).setter(new Field(c, 22))
-                .build());
-        m.addOption(OptionSpec.builder("--cache")
-                .paramLabel("DIR").descriptionKey("").prompt("")
-                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.registryOptions.cache).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
-                .getter(new Field(c, 23)).setter(new Field(c, 23))
-                .build());
-        m.addOption(OptionSpec.builder("--insecure-registry")
-                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
-                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
-                .type(java.util.List.class).auxiliaryTypes(String.class)
-                .initialValue(c.registryOptions.insecure).hasInitialValue(true)
-                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
-                .getter(new Field(c, 24)).setter(new Field(c, 24))
-                .build());
-        s.addMixin("registryOptions", m);
+        s.addMixin("registryOptions", registryOptionsMixin(c.registryOptions));
         s.addOption(OptionSpec.builder("--free")
                 .paramLabel("SIZE").descriptionKey("").prompt("")
                 .description("Headroom left free by --size auto (default: ${DEFAULT-VALUE}).")
@@ -420,85 +385,7 @@ final class CommandModels {
                 .withToString("field String dev.kiln.cli.BuildCommand.bootExpect")
                 .getter(new Field(c, 41)).setter(new Field(c, 41))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.vm, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--kernel")
-                .paramLabel("FILE").descriptionKey("").prompt("")
-                .description("The guest kernel (bzImage for QEMU, vmlinux for firecracker).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.vm.kernel).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.kernel")
-                .getter(new Field(c, 42)).setter(new Field(c, 42))
-                .build());
-        m.addOption(OptionSpec.builder("--initrd")
-                .paramLabel("FILE").descriptionKey("").prompt("")
-                .description("An initramfs, when the kernel needs modules for virtio or ext4.")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.vm.initrd).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.initrd")
-                .getter(new Field(c, 43)).setter(new Field(c, 43))
-                .build());
-        m.addOption(OptionSpec.builder("--timeout")
-                .paramLabel("SECONDS").descriptionKey("").prompt("")
-                .description("Default: ${DEFAULT-VALUE}.")
-                .type(int.class)
-                .defaultValue("120")
-                .initialValue(c.vm.timeout).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.timeout")
-                .getter(new Field(c, 44)).setter(new Field(c, 44))
-                .build());
-        m.addOption(OptionSpec.builder("--append")
-                .paramLabel("ARGS").descriptionKey("").prompt("")
-                .description("Extra kernel command line arguments.")
-                .type(String.class)
-                .initialValue(c.vm.append).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.append")
-                .getter(new Field(c, 45)).setter(new Field(c, 45))
-                .build());
-        m.addOption(OptionSpec.builder("--mem", "--memory")
-                .paramLabel("MIB").descriptionKey("").prompt("")
-                .description("Guest memory in MiB (default: ${DEFAULT-VALUE}).")
-                .type(int.class)
-                .defaultValue("512")
-                .initialValue(c.vm.mem).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.mem")
-                .getter(new Field(c, 46)).setter(new Field(c, 46))
-                .build());
-        m.addOption(OptionSpec.builder("--cpus")
-                .paramLabel("N").descriptionKey("").prompt("")
-                .description("Guest CPUs (default: ${DEFAULT-VALUE}).")
-                .type(int.class)
-                .defaultValue("1")
-                .initialValue(c.vm.cpus).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.cpus")
-                .getter(new Field(c, 47)).setter(new Field(c, 47))
-                .build());
-        m.addOption(OptionSpec.builder("--vmm")
-                .paramLabel("VMM").descriptionKey("").prompt("")
-                .description("The VM monitor: ${COMPLETION-CANDIDATES} (default: firecracker when it is on PATH and KVM works, else QEMU).")
-                .type(Choices.Vmm.class)
-                .defaultValue("auto")
-                .initialValue(c.vm.vmm).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Vmm dev.kiln.cli.BootCommand$VmOptions.vmm")
-                .getter(new Field(c, 48)).setter(new Field(c, 48))
-                .build());
-        m.addOption(OptionSpec.builder("--accel")
-                .paramLabel("ACCEL").descriptionKey("").prompt("")
-                .description("KVM or software emulation: ${COMPLETION-CANDIDATES} (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
-                .type(Choices.Accel.class)
-                .defaultValue("auto")
-                .initialValue(c.vm.accel).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Accel dev.kiln.cli.BootCommand$VmOptions.accel")
-                .getter(new Field(c, 49)).setter(new Field(c, 49))
-                .build());
-        m.addOption(OptionSpec.builder("--qemu")
-                .paramLabel("PATH").descriptionKey("").prompt("")
-                .description("The QEMU binary (default: qemu-system-<arch>).")
-                .type(String.class)
-                .initialValue(c.vm.qemu).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.qemu")
-                .getter(new Field(c, 50)).setter(new Field(c, 50))
-                .build());
-        s.addMixin("vm", m);
+        s.addMixin("vm", vmOptionsMixin(c.vm));
         s.addOption(OptionSpec.builder("--push")
                 .paramLabel("REF").descriptionKey("").prompt("")
                 .description("After the build and its checks (--verify is on, --boot-test when given), publish the image to REF as kiln push does; prints the manifest digest.")
@@ -556,7 +443,6 @@ final class CommandModels {
         if (c.registry == null) {
             c.registry = new RegistryOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("inspect");
         s.usageMessage().description(
@@ -608,41 +494,7 @@ final class CommandModels {
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Inspect.stacktrace")
                 .getter(new Field(c, 61)).setter(new Field(c, 61))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--pull")
-                .paramLabel("POLICY").descriptionKey("").prompt("")
-                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
-                .type(Choices.Pull.class)
-                .defaultValue("missing")
-                .initialValue(c.registry.pull).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
-                .getter(new Field(c, 62)).setter(new Field(c, 62))
-                .build());
-        m.addOption(OptionSpec.builder("--creds")
-                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
-                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
-                .type(String.class)
-                .initialValue(c.registry.creds).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
-                .getter(new Field(c, 63)).setter(new Field(c, 63))
-                .build());
-        m.addOption(OptionSpec.builder("--cache")
-                .paramLabel("DIR").descriptionKey("").prompt("")
-                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.registry.cache).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
-                .getter(new Field(c, 64)).setter(new Field(c, 64))
-                .build());
-        m.addOption(OptionSpec.builder("--insecure-registry")
-                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
-                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
-                .type(java.util.List.class).auxiliaryTypes(String.class)
-                .initialValue(c.registry.insecure).hasInitialValue(true)
-                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
-                .getter(new Field(c, 65)).setter(new Field(c, 65))
-                .build());
-        s.addMixin("registry", m);
+        s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
     }
 
@@ -660,7 +512,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 66)).setter(new Field(c, 66))
+                .getter(new Field(c, 62)).setter(new Field(c, 62))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -670,7 +522,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 67)).setter(new Field(c, 67))
+                .getter(new Field(c, 63)).setter(new Field(c, 63))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
@@ -679,7 +531,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Ls.image")
-                .getter(new Field(c, 68)).setter(new Field(c, 68))
+                .getter(new Field(c, 64)).setter(new Field(c, 64))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -689,7 +541,7 @@ final class CommandModels {
                 .defaultValue("/")
                 .initialValue(c.path).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Ls.path")
-                .getter(new Field(c, 69)).setter(new Field(c, 69))
+                .getter(new Field(c, 65)).setter(new Field(c, 65))
                 .build());
         s.addOption(OptionSpec.builder("-l")
                 .paramLabel("<long_>").descriptionKey("").prompt("")
@@ -697,7 +549,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.long_).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.long_")
-                .getter(new Field(c, 70)).setter(new Field(c, 70))
+                .getter(new Field(c, 66)).setter(new Field(c, 66))
                 .build());
         s.addOption(OptionSpec.builder("-R")
                 .paramLabel("<recursive>").descriptionKey("").prompt("")
@@ -705,7 +557,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.recursive).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.recursive")
-                .getter(new Field(c, 71)).setter(new Field(c, 71))
+                .getter(new Field(c, 67)).setter(new Field(c, 67))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -713,7 +565,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.json")
-                .getter(new Field(c, 72)).setter(new Field(c, 72))
+                .getter(new Field(c, 68)).setter(new Field(c, 68))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -721,7 +573,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.stacktrace")
-                .getter(new Field(c, 73)).setter(new Field(c, 73))
+                .getter(new Field(c, 69)).setter(new Field(c, 69))
                 .build());
         return s;
     }
@@ -740,7 +592,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 74)).setter(new Field(c, 74))
+                .getter(new Field(c, 70)).setter(new Field(c, 70))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -750,7 +602,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 75)).setter(new Field(c, 75))
+                .getter(new Field(c, 71)).setter(new Field(c, 71))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
@@ -759,7 +611,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Cat.image")
-                .getter(new Field(c, 76)).setter(new Field(c, 76))
+                .getter(new Field(c, 72)).setter(new Field(c, 72))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -768,7 +620,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.path).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Cat.path")
-                .getter(new Field(c, 77)).setter(new Field(c, 77))
+                .getter(new Field(c, 73)).setter(new Field(c, 73))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -776,7 +628,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Cat.stacktrace")
-                .getter(new Field(c, 78)).setter(new Field(c, 78))
+                .getter(new Field(c, 74)).setter(new Field(c, 74))
                 .build());
         return s;
     }
@@ -797,7 +649,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 79)).setter(new Field(c, 79))
+                .getter(new Field(c, 75)).setter(new Field(c, 75))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -807,7 +659,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 80)).setter(new Field(c, 80))
+                .getter(new Field(c, 76)).setter(new Field(c, 76))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
@@ -816,7 +668,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Verify.image")
-                .getter(new Field(c, 81)).setter(new Field(c, 81))
+                .getter(new Field(c, 77)).setter(new Field(c, 77))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -824,7 +676,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.quiet")
-                .getter(new Field(c, 82)).setter(new Field(c, 82))
+                .getter(new Field(c, 78)).setter(new Field(c, 78))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -832,7 +684,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.json")
-                .getter(new Field(c, 83)).setter(new Field(c, 83))
+                .getter(new Field(c, 79)).setter(new Field(c, 79))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -840,7 +692,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.stacktrace")
-                .getter(new Field(c, 84)).setter(new Field(c, 84))
+                .getter(new Field(c, 80)).setter(new Field(c, 80))
                 .build());
         s.addOption(OptionSpec.builder("--boot")
                 .paramLabel("<boot>").descriptionKey("").prompt("")
@@ -848,7 +700,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.boot).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.boot")
-                .getter(new Field(c, 85)).setter(new Field(c, 85))
+                .getter(new Field(c, 81)).setter(new Field(c, 81))
                 .build());
         s.addOption(OptionSpec.builder("--agent-path")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -856,7 +708,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.agentPath).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Verify.agentPath")
-                .getter(new Field(c, 86)).setter(new Field(c, 86))
+                .getter(new Field(c, 82)).setter(new Field(c, 82))
                 .build());
         s.addOption(OptionSpec.builder("--platform")
                 .paramLabel("OS/ARCH").descriptionKey("").prompt("")
@@ -864,7 +716,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.platform).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Verify.platform")
-                .getter(new Field(c, 87)).setter(new Field(c, 87))
+                .getter(new Field(c, 83)).setter(new Field(c, 83))
                 .build());
         return s;
     }
@@ -874,7 +726,6 @@ final class CommandModels {
         if (c.registry == null) {
             c.registry = new RegistryOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("pull");
         s.usageMessage().description("Saves a registry image as an OCI layout, for offline and air-gapped builds (--image oci:DIR).");
@@ -887,7 +738,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 88)).setter(new Field(c, 88))
+                .getter(new Field(c, 84)).setter(new Field(c, 84))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -897,7 +748,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 89)).setter(new Field(c, 89))
+                .getter(new Field(c, 85)).setter(new Field(c, 85))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("REF").descriptionKey("").prompt("")
@@ -906,7 +757,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.ref).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.ref")
-                .getter(new Field(c, 90)).setter(new Field(c, 90))
+                .getter(new Field(c, 86)).setter(new Field(c, 86))
                 .build());
         s.addOption(OptionSpec.builder("--to")
                 .paramLabel("oci:DIR").descriptionKey("").prompt("")
@@ -915,7 +766,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.to).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.to")
-                .getter(new Field(c, 91)).setter(new Field(c, 91))
+                .getter(new Field(c, 87)).setter(new Field(c, 87))
                 .build());
         s.addOption(OptionSpec.builder("--platform")
                 .paramLabel("OS/ARCH[/VARIANT]").descriptionKey("").prompt("")
@@ -923,7 +774,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.platform).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.platform")
-                .getter(new Field(c, 92)).setter(new Field(c, 92))
+                .getter(new Field(c, 88)).setter(new Field(c, 88))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -931,7 +782,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.quiet")
-                .getter(new Field(c, 93)).setter(new Field(c, 93))
+                .getter(new Field(c, 89)).setter(new Field(c, 89))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -939,7 +790,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.json")
-                .getter(new Field(c, 94)).setter(new Field(c, 94))
+                .getter(new Field(c, 90)).setter(new Field(c, 90))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -947,43 +798,9 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.stacktrace")
-                .getter(new Field(c, 95)).setter(new Field(c, 95))
+                .getter(new Field(c, 91)).setter(new Field(c, 91))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--pull")
-                .paramLabel("POLICY").descriptionKey("").prompt("")
-                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
-                .type(Choices.Pull.class)
-                .defaultValue("missing")
-                .initialValue(c.registry.pull).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
-                .getter(new Field(c, 96)).setter(new Field(c, 96))
-                .build());
-        m.addOption(OptionSpec.builder("--creds")
-                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
-                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
-                .type(String.class)
-                .initialValue(c.registry.creds).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
-                .getter(new Field(c, 97)).setter(new Field(c, 97))
-                .build());
-        m.addOption(OptionSpec.builder("--cache")
-                .paramLabel("DIR").descriptionKey("").prompt("")
-                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.registry.cache).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
-                .getter(new Field(c, 98)).setter(new Field(c, 98))
-                .build());
-        m.addOption(OptionSpec.builder("--insecure-registry")
-                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
-                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
-                .type(java.util.List.class).auxiliaryTypes(String.class)
-                .initialValue(c.registry.insecure).hasInitialValue(true)
-                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
-                .getter(new Field(c, 99)).setter(new Field(c, 99))
-                .build());
-        s.addMixin("registry", m);
+        s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
     }
 
@@ -992,7 +809,6 @@ final class CommandModels {
         if (c.registry == null) {
             c.registry = new RegistryOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("push");
         s.usageMessage().sortOptions(false).description(
@@ -1008,7 +824,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 100)).setter(new Field(c, 100))
+                .getter(new Field(c, 92)).setter(new Field(c, 92))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -1018,7 +834,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 101)).setter(new Field(c, 101))
+                .getter(new Field(c, 93)).setter(new Field(c, 93))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
@@ -1027,7 +843,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.PushCommand.image")
-                .getter(new Field(c, 102)).setter(new Field(c, 102))
+                .getter(new Field(c, 94)).setter(new Field(c, 94))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("REF").descriptionKey("").prompt("")
@@ -1036,7 +852,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.ref).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PushCommand.ref")
-                .getter(new Field(c, 103)).setter(new Field(c, 103))
+                .getter(new Field(c, 95)).setter(new Field(c, 95))
                 .build());
         s.addOption(OptionSpec.builder("--compress")
                 .paramLabel("FORMAT").descriptionKey("").prompt("")
@@ -1045,7 +861,7 @@ final class CommandModels {
                 .defaultValue("gzip")
                 .initialValue(c.compress).hasInitialValue(true)
                 .withToString("field dev.kiln.cli.Choices$Compress dev.kiln.cli.PushCommand.compress")
-                .getter(new Field(c, 104)).setter(new Field(c, 104))
+                .getter(new Field(c, 96)).setter(new Field(c, 96))
                 .build());
         s.addOption(OptionSpec.builder("--annotation")
                 .paramLabel("KEY=VALUE").descriptionKey("").prompt("")
@@ -1053,7 +869,7 @@ final class CommandModels {
                 .type(java.util.List.class).auxiliaryTypes(String.class)
                 .initialValue(c.annotations).hasInitialValue(true)
                 .withToString("field java.util.List<String> dev.kiln.cli.PushCommand.annotations")
-                .getter(new Field(c, 105)).setter(new Field(c, 105))
+                .getter(new Field(c, 97)).setter(new Field(c, 97))
                 .build());
         s.addOption(OptionSpec.builder("--mount-from")
                 .paramLabel("REPOSITORY").descriptionKey("").prompt("")
@@ -1061,7 +877,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.mountFrom).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PushCommand.mountFrom")
-                .getter(new Field(c, 106)).setter(new Field(c, 106))
+                .getter(new Field(c, 98)).setter(new Field(c, 98))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -1069,7 +885,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.json")
-                .getter(new Field(c, 107)).setter(new Field(c, 107))
+                .getter(new Field(c, 99)).setter(new Field(c, 99))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -1077,7 +893,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.quiet")
-                .getter(new Field(c, 108)).setter(new Field(c, 108))
+                .getter(new Field(c, 100)).setter(new Field(c, 100))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -1085,43 +901,9 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.stacktrace")
-                .getter(new Field(c, 109)).setter(new Field(c, 109))
+                .getter(new Field(c, 101)).setter(new Field(c, 101))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--pull")
-                .paramLabel("POLICY").descriptionKey("").prompt("")
-                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
-                .type(Choices.Pull.class)
-                .defaultValue("missing")
-                .initialValue(c.registry.pull).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
-                .getter(new Field(c, 110)).setter(new Field(c, 110))
-                .build());
-        m.addOption(OptionSpec.builder("--creds")
-                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
-                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
-                .type(String.class)
-                .initialValue(c.registry.creds).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
-                .getter(new Field(c, 111)).setter(new Field(c, 111))
-                .build());
-        m.addOption(OptionSpec.builder("--cache")
-                .paramLabel("DIR").descriptionKey("").prompt("")
-                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.registry.cache).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
-                .getter(new Field(c, 112)).setter(new Field(c, 112))
-                .build());
-        m.addOption(OptionSpec.builder("--insecure-registry")
-                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
-                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
-                .type(java.util.List.class).auxiliaryTypes(String.class)
-                .initialValue(c.registry.insecure).hasInitialValue(true)
-                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
-                .getter(new Field(c, 113)).setter(new Field(c, 113))
-                .build());
-        s.addMixin("registry", m);
+        s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
     }
 
@@ -1130,7 +912,6 @@ final class CommandModels {
         if (c.registry == null) {
             c.registry = new RegistryOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("fetch");
         s.usageMessage().sortOptions(false).description(
@@ -1145,7 +926,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 114)).setter(new Field(c, 114))
+                .getter(new Field(c, 102)).setter(new Field(c, 102))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -1155,7 +936,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 115)).setter(new Field(c, 115))
+                .getter(new Field(c, 103)).setter(new Field(c, 103))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("REF|URL").descriptionKey("").prompt("")
@@ -1164,7 +945,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.source).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.FetchCommand.source")
-                .getter(new Field(c, 116)).setter(new Field(c, 116))
+                .getter(new Field(c, 104)).setter(new Field(c, 104))
                 .build());
         s.addOption(OptionSpec.builder("-o", "--output")
                 .paramLabel("FILE").descriptionKey("").prompt("")
@@ -1173,7 +954,7 @@ final class CommandModels {
                 .defaultValue("rootfs.ext4")
                 .initialValue(c.output).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.FetchCommand.output")
-                .getter(new Field(c, 117)).setter(new Field(c, 117))
+                .getter(new Field(c, 105)).setter(new Field(c, 105))
                 .build());
         s.addOption(OptionSpec.builder("--digest")
                 .paramLabel("sha256:HEX").descriptionKey("").prompt("")
@@ -1181,7 +962,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.digest).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.FetchCommand.digest")
-                .getter(new Field(c, 118)).setter(new Field(c, 118))
+                .getter(new Field(c, 106)).setter(new Field(c, 106))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -1189,7 +970,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.json")
-                .getter(new Field(c, 119)).setter(new Field(c, 119))
+                .getter(new Field(c, 107)).setter(new Field(c, 107))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -1197,7 +978,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.quiet")
-                .getter(new Field(c, 120)).setter(new Field(c, 120))
+                .getter(new Field(c, 108)).setter(new Field(c, 108))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -1205,43 +986,9 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.stacktrace")
-                .getter(new Field(c, 121)).setter(new Field(c, 121))
+                .getter(new Field(c, 109)).setter(new Field(c, 109))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.registry, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--pull")
-                .paramLabel("POLICY").descriptionKey("").prompt("")
-                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
-                .type(Choices.Pull.class)
-                .defaultValue("missing")
-                .initialValue(c.registry.pull).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
-                .getter(new Field(c, 122)).setter(new Field(c, 122))
-                .build());
-        m.addOption(OptionSpec.builder("--creds")
-                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
-                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
-                .type(String.class)
-                .initialValue(c.registry.creds).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
-                .getter(new Field(c, 123)).setter(new Field(c, 123))
-                .build());
-        m.addOption(OptionSpec.builder("--cache")
-                .paramLabel("DIR").descriptionKey("").prompt("")
-                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.registry.cache).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
-                .getter(new Field(c, 124)).setter(new Field(c, 124))
-                .build());
-        m.addOption(OptionSpec.builder("--insecure-registry")
-                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
-                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
-                .type(java.util.List.class).auxiliaryTypes(String.class)
-                .initialValue(c.registry.insecure).hasInitialValue(true)
-                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
-                .getter(new Field(c, 125)).setter(new Field(c, 125))
-                .build());
-        s.addMixin("registry", m);
+        s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
     }
 
@@ -1250,7 +997,6 @@ final class CommandModels {
         if (c.vm == null) {
             c.vm = new BootCommand.VmOptions();
         }
-        CommandSpec m;
         CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
         s.name("boot");
         s.usageMessage().description(
@@ -1265,7 +1011,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 126)).setter(new Field(c, 126))
+                .getter(new Field(c, 110)).setter(new Field(c, 110))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -1275,7 +1021,7 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 127)).setter(new Field(c, 127))
+                .getter(new Field(c, 111)).setter(new Field(c, 111))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
@@ -1284,94 +1030,16 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.image")
-                .getter(new Field(c, 128)).setter(new Field(c, 128))
+                .getter(new Field(c, 112)).setter(new Field(c, 112))
                 .build());
-        m = CommandSpec.wrapWithoutInspection(c.vm, Kiln.FACTORY);
-        m.addOption(OptionSpec.builder("--kernel")
-                .paramLabel("FILE").descriptionKey("").prompt("")
-                .description("The guest kernel (bzImage for QEMU, vmlinux for firecracker).")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.vm.kernel).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.kernel")
-                .getter(new Field(c, 129)).setter(new Field(c, 129))
-                .build());
-        m.addOption(OptionSpec.builder("--initrd")
-                .paramLabel("FILE").descriptionKey("").prompt("")
-                .description("An initramfs, when the kernel needs modules for virtio or ext4.")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.vm.initrd).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.initrd")
-                .getter(new Field(c, 130)).setter(new Field(c, 130))
-                .build());
-        m.addOption(OptionSpec.builder("--timeout")
-                .paramLabel("SECONDS").descriptionKey("").prompt("")
-                .description("Default: ${DEFAULT-VALUE}.")
-                .type(int.class)
-                .defaultValue("120")
-                .initialValue(c.vm.timeout).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.timeout")
-                .getter(new Field(c, 131)).setter(new Field(c, 131))
-                .build());
-        m.addOption(OptionSpec.builder("--append")
-                .paramLabel("ARGS").descriptionKey("").prompt("")
-                .description("Extra kernel command line arguments.")
-                .type(String.class)
-                .initialValue(c.vm.append).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.append")
-                .getter(new Field(c, 132)).setter(new Field(c, 132))
-                .build());
-        m.addOption(OptionSpec.builder("--mem", "--memory")
-                .paramLabel("MIB").descriptionKey("").prompt("")
-                .description("Guest memory in MiB (default: ${DEFAULT-VALUE}).")
-                .type(int.class)
-                .defaultValue("512")
-                .initialValue(c.vm.mem).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.mem")
-                .getter(new Field(c, 133)).setter(new Field(c, 133))
-                .build());
-        m.addOption(OptionSpec.builder("--cpus")
-                .paramLabel("N").descriptionKey("").prompt("")
-                .description("Guest CPUs (default: ${DEFAULT-VALUE}).")
-                .type(int.class)
-                .defaultValue("1")
-                .initialValue(c.vm.cpus).hasInitialValue(true)
-                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.cpus")
-                .getter(new Field(c, 134)).setter(new Field(c, 134))
-                .build());
-        m.addOption(OptionSpec.builder("--vmm")
-                .paramLabel("VMM").descriptionKey("").prompt("")
-                .description("The VM monitor: ${COMPLETION-CANDIDATES} (default: firecracker when it is on PATH and KVM works, else QEMU).")
-                .type(Choices.Vmm.class)
-                .defaultValue("auto")
-                .initialValue(c.vm.vmm).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Vmm dev.kiln.cli.BootCommand$VmOptions.vmm")
-                .getter(new Field(c, 135)).setter(new Field(c, 135))
-                .build());
-        m.addOption(OptionSpec.builder("--accel")
-                .paramLabel("ACCEL").descriptionKey("").prompt("")
-                .description("KVM or software emulation: ${COMPLETION-CANDIDATES} (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
-                .type(Choices.Accel.class)
-                .defaultValue("auto")
-                .initialValue(c.vm.accel).hasInitialValue(true)
-                .withToString("field dev.kiln.cli.Choices$Accel dev.kiln.cli.BootCommand$VmOptions.accel")
-                .getter(new Field(c, 136)).setter(new Field(c, 136))
-                .build());
-        m.addOption(OptionSpec.builder("--qemu")
-                .paramLabel("PATH").descriptionKey("").prompt("")
-                .description("The QEMU binary (default: qemu-system-<arch>).")
-                .type(String.class)
-                .initialValue(c.vm.qemu).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.qemu")
-                .getter(new Field(c, 137)).setter(new Field(c, 137))
-                .build());
-        s.addMixin("vm", m);
+        s.addMixin("vm", vmOptionsMixin(c.vm));
         s.addOption(OptionSpec.builder("--expect")
                 .paramLabel("TEXT").descriptionKey("").prompt("")
                 .description("Text the guest must print (never matched in the kernel's echo of its command line).")
                 .type(String.class)
                 .initialValue(c.expect).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.BootCommand.expect")
-                .getter(new Field(c, 138)).setter(new Field(c, 138))
+                .getter(new Field(c, 113)).setter(new Field(c, 113))
                 .build());
         s.addOption(OptionSpec.builder("--writable")
                 .paramLabel("<writable>").descriptionKey("").prompt("")
@@ -1379,7 +1047,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.writable).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.BootCommand.writable")
-                .getter(new Field(c, 139)).setter(new Field(c, 139))
+                .getter(new Field(c, 114)).setter(new Field(c, 114))
                 .build());
         s.addOption(OptionSpec.builder("--verify-after")
                 .paramLabel("<verifyAfter>").descriptionKey("").prompt("")
@@ -1387,7 +1055,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.verifyAfter).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.BootCommand.verifyAfter")
-                .getter(new Field(c, 140)).setter(new Field(c, 140))
+                .getter(new Field(c, 115)).setter(new Field(c, 115))
                 .build());
         s.addOption(OptionSpec.builder("--log")
                 .paramLabel("FILE").descriptionKey("").prompt("")
@@ -1395,7 +1063,7 @@ final class CommandModels {
                 .type(java.nio.file.Path.class)
                 .initialValue(c.log).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.log")
-                .getter(new Field(c, 141)).setter(new Field(c, 141))
+                .getter(new Field(c, 116)).setter(new Field(c, 116))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -1403,7 +1071,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.BootCommand.quiet")
-                .getter(new Field(c, 142)).setter(new Field(c, 142))
+                .getter(new Field(c, 117)).setter(new Field(c, 117))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -1411,7 +1079,129 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.BootCommand.stacktrace")
-                .getter(new Field(c, 143)).setter(new Field(c, 143))
+                .getter(new Field(c, 118)).setter(new Field(c, 118))
+                .build());
+        return s;
+    }
+
+    /** The options of the mixin {@link RegistryOptions}, bound to {@code c}. */
+    private static CommandSpec registryOptionsMixin(RegistryOptions c) {
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
+        s.addOption(OptionSpec.builder("--pull")
+                .paramLabel("POLICY").descriptionKey("").prompt("")
+                .description("When to ask the registry: ${COMPLETION-CANDIDATES}: always, when not cached (default), never (offline).")
+                .type(Choices.Pull.class)
+                .defaultValue("missing")
+                .initialValue(c.pull).hasInitialValue(true)
+                .withToString("field dev.kiln.cli.Choices$Pull dev.kiln.cli.RegistryOptions.pull")
+                .getter(new Field(c, 21)).setter(new Field(c, 21))
+                .build());
+        s.addOption(OptionSpec.builder("--creds")
+                .paramLabel("USER:PASSWORD").descriptionKey("").prompt("")
+                .description("Registry credentials (else KILN_REGISTRY_USER/_PASSWORD, $REGISTRY_AUTH_FILE or ~/.docker/config.json).")
+                .type(String.class)
+                .initialValue(c.creds).hasInitialValue(true)
+                .withToString("field String dev.kiln.cli.RegistryOptions.creds")
+                .getter(new Field(c, 22)).setter(new Field(c, 22))
+                .build());
+        s.addOption(OptionSpec.builder("--cache")
+                .paramLabel("DIR").descriptionKey("").prompt("")
+                .description("Blob cache (default: $XDG_CACHE_HOME/kiln, else ~/.cache/kiln).")
+                .type(java.nio.file.Path.class)
+                .initialValue(c.cache).hasInitialValue(true)
+                .withToString("field java.nio.file.Path dev.kiln.cli.RegistryOptions.cache")
+                .getter(new Field(c, 23)).setter(new Field(c, 23))
+                .build());
+        s.addOption(OptionSpec.builder("--insecure-registry")
+                .paramLabel("HOST[:PORT]").descriptionKey("").prompt("")
+                .description("Allow plain HTTP to this registry (loopback always may); repeatable.")
+                .type(java.util.List.class).auxiliaryTypes(String.class)
+                .initialValue(c.insecure).hasInitialValue(true)
+                .withToString("field java.util.List<String> dev.kiln.cli.RegistryOptions.insecure")
+                .getter(new Field(c, 24)).setter(new Field(c, 24))
+                .build());
+        return s;
+    }
+
+    /** The options of the mixin {@link BootCommand.VmOptions}, bound to {@code c}. */
+    private static CommandSpec vmOptionsMixin(BootCommand.VmOptions c) {
+        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);
+        s.addOption(OptionSpec.builder("--kernel")
+                .paramLabel("FILE").descriptionKey("").prompt("")
+                .description("The guest kernel (bzImage for QEMU, vmlinux for firecracker).")
+                .type(java.nio.file.Path.class)
+                .initialValue(c.kernel).hasInitialValue(true)
+                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.kernel")
+                .getter(new Field(c, 42)).setter(new Field(c, 42))
+                .build());
+        s.addOption(OptionSpec.builder("--initrd")
+                .paramLabel("FILE").descriptionKey("").prompt("")
+                .description("An initramfs, when the kernel needs modules for virtio or ext4.")
+                .type(java.nio.file.Path.class)
+                .initialValue(c.initrd).hasInitialValue(true)
+                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand$VmOptions.initrd")
+                .getter(new Field(c, 43)).setter(new Field(c, 43))
+                .build());
+        s.addOption(OptionSpec.builder("--timeout")
+                .paramLabel("SECONDS").descriptionKey("").prompt("")
+                .description("Default: ${DEFAULT-VALUE}.")
+                .type(int.class)
+                .defaultValue("120")
+                .initialValue(c.timeout).hasInitialValue(true)
+                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.timeout")
+                .getter(new Field(c, 44)).setter(new Field(c, 44))
+                .build());
+        s.addOption(OptionSpec.builder("--append")
+                .paramLabel("ARGS").descriptionKey("").prompt("")
+                .description("Extra kernel command line arguments.")
+                .type(String.class)
+                .initialValue(c.append).hasInitialValue(true)
+                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.append")
+                .getter(new Field(c, 45)).setter(new Field(c, 45))
+                .build());
+        s.addOption(OptionSpec.builder("--mem", "--memory")
+                .paramLabel("MIB").descriptionKey("").prompt("")
+                .description("Guest memory in MiB (default: ${DEFAULT-VALUE}).")
+                .type(int.class)
+                .defaultValue("512")
+                .initialValue(c.mem).hasInitialValue(true)
+                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.mem")
+                .getter(new Field(c, 46)).setter(new Field(c, 46))
+                .build());
+        s.addOption(OptionSpec.builder("--cpus")
+                .paramLabel("N").descriptionKey("").prompt("")
+                .description("Guest CPUs (default: ${DEFAULT-VALUE}).")
+                .type(int.class)
+                .defaultValue("1")
+                .initialValue(c.cpus).hasInitialValue(true)
+                .withToString("field int dev.kiln.cli.BootCommand$VmOptions.cpus")
+                .getter(new Field(c, 47)).setter(new Field(c, 47))
+                .build());
+        s.addOption(OptionSpec.builder("--vmm")
+                .paramLabel("VMM").descriptionKey("").prompt("")
+                .description("The VM monitor: ${COMPLETION-CANDIDATES} (default: firecracker when it is on PATH and KVM works, else QEMU).")
+                .type(Choices.Vmm.class)
+                .defaultValue("auto")
+                .initialValue(c.vmm).hasInitialValue(true)
+                .withToString("field dev.kiln.cli.Choices$Vmm dev.kiln.cli.BootCommand$VmOptions.vmm")
+                .getter(new Field(c, 48)).setter(new Field(c, 48))
+                .build());
+        s.addOption(OptionSpec.builder("--accel")
+                .paramLabel("ACCEL").descriptionKey("").prompt("")
+                .description("KVM or software emulation: ${COMPLETION-CANDIDATES} (default: KVM when a real kvm_intel/kvm_amd module is loaded).")
+                .type(Choices.Accel.class)
+                .defaultValue("auto")
+                .initialValue(c.accel).hasInitialValue(true)
+                .withToString("field dev.kiln.cli.Choices$Accel dev.kiln.cli.BootCommand$VmOptions.accel")
+                .getter(new Field(c, 49)).setter(new Field(c, 49))
+                .build());
+        s.addOption(OptionSpec.builder("--qemu")
+                .paramLabel("PATH").descriptionKey("").prompt("")
+                .description("The QEMU binary (default: qemu-system-<arch>).")
+                .type(String.class)
+                .initialValue(c.qemu).hasInitialValue(true)
+                .withToString("field String dev.kiln.cli.BootCommand$VmOptions.qemu")
+                .getter(new Field(c, 50)).setter(new Field(c, 50))
                 .build());
         return s;
     }
@@ -1451,10 +1241,10 @@ final class CommandModels {
                 case 18 -> ((BuildCommand) o).scripts;
                 case 19 -> ((BuildCommand) o).env;
                 case 20 -> ((BuildCommand) o).scriptTimeout;
-                case 21 -> ((BuildCommand) o).registryOptions.pull;
-                case 22 -> ((BuildCommand) o).registryOptions.creds;
-                case 23 -> ((BuildCommand) o).registryOptions.cache;
-                case 24 -> ((BuildCommand) o).registryOptions.insecure;
+                case 21 -> ((RegistryOptions) o).pull;
+                case 22 -> ((RegistryOptions) o).creds;
+                case 23 -> ((RegistryOptions) o).cache;
+                case 24 -> ((RegistryOptions) o).insecure;
                 case 25 -> ((BuildCommand) o).free;
                 case 26 -> ((BuildCommand) o).output;
                 case 27 -> ((BuildCommand) o).size;
@@ -1472,15 +1262,15 @@ final class CommandModels {
                 case 39 -> ((BuildCommand) o).verify;
                 case 40 -> ((BuildCommand) o).bootTest;
                 case 41 -> ((BuildCommand) o).bootExpect;
-                case 42 -> ((BuildCommand) o).vm.kernel;
-                case 43 -> ((BuildCommand) o).vm.initrd;
-                case 44 -> ((BuildCommand) o).vm.timeout;
-                case 45 -> ((BuildCommand) o).vm.append;
-                case 46 -> ((BuildCommand) o).vm.mem;
-                case 47 -> ((BuildCommand) o).vm.cpus;
-                case 48 -> ((BuildCommand) o).vm.vmm;
-                case 49 -> ((BuildCommand) o).vm.accel;
-                case 50 -> ((BuildCommand) o).vm.qemu;
+                case 42 -> ((BootCommand.VmOptions) o).kernel;
+                case 43 -> ((BootCommand.VmOptions) o).initrd;
+                case 44 -> ((BootCommand.VmOptions) o).timeout;
+                case 45 -> ((BootCommand.VmOptions) o).append;
+                case 46 -> ((BootCommand.VmOptions) o).mem;
+                case 47 -> ((BootCommand.VmOptions) o).cpus;
+                case 48 -> ((BootCommand.VmOptions) o).vmm;
+                case 49 -> ((BootCommand.VmOptions) o).accel;
+                case 50 -> ((BootCommand.VmOptions) o).qemu;
                 case 51 -> ((BuildCommand) o).push;
                 case 52 -> ((BuildCommand) o).pushCompression;
                 case 53 -> ((BuildCommand) o).noChecksumFile;
@@ -1492,88 +1282,63 @@ final class CommandModels {
                 case 59 -> ((ImageCommands.Inspect) o).target;
                 case 60 -> ((ImageCommands.Inspect) o).json;
                 case 61 -> ((ImageCommands.Inspect) o).stacktrace;
-                case 62 -> ((ImageCommands.Inspect) o).registry.pull;
-                case 63 -> ((ImageCommands.Inspect) o).registry.creds;
-                case 64 -> ((ImageCommands.Inspect) o).registry.cache;
-                case 65 -> ((ImageCommands.Inspect) o).registry.insecure;
-                case 66 -> ((ImageCommands.Ls) o).helpRequested;
-                case 67 -> ((ImageCommands.Ls) o).versionRequested;
-                case 68 -> ((ImageCommands.Ls) o).image;
-                case 69 -> ((ImageCommands.Ls) o).path;
-                case 70 -> ((ImageCommands.Ls) o).long_;
-                case 71 -> ((ImageCommands.Ls) o).recursive;
-                case 72 -> ((ImageCommands.Ls) o).json;
-                case 73 -> ((ImageCommands.Ls) o).stacktrace;
-                case 74 -> ((ImageCommands.Cat) o).helpRequested;
-                case 75 -> ((ImageCommands.Cat) o).versionRequested;
-                case 76 -> ((ImageCommands.Cat) o).image;
-                case 77 -> ((ImageCommands.Cat) o).path;
-                case 78 -> ((ImageCommands.Cat) o).stacktrace;
-                case 79 -> ((ImageCommands.Verify) o).helpRequested;
-                case 80 -> ((ImageCommands.Verify) o).versionRequested;
-                case 81 -> ((ImageCommands.Verify) o).image;
-                case 82 -> ((ImageCommands.Verify) o).quiet;
-                case 83 -> ((ImageCommands.Verify) o).json;
-                case 84 -> ((ImageCommands.Verify) o).stacktrace;
-                case 85 -> ((ImageCommands.Verify) o).boot;
-                case 86 -> ((ImageCommands.Verify) o).agentPath;
-                case 87 -> ((ImageCommands.Verify) o).platform;
-                case 88 -> ((PullCommand) o).helpRequested;
-                case 89 -> ((PullCommand) o).versionRequested;
-                case 90 -> ((PullCommand) o).ref;
-                case 91 -> ((PullCommand) o).to;
-                case 92 -> ((PullCommand) o).platform;
-                case 93 -> ((PullCommand) o).quiet;
-                case 94 -> ((PullCommand) o).json;
-                case 95 -> ((PullCommand) o).stacktrace;
-                case 96 -> ((PullCommand) o).registry.pull;
-                case 97 -> ((PullCommand) o).registry.creds;
-                case 98 -> ((PullCommand) o).registry.cache;
-                case 99 -> ((PullCommand) o).registry.insecure;
-                case 100 -> ((PushCommand) o).helpRequested;
-                case 101 -> ((PushCommand) o).versionRequested;
-                case 102 -> ((PushCommand) o).image;
-                case 103 -> ((PushCommand) o).ref;
-                case 104 -> ((PushCommand) o).compress;
-                case 105 -> ((PushCommand) o).annotations;
-                case 106 -> ((PushCommand) o).mountFrom;
-                case 107 -> ((PushCommand) o).json;
-                case 108 -> ((PushCommand) o).quiet;
-                case 109 -> ((PushCommand) o).stacktrace;
-                case 110 -> ((PushCommand) o).registry.pull;
-                case 111 -> ((PushCommand) o).registry.creds;
-                case 112 -> ((PushCommand) o).registry.cache;
-                case 113 -> ((PushCommand) o).registry.insecure;
-                case 114 -> ((FetchCommand) o).helpRequested;
-                case 115 -> ((FetchCommand) o).versionRequested;
-                case 116 -> ((FetchCommand) o).source;
-                case 117 -> ((FetchCommand) o).output;
-                case 118 -> ((FetchCommand) o).digest;
-                case 119 -> ((FetchCommand) o).json;
-                case 120 -> ((FetchCommand) o).quiet;
-                case 121 -> ((FetchCommand) o).stacktrace;
-                case 122 -> ((FetchCommand) o).registry.pull;
-                case 123 -> ((FetchCommand) o).registry.creds;
-                case 124 -> ((FetchCommand) o).registry.cache;
-                case 125 -> ((FetchCommand) o).registry.insecure;
-                case 126 -> ((BootCommand) o).helpRequested;
-                case 127 -> ((BootCommand) o).versionRequested;
-                case 128 -> ((BootCommand) o).image;
-                case 129 -> ((BootCommand) o).vm.kernel;
-                case 130 -> ((BootCommand) o).vm.initrd;
-                case 131 -> ((BootCommand) o).vm.timeout;
-                case 132 -> ((BootCommand) o).vm.append;
-                case 133 -> ((BootCommand) o).vm.mem;
-                case 134 -> ((BootCommand) o).vm.cpus;
-                case 135 -> ((BootCommand) o).vm.vmm;
-                case 136 -> ((BootCommand) o).vm.accel;
-                case 137 -> ((BootCommand) o).vm.qemu;
-                case 138 -> ((BootCommand) o).expect;
-                case 139 -> ((BootCommand) o).writable;
-                case 140 -> ((BootCommand) o).verifyAfter;
-                case 141 -> ((BootCommand) o).log;
-                case 142 -> ((BootCommand) o).quiet;
-                case 143 -> ((BootCommand) o).stacktrace;
+                case 62 -> ((ImageCommands.Ls) o).helpRequested;
+                case 63 -> ((ImageCommands.Ls) o).versionRequested;
+                case 64 -> ((ImageCommands.Ls) o).image;
+                case 65 -> ((ImageCommands.Ls) o).path;
+                case 66 -> ((ImageCommands.Ls) o).long_;
+                case 67 -> ((ImageCommands.Ls) o).recursive;
+                case 68 -> ((ImageCommands.Ls) o).json;
+                case 69 -> ((ImageCommands.Ls) o).stacktrace;
+                case 70 -> ((ImageCommands.Cat) o).helpRequested;
+                case 71 -> ((ImageCommands.Cat) o).versionRequested;
+                case 72 -> ((ImageCommands.Cat) o).image;
+                case 73 -> ((ImageCommands.Cat) o).path;
+                case 74 -> ((ImageCommands.Cat) o).stacktrace;
+                case 75 -> ((ImageCommands.Verify) o).helpRequested;
+                case 76 -> ((ImageCommands.Verify) o).versionRequested;
+                case 77 -> ((ImageCommands.Verify) o).image;
+                case 78 -> ((ImageCommands.Verify) o).quiet;
+                case 79 -> ((ImageCommands.Verify) o).json;
+                case 80 -> ((ImageCommands.Verify) o).stacktrace;
+                case 81 -> ((ImageCommands.Verify) o).boot;
+                case 82 -> ((ImageCommands.Verify) o).agentPath;
+                case 83 -> ((ImageCommands.Verify) o).platform;
+                case 84 -> ((PullCommand) o).helpRequested;
+                case 85 -> ((PullCommand) o).versionRequested;
+                case 86 -> ((PullCommand) o).ref;
+                case 87 -> ((PullCommand) o).to;
+                case 88 -> ((PullCommand) o).platform;
+                case 89 -> ((PullCommand) o).quiet;
+                case 90 -> ((PullCommand) o).json;
+                case 91 -> ((PullCommand) o).stacktrace;
+                case 92 -> ((PushCommand) o).helpRequested;
+                case 93 -> ((PushCommand) o).versionRequested;
+                case 94 -> ((PushCommand) o).image;
+                case 95 -> ((PushCommand) o).ref;
+                case 96 -> ((PushCommand) o).compress;
+                case 97 -> ((PushCommand) o).annotations;
+                case 98 -> ((PushCommand) o).mountFrom;
+                case 99 -> ((PushCommand) o).json;
+                case 100 -> ((PushCommand) o).quiet;
+                case 101 -> ((PushCommand) o).stacktrace;
+                case 102 -> ((FetchCommand) o).helpRequested;
+                case 103 -> ((FetchCommand) o).versionRequested;
+                case 104 -> ((FetchCommand) o).source;
+                case 105 -> ((FetchCommand) o).output;
+                case 106 -> ((FetchCommand) o).digest;
+                case 107 -> ((FetchCommand) o).json;
+                case 108 -> ((FetchCommand) o).quiet;
+                case 109 -> ((FetchCommand) o).stacktrace;
+                case 110 -> ((BootCommand) o).helpRequested;
+                case 111 -> ((BootCommand) o).versionRequested;
+                case 112 -> ((BootCommand) o).image;
+                case 113 -> ((BootCommand) o).expect;
+                case 114 -> ((BootCommand) o).writable;
+                case 115 -> ((BootCommand) o).verifyAfter;
+                case 116 -> ((BootCommand) o).log;
+                case 117 -> ((BootCommand) o).quiet;
+                case 118 -> ((BootCommand) o).stacktrace;
                 default -> throw new IllegalStateException("no argument " + n);
             };
             return (T) v;
@@ -1605,10 +1370,10 @@ final class CommandModels {
                 case 18 -> ((BuildCommand) o).scripts = (java.util.List) value;
                 case 19 -> ((BuildCommand) o).env = (java.util.List) value;
                 case 20 -> ((BuildCommand) o).scriptTimeout = (Long) value;
-                case 21 -> ((BuildCommand) o).registryOptions.pull = (Choices.Pull) value;
-                case 22 -> ((BuildCommand) o).registryOptions.creds = (String) value;
-                case 23 -> ((BuildCommand) o).registryOptions.cache = (java.nio.file.Path) value;
-                case 24 -> ((BuildCommand) o).registryOptions.insecure = (java.util.List) value;
+                case 21 -> ((RegistryOptions) o).pull = (Choices.Pull) value;
+                case 22 -> ((RegistryOptions) o).creds = (String) value;
+                case 23 -> ((RegistryOptions) o).cache = (java.nio.file.Path) value;
+                case 24 -> ((RegistryOptions) o).insecure = (java.util.List) value;
                 case 25 -> ((BuildCommand) o).free = (Converters.Size) value;
                 case 26 -> ((BuildCommand) o).output = (java.nio.file.Path) value;
                 case 27 -> ((BuildCommand) o).size = (Converters.ImageSize) value;
@@ -1626,15 +1391,15 @@ final class CommandModels {
                 case 39 -> ((BuildCommand) o).verify = (Boolean) value;
                 case 40 -> ((BuildCommand) o).bootTest = (Boolean) value;
                 case 41 -> ((BuildCommand) o).bootExpect = (String) value;
-                case 42 -> ((BuildCommand) o).vm.kernel = (java.nio.file.Path) value;
-                case 43 -> ((BuildCommand) o).vm.initrd = (java.nio.file.Path) value;
-                case 44 -> ((BuildCommand) o).vm.timeout = (Integer) value;
-                case 45 -> ((BuildCommand) o).vm.append = (String) value;
-                case 46 -> ((BuildCommand) o).vm.mem = (Integer) value;
-                case 47 -> ((BuildCommand) o).vm.cpus = (Integer) value;
-                case 48 -> ((BuildCommand) o).vm.vmm = (Choices.Vmm) value;
-                case 49 -> ((BuildCommand) o).vm.accel = (Choices.Accel) value;
-                case 50 -> ((BuildCommand) o).vm.qemu = (String) value;
+                case 42 -> ((BootCommand.VmOptions) o).kernel = (java.nio.file.Path) value;
+                case 43 -> ((BootCommand.VmOptions) o).initrd = (java.nio.file.Path) value;
+                case 44 -> ((BootCommand.VmOptions) o).timeout = (Integer) value;
+                case 45 -> ((BootCommand.VmOptions) o).append = (String) value;
+                case 46 -> ((BootCommand.VmOptions) o).mem = (Integer) value;
+                case 47 -> ((BootCommand.VmOptions) o).cpus = (Integer) value;
+                case 48 -> ((BootCommand.VmOptions) o).vmm = (Choices.Vmm) value;
+                case 49 -> ((BootCommand.VmOptions) o).accel = (Choices.Accel) value;
+                case 50 -> ((BootCommand.VmOptions) o).qemu = (String) value;
                 case 51 -> ((BuildCommand) o).push = (String) value;
                 case 52 -> ((BuildCommand) o).pushCompression = (Choices.Compress) value;
                 case 53 -> ((BuildCommand) o).noChecksumFile = (Boolean) value;
@@ -1646,88 +1411,63 @@ final class CommandModels {
                 case 59 -> ((ImageCommands.Inspect) o).target = (String) value;
                 case 60 -> ((ImageCommands.Inspect) o).json = (Boolean) value;
                 case 61 -> ((ImageCommands.Inspect) o).stacktrace = (Boolean) value;
-                case 62 -> ((ImageCommands.Inspect) o).registry.pull = (Choices.Pull) value;
-                case 63 -> ((ImageCommands.Inspect) o).registry.creds = (String) value;
-                case 64 -> ((ImageCommands.Inspect) o).registry.cache = (java.nio.file.Path) value;
-                case 65 -> ((ImageCommands.Inspect) o).registry.insecure = (java.util.List) value;
-                case 66 -> ((ImageCommands.Ls) o).helpRequested = (Boolean) value;
-                case 67 -> ((ImageCommands.Ls) o).versionRequested = (Boolean) value;
-                case 68 -> ((ImageCommands.Ls) o).image = (java.nio.file.Path) value;
-                case 69 -> ((ImageCommands.Ls) o).path = (String) value;
-                case 70 -> ((ImageCommands.Ls) o).long_ = (Boolean) value;
-                case 71 -> ((ImageCommands.Ls) o).recursive = (Boolean) value;
-                case 72 -> ((ImageCommands.Ls) o).json = (Boolean) value;
-                case 73 -> ((ImageCommands.Ls) o).stacktrace = (Boolean) value;
-                case 74 -> ((ImageCommands.Cat) o).helpRequested = (Boolean) value;
-                case 75 -> ((ImageCommands.Cat) o).versionRequested = (Boolean) value;
-                case 76 -> ((ImageCommands.Cat) o).image = (java.nio.file.Path) value;
-                case 77 -> ((ImageCommands.Cat) o).path = (String) value;
-                case 78 -> ((ImageCommands.Cat) o).stacktrace = (Boolean) value;
-                case 79 -> ((ImageCommands.Verify) o).helpRequested = (Boolean) value;
-                case 80 -> ((ImageCommands.Verify) o).versionRequested = (Boolean) value;
-                case 81 -> ((ImageCommands.Verify) o).image = (java.nio.file.Path) value;
-                case 82 -> ((ImageCommands.Verify) o).quiet = (Boolean) value;
-                case 83 -> ((ImageCommands.Verify) o).json = (Boolean) value;
-                case 84 -> ((ImageCommands.Verify) o).stacktrace = (Boolean) value;
-                case 85 -> ((ImageCommands.Verify) o).boot = (Boolean) value;
-                case 86 -> ((ImageCommands.Verify) o).agentPath = (String) value;
-                case 87 -> ((ImageCommands.Verify) o).platform = (String) value;
-                case 88 -> ((PullCommand) o).helpRequested = (Boolean) value;
-                case 89 -> ((PullCommand) o).versionRequested = (Boolean) value;
-                case 90 -> ((PullCommand) o).ref = (String) value;
-                case 91 -> ((PullCommand) o).to = (String) value;
-                case 92 -> ((PullCommand) o).platform = (String) value;
-                case 93 -> ((PullCommand) o).quiet = (Boolean) value;
-                case 94 -> ((PullCommand) o).json = (Boolean) value;
-                case 95 -> ((PullCommand) o).stacktrace = (Boolean) value;
-                case 96 -> ((PullCommand) o).registry.pull = (Choices.Pull) value;
-                case 97 -> ((PullCommand) o).registry.creds = (String) value;
-                case 98 -> ((PullCommand) o).registry.cache = (java.nio.file.Path) value;
-                case 99 -> ((PullCommand) o).registry.insecure = (java.util.List) value;
-                case 100 -> ((PushCommand) o).helpRequested = (Boolean) value;
-                case 101 -> ((PushCommand) o).versionRequested = (Boolean) value;
-                case 102 -> ((PushCommand) o).image = (java.nio.file.Path) value;
-                case 103 -> ((PushCommand) o).ref = (String) value;
-                case 104 -> ((PushCommand) o).compress = (Choices.Compress) value;
-                case 105 -> ((PushCommand) o).annotations = (java.util.List) value;
-                case 106 -> ((PushCommand) o).mountFrom = (String) value;
-                case 107 -> ((PushCommand) o).json = (Boolean) value;
-                case 108 -> ((PushCommand) o).quiet = (Boolean) value;
-                case 109 -> ((PushCommand) o).stacktrace = (Boolean) value;
-                case 110 -> ((PushCommand) o).registry.pull = (Choices.Pull) value;
-                case 111 -> ((PushCommand) o).registry.creds = (String) value;
-                case 112 -> ((PushCommand) o).registry.cache = (java.nio.file.Path) value;
-                case 113 -> ((PushCommand) o).registry.insecure = (java.util.List) value;
-                case 114 -> ((FetchCommand) o).helpRequested = (Boolean) value;
-                case 115 -> ((FetchCommand) o).versionRequested = (Boolean) value;
-                case 116 -> ((FetchCommand) o).source = (String) value;
-                case 117 -> ((FetchCommand) o).output = (java.nio.file.Path) value;
-                case 118 -> ((FetchCommand) o).digest = (String) value;
-                case 119 -> ((FetchCommand) o).json = (Boolean) value;
-                case 120 -> ((FetchCommand) o).quiet = (Boolean) value;
-                case 121 -> ((FetchCommand) o).stacktrace = (Boolean) value;
-                case 122 -> ((FetchCommand) o).registry.pull = (Choices.Pull) value;
-                case 123 -> ((FetchCommand) o).registry.creds = (String) value;
-                case 124 -> ((FetchCommand) o).registry.cache = (java.nio.file.Path) value;
-                case 125 -> ((FetchCommand) o).registry.insecure = (java.util.List) value;
-                case 126 -> ((BootCommand) o).helpRequested = (Boolean) value;
-                case 127 -> ((BootCommand) o).versionRequested = (Boolean) value;
-                case 128 -> ((BootCommand) o).image = (java.nio.file.Path) value;
-                case 129 -> ((BootCommand) o).vm.kernel = (java.nio.file.Path) value;
-                case 130 -> ((BootCommand) o).vm.initrd = (java.nio.file.Path) value;
-                case 131 -> ((BootCommand) o).vm.timeout = (Integer) value;
-                case 132 -> ((BootCommand) o).vm.append = (String) value;
-                case 133 -> ((BootCommand) o).vm.mem = (Integer) value;
-                case 134 -> ((BootCommand) o).vm.cpus = (Integer) value;
-                case 135 -> ((BootCommand) o).vm.vmm = (Choices.Vmm) value;
-                case 136 -> ((BootCommand) o).vm.accel = (Choices.Accel) value;
-                case 137 -> ((BootCommand) o).vm.qemu = (String) value;
-                case 138 -> ((BootCommand) o).expect = (String) value;
-                case 139 -> ((BootCommand) o).writable = (Boolean) value;
-                case 140 -> ((BootCommand) o).verifyAfter = (Boolean) value;
-                case 141 -> ((BootCommand) o).log = (java.nio.file.Path) value;
-                case 142 -> ((BootCommand) o).quiet = (Boolean) value;
-                case 143 -> ((BootCommand) o).stacktrace = (Boolean) value;
+                case 62 -> ((ImageCommands.Ls) o).helpRequested = (Boolean) value;
+                case 63 -> ((ImageCommands.Ls) o).versionRequested = (Boolean) value;
+                case 64 -> ((ImageCommands.Ls) o).image = (java.nio.file.Path) value;
+                case 65 -> ((ImageCommands.Ls) o).path = (String) value;
+                case 66 -> ((ImageCommands.Ls) o).long_ = (Boolean) value;
+                case 67 -> ((ImageCommands.Ls) o).recursive = (Boolean) value;
+                case 68 -> ((ImageCommands.Ls) o).json = (Boolean) value;
+                case 69 -> ((ImageCommands.Ls) o).stacktrace = (Boolean) value;
+                case 70 -> ((ImageCommands.Cat) o).helpRequested = (Boolean) value;
+                case 71 -> ((ImageCommands.Cat) o).versionRequested = (Boolean) value;
+                case 72 -> ((ImageCommands.Cat) o).image = (java.nio.file.Path) value;
+                case 73 -> ((ImageCommands.Cat) o).path = (String) value;
+                case 74 -> ((ImageCommands.Cat) o).stacktrace = (Boolean) value;
+                case 75 -> ((ImageCommands.Verify) o).helpRequested = (Boolean) value;
+                case 76 -> ((ImageCommands.Verify) o).versionRequested = (Boolean) value;
+                case 77 -> ((ImageCommands.Verify) o).image = (java.nio.file.Path) value;
+                case 78 -> ((ImageCommands.Verify) o).quiet = (Boolean) value;
+                case 79 -> ((ImageCommands.Verify) o).json = (Boolean) value;
+                case 80 -> ((ImageCommands.Verify) o).stacktrace = (Boolean) value;
+                case 81 -> ((ImageCommands.Verify) o).boot = (Boolean) value;
+                case 82 -> ((ImageCommands.Verify) o).agentPath = (String) value;
+                case 83 -> ((ImageCommands.Verify) o).platform = (String) value;
+                case 84 -> ((PullCommand) o).helpRequested = (Boolean) value;
+                case 85 -> ((PullCommand) o).versionRequested = (Boolean) value;
+                case 86 -> ((PullCommand) o).ref = (String) value;
+                case 87 -> ((PullCommand) o).to = (String) value;
+                case 88 -> ((PullCommand) o).platform = (String) value;
+                case 89 -> ((PullCommand) o).quiet = (Boolean) value;
+                case 90 -> ((PullCommand) o).json = (Boolean) value;
+                case 91 -> ((PullCommand) o).stacktrace = (Boolean) value;
+                case 92 -> ((PushCommand) o).helpRequested = (Boolean) value;
+                case 93 -> ((PushCommand) o).versionRequested = (Boolean) value;
+                case 94 -> ((PushCommand) o).image = (java.nio.file.Path) value;
+                case 95 -> ((PushCommand) o).ref = (String) value;
+                case 96 -> ((PushCommand) o).compress = (Choices.Compress) value;
+                case 97 -> ((PushCommand) o).annotations = (java.util.List) value;
+                case 98 -> ((PushCommand) o).mountFrom = (String) value;
+                case 99 -> ((PushCommand) o).json = (Boolean) value;
+                case 100 -> ((PushCommand) o).quiet = (Boolean) value;
+                case 101 -> ((PushCommand) o).stacktrace = (Boolean) value;
+                case 102 -> ((FetchCommand) o).helpRequested = (Boolean) value;
+                case 103 -> ((FetchCommand) o).versionRequested = (Boolean) value;
+                case 104 -> ((FetchCommand) o).source = (String) value;
+                case 105 -> ((FetchCommand) o).output = (java.nio.file.Path) value;
+                case 106 -> ((FetchCommand) o).digest = (String) value;
+                case 107 -> ((FetchCommand) o).json = (Boolean) value;
+                case 108 -> ((FetchCommand) o).quiet = (Boolean) value;
+                case 109 -> ((FetchCommand) o).stacktrace = (Boolean) value;
+                case 110 -> ((BootCommand) o).helpRequested = (Boolean) value;
+                case 111 -> ((BootCommand) o).versionRequested = (Boolean) value;
+                case 112 -> ((BootCommand) o).image = (java.nio.file.Path) value;
+                case 113 -> ((BootCommand) o).expect = (String) value;
+                case 114 -> ((BootCommand) o).writable = (Boolean) value;
+                case 115 -> ((BootCommand) o).verifyAfter = (Boolean) value;
+                case 116 -> ((BootCommand) o).log = (java.nio.file.Path) value;
+                case 117 -> ((BootCommand) o).quiet = (Boolean) value;
+                case 118 -> ((BootCommand) o).stacktrace = (Boolean) value;
                 default -> throw new IllegalStateException("no argument " + n);
             }
             return old;

@@ -122,9 +122,12 @@ final class ModelSource {
                 """);
         List<String> access = new ArrayList<>();
         List<Class<?>> types = new ArrayList<>();
+        Map<Class<?>, String> mixinMethods = new LinkedHashMap<>();
+        StringBuilder mixinSource = new StringBuilder();
         for (Map.Entry<String, Class<?>> e : COMMANDS.entrySet()) {
-            command(e.getKey(), e.getValue(), access, types, out);
+            command(e.getKey(), e.getValue(), access, types, mixinMethods, mixinSource, out);
         }
+        out.append(mixinSource);
         binding(access, types, out);
         out.append("}\n");
         return out.toString();
@@ -134,7 +137,8 @@ final class ModelSource {
         return name + "Model";
     }
 
-    private static void command(String name, Class<?> cls, List<String> access, List<Class<?>> types, StringBuilder out) {
+    private static void command(String name, Class<?> cls, List<String> access, List<Class<?>> types,
+            Map<Class<?>, String> mixinMethods, StringBuilder mixinSource, StringBuilder out) {
         CommandSpec spec = new CommandLine(instance(cls)).getCommandSpec();
         if (!spec.name().equals(name)) {
             throw new IllegalStateException(cls + " is named " + spec.name() + ", not " + name);
@@ -159,9 +163,6 @@ final class ModelSource {
             out.append("            c.").append(f.getName()).append(" = new ").append(type(f.getType())).append("();\n");
             out.append("        }\n");
         }
-        if (!mixins.isEmpty()) {
-            out.append("        CommandSpec m;\n");
-        }
         out.append("        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);\n");
         out.append("        s.name(").append(literal(spec.name())).append(");\n");
         usage(spec.usageMessage(), out);
@@ -169,34 +170,56 @@ final class ModelSource {
         if (specField != null) {
             out.append("        c.").append(specField.getName()).append(" = s;\n");
         }
-        String open = null;
+        String added = null;
         for (ArgSpec a : spec.args()) {
-            Field f = (Field) a.userObject();
             String mixin = null;
             for (Map.Entry<String, CommandSpec> e : mixins.entrySet()) {
                 if (e.getValue().args().contains(a)) {
                     mixin = e.getKey();
                 }
             }
-            if (open != null && !open.equals(mixin)) {
-                out.append("        s.addMixin(").append(literal(open)).append(", m);\n");
+            if (mixin != null) {
+                // A mixin's options, all at once (as picocli adds them), from one method per mixin class.
+                if (!mixin.equals(added)) {
+                    Class<?> mc = mixinFields.get(mixin).getType();
+                    if (!mixinMethods.containsKey(mc)) {
+                        mixinMethods.put(mc, mixin(mc, mixins.get(mixin), access, types, mixinSource));
+                    }
+                    out.append("        s.addMixin(").append(literal(mixin)).append(", ").append(mixinMethods.get(mc))
+                            .append("(c.").append(mixin).append("));\n");
+                    added = mixin;
+                }
+                continue;
             }
-            if (mixin != null && !mixin.equals(open)) {
-                out.append("        m = CommandSpec.wrapWithoutInspection(c.").append(mixin).append(", Kiln.FACTORY);\n");
-            }
-            open = mixin;
-            String owner = mixin != null ? "c." + mixin : "c";
+            Field f = (Field) a.userObject();
             int index = access.size();
-            access.add("((" + c + ") o)" + (mixin != null ? "." + mixin : "") + "." + f.getName());
+            access.add("((" + c + ") o)." + f.getName());
             types.add(f.getType());
-            out.append("        ").append(mixin != null ? "m" : "s").append(a.isOption() ? ".addOption(" : ".addPositional(");
-            arg(a, f, owner, index, out);
+            out.append("        s").append(a.isOption() ? ".addOption(" : ".addPositional(");
+            arg(a, f, "c", index, out);
             out.append(");\n");
         }
-        if (open != null) {
-            out.append("        s.addMixin(").append(literal(open)).append(", m);\n");
+        out.append("        return s;\n    }\n");
+    }
+
+    /** The method that builds the mixin {@code ms} (of class {@code mc}); returns its name. */
+    private static String mixin(Class<?> mc, CommandSpec ms, List<String> access, List<Class<?>> types, StringBuilder out) {
+        String method = Character.toLowerCase(mc.getSimpleName().charAt(0)) + mc.getSimpleName().substring(1) + "Mixin";
+        String t = type(mc);
+        out.append("\n    /** The options of the mixin {@link ").append(t).append("}, bound to {@code c}. */\n");
+        out.append("    private static CommandSpec ").append(method).append("(").append(t).append(" c) {\n");
+        out.append("        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);\n");
+        for (ArgSpec a : ms.args()) {
+            Field f = (Field) a.userObject();
+            int index = access.size();
+            access.add("((" + t + ") o)." + f.getName());
+            types.add(f.getType());
+            out.append("        s.addOption(");
+            arg(a, f, "c", index, out);
+            out.append(");\n");
         }
         out.append("        return s;\n    }\n");
+        return method;
     }
 
     private static void usage(UsageMessageSpec u, StringBuilder out) {
