@@ -52,26 +52,7 @@ final class CommandModels {
                 "Sources: registry images (the default), OCI layouts and archives, tar:FILE (plain, gzip, xz, zstd or bzip2), dir:PATH, ext4:FILE, scratch.",
                 "Options may also come from a build file (-f kiln.yaml) or an @argfile (one argument per line).");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 0)).setter(new Field(c, 0))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 1)).setter(new Field(c, 1))
-                .build());
+        standardOptionsArgs(s, c);
         s.addOption(OptionSpec.builder("-f", "--file")
                 .paramLabel("FILE").descriptionKey("").prompt("")
                 .description("Read the build's options from a build file (YAML: kiln build's long options as keys, paths relative to the file); flags given here override its values and add to its lists.")
@@ -449,26 +430,7 @@ final class CommandModels {
                 "Shows an image's geometry, features, usage and a summary of its content.",
                 "Given a registry reference (what kiln push published), shows its manifest digest, layer and annotations without downloading the image.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 57)).setter(new Field(c, 57))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 58)).setter(new Field(c, 58))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE|REF").descriptionKey("").prompt("")
                 .description("An image file (rootfs.ext4), or a registry reference of an image published with kiln push (its annotations are shown, nothing is downloaded).")
@@ -476,7 +438,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.target).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Inspect.target")
-                .getter(new Field(c, 59)).setter(new Field(c, 59))
+                .getter(new Field(c, 57)).setter(new Field(c, 57))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -484,7 +446,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Inspect.json")
-                .getter(new Field(c, 60)).setter(new Field(c, 60))
+                .getter(new Field(c, 58)).setter(new Field(c, 58))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -492,7 +454,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Inspect.stacktrace")
-                .getter(new Field(c, 61)).setter(new Field(c, 61))
+                .getter(new Field(c, 59)).setter(new Field(c, 59))
                 .build());
         s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
@@ -504,26 +466,7 @@ final class CommandModels {
         s.name("ls");
         s.usageMessage().description("Lists a directory inside an image.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 62)).setter(new Field(c, 62))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 63)).setter(new Field(c, 63))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
                 .description("The ext2/3/4 image file.")
@@ -531,7 +474,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Ls.image")
-                .getter(new Field(c, 64)).setter(new Field(c, 64))
+                .getter(new Field(c, 60)).setter(new Field(c, 60))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -541,7 +484,7 @@ final class CommandModels {
                 .defaultValue("/")
                 .initialValue(c.path).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Ls.path")
-                .getter(new Field(c, 65)).setter(new Field(c, 65))
+                .getter(new Field(c, 61)).setter(new Field(c, 61))
                 .build());
         s.addOption(OptionSpec.builder("-l")
                 .paramLabel("<long_>").descriptionKey("").prompt("")
@@ -549,7 +492,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.long_).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.long_")
-                .getter(new Field(c, 66)).setter(new Field(c, 66))
+                .getter(new Field(c, 62)).setter(new Field(c, 62))
                 .build());
         s.addOption(OptionSpec.builder("-R")
                 .paramLabel("<recursive>").descriptionKey("").prompt("")
@@ -557,7 +500,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.recursive).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.recursive")
-                .getter(new Field(c, 67)).setter(new Field(c, 67))
+                .getter(new Field(c, 63)).setter(new Field(c, 63))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -565,7 +508,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.json")
-                .getter(new Field(c, 68)).setter(new Field(c, 68))
+                .getter(new Field(c, 64)).setter(new Field(c, 64))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -573,7 +516,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Ls.stacktrace")
-                .getter(new Field(c, 69)).setter(new Field(c, 69))
+                .getter(new Field(c, 65)).setter(new Field(c, 65))
                 .build());
         return s;
     }
@@ -584,26 +527,7 @@ final class CommandModels {
         s.name("cat");
         s.usageMessage().description("Writes a file from an image to stdout.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 70)).setter(new Field(c, 70))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 71)).setter(new Field(c, 71))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
                 .description("The ext2/3/4 image file.")
@@ -611,7 +535,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Cat.image")
-                .getter(new Field(c, 72)).setter(new Field(c, 72))
+                .getter(new Field(c, 66)).setter(new Field(c, 66))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -620,7 +544,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.path).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Cat.path")
-                .getter(new Field(c, 73)).setter(new Field(c, 73))
+                .getter(new Field(c, 67)).setter(new Field(c, 67))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -628,7 +552,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Cat.stacktrace")
-                .getter(new Field(c, 74)).setter(new Field(c, 74))
+                .getter(new Field(c, 68)).setter(new Field(c, 68))
                 .build());
         return s;
     }
@@ -641,26 +565,7 @@ final class CommandModels {
                 "Checks an image's consistency: checksums, bitmaps, counts, links, directories, htree indexes, extent trees, xattr blocks and the journal.",
                 "Exits 0 only when clean, 3 otherwise.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 75)).setter(new Field(c, 75))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 76)).setter(new Field(c, 76))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
                 .description("The ext2/3/4 image file.")
@@ -668,7 +573,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.ImageCommands$Verify.image")
-                .getter(new Field(c, 77)).setter(new Field(c, 77))
+                .getter(new Field(c, 69)).setter(new Field(c, 69))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -676,7 +581,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.quiet")
-                .getter(new Field(c, 78)).setter(new Field(c, 78))
+                .getter(new Field(c, 70)).setter(new Field(c, 70))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -684,7 +589,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.json")
-                .getter(new Field(c, 79)).setter(new Field(c, 79))
+                .getter(new Field(c, 71)).setter(new Field(c, 71))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -692,7 +597,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.stacktrace")
-                .getter(new Field(c, 80)).setter(new Field(c, 80))
+                .getter(new Field(c, 72)).setter(new Field(c, 72))
                 .build());
         s.addOption(OptionSpec.builder("--boot")
                 .paramLabel("<boot>").descriptionKey("").prompt("")
@@ -700,7 +605,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.boot).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.ImageCommands$Verify.boot")
-                .getter(new Field(c, 81)).setter(new Field(c, 81))
+                .getter(new Field(c, 73)).setter(new Field(c, 73))
                 .build());
         s.addOption(OptionSpec.builder("--agent-path")
                 .paramLabel("PATH").descriptionKey("").prompt("")
@@ -708,7 +613,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.agentPath).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Verify.agentPath")
-                .getter(new Field(c, 82)).setter(new Field(c, 82))
+                .getter(new Field(c, 74)).setter(new Field(c, 74))
                 .build());
         s.addOption(OptionSpec.builder("--platform")
                 .paramLabel("OS/ARCH").descriptionKey("").prompt("")
@@ -716,7 +621,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.platform).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.ImageCommands$Verify.platform")
-                .getter(new Field(c, 83)).setter(new Field(c, 83))
+                .getter(new Field(c, 75)).setter(new Field(c, 75))
                 .build());
         return s;
     }
@@ -730,26 +635,7 @@ final class CommandModels {
         s.name("pull");
         s.usageMessage().description("Saves a registry image as an OCI layout, for offline and air-gapped builds (--image oci:DIR).");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 84)).setter(new Field(c, 84))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 85)).setter(new Field(c, 85))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("REF").descriptionKey("").prompt("")
                 .description("e.g. alpine:3.20, ghcr.io/org/repo@sha256:...")
@@ -757,7 +643,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.ref).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.ref")
-                .getter(new Field(c, 86)).setter(new Field(c, 86))
+                .getter(new Field(c, 76)).setter(new Field(c, 76))
                 .build());
         s.addOption(OptionSpec.builder("--to")
                 .paramLabel("oci:DIR").descriptionKey("").prompt("")
@@ -766,7 +652,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.to).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.to")
-                .getter(new Field(c, 87)).setter(new Field(c, 87))
+                .getter(new Field(c, 77)).setter(new Field(c, 77))
                 .build());
         s.addOption(OptionSpec.builder("--platform")
                 .paramLabel("OS/ARCH[/VARIANT]").descriptionKey("").prompt("")
@@ -774,7 +660,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.platform).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PullCommand.platform")
-                .getter(new Field(c, 88)).setter(new Field(c, 88))
+                .getter(new Field(c, 78)).setter(new Field(c, 78))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -782,7 +668,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.quiet")
-                .getter(new Field(c, 89)).setter(new Field(c, 89))
+                .getter(new Field(c, 79)).setter(new Field(c, 79))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -790,7 +676,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.json")
-                .getter(new Field(c, 90)).setter(new Field(c, 90))
+                .getter(new Field(c, 80)).setter(new Field(c, 80))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -798,7 +684,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PullCommand.stacktrace")
-                .getter(new Field(c, 91)).setter(new Field(c, 91))
+                .getter(new Field(c, 81)).setter(new Field(c, 81))
                 .build());
         s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
@@ -816,26 +702,7 @@ final class CommandModels {
                 "artifactType application/vnd.kiln.rootfs.v1, one layer application/vnd.kiln.rootfs.ext4.v1[+gzip|+zstd], annotations with the image's size, sha256, block size, features, UUID and label.",
                 "Prints the manifest digest.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 92)).setter(new Field(c, 92))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 93)).setter(new Field(c, 93))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("IMAGE").descriptionKey("").prompt("")
                 .description("The image to publish.")
@@ -843,7 +710,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.image).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.PushCommand.image")
-                .getter(new Field(c, 94)).setter(new Field(c, 94))
+                .getter(new Field(c, 82)).setter(new Field(c, 82))
                 .build());
         s.addPositional(PositionalParamSpec.builder().index("1")
                 .paramLabel("REF").descriptionKey("").prompt("")
@@ -852,7 +719,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.ref).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PushCommand.ref")
-                .getter(new Field(c, 95)).setter(new Field(c, 95))
+                .getter(new Field(c, 83)).setter(new Field(c, 83))
                 .build());
         s.addOption(OptionSpec.builder("--compress")
                 .paramLabel("FORMAT").descriptionKey("").prompt("")
@@ -861,7 +728,7 @@ final class CommandModels {
                 .defaultValue("gzip")
                 .initialValue(c.compress).hasInitialValue(true)
                 .withToString("field dev.kiln.cli.Choices$Compress dev.kiln.cli.PushCommand.compress")
-                .getter(new Field(c, 96)).setter(new Field(c, 96))
+                .getter(new Field(c, 84)).setter(new Field(c, 84))
                 .build());
         s.addOption(OptionSpec.builder("--annotation")
                 .paramLabel("KEY=VALUE").descriptionKey("").prompt("")
@@ -869,7 +736,7 @@ final class CommandModels {
                 .type(java.util.List.class).auxiliaryTypes(String.class)
                 .initialValue(c.annotations).hasInitialValue(true)
                 .withToString("field java.util.List<String> dev.kiln.cli.PushCommand.annotations")
-                .getter(new Field(c, 97)).setter(new Field(c, 97))
+                .getter(new Field(c, 85)).setter(new Field(c, 85))
                 .build());
         s.addOption(OptionSpec.builder("--mount-from")
                 .paramLabel("REPOSITORY").descriptionKey("").prompt("")
@@ -877,7 +744,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.mountFrom).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.PushCommand.mountFrom")
-                .getter(new Field(c, 98)).setter(new Field(c, 98))
+                .getter(new Field(c, 86)).setter(new Field(c, 86))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -885,7 +752,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.json")
-                .getter(new Field(c, 99)).setter(new Field(c, 99))
+                .getter(new Field(c, 87)).setter(new Field(c, 87))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -893,7 +760,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.quiet")
-                .getter(new Field(c, 100)).setter(new Field(c, 100))
+                .getter(new Field(c, 88)).setter(new Field(c, 88))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -901,7 +768,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.PushCommand.stacktrace")
-                .getter(new Field(c, 101)).setter(new Field(c, 101))
+                .getter(new Field(c, 89)).setter(new Field(c, 89))
                 .build());
         s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
@@ -918,26 +785,7 @@ final class CommandModels {
                 "Gets a published root file system onto this machine, as nex preflight does: from a registry (what kiln push published) or an HTTP(S) URL of rootfs.ext4[.gz] with its .sha256 beside it.",
                 "Downloads into the cache (resuming), checks every digest and the annotated sha256, verifies the file system, and only then moves it into place. A second fetch of the same digest downloads nothing.");
         c.spec = s;
-        s.addOption(OptionSpec.builder("-h", "--help")
-                .paramLabel("<helpRequested>").descriptionKey("").prompt("")
-                .description("Show this help message and exit.")
-                .type(boolean.class)
-                .usageHelp(true)
-                .order(1000)
-                .initialValue(c.helpRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 102)).setter(new Field(c, 102))
-                .build());
-        s.addOption(OptionSpec.builder("-V", "--version")
-                .paramLabel("<versionRequested>").descriptionKey("").prompt("")
-                .description("Print version information and exit.")
-                .type(boolean.class)
-                .versionHelp(true)
-                .order(1001)
-                .initialValue(c.versionRequested).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 103)).setter(new Field(c, 103))
-                .build());
+        standardOptionsArgs(s, c);
         s.addPositional(PositionalParamSpec.builder().index("0")
                 .paramLabel("REF|URL").descriptionKey("").prompt("")
                 .description("registry/repository:tag[@sha256:\u2026], or https://\u2026/rootfs.ext4.gz")
@@ -945,7 +793,7 @@ final class CommandModels {
                 .required(true)
                 .initialValue(c.source).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.FetchCommand.source")
-                .getter(new Field(c, 104)).setter(new Field(c, 104))
+                .getter(new Field(c, 90)).setter(new Field(c, 90))
                 .build());
         s.addOption(OptionSpec.builder("-o", "--output")
                 .paramLabel("FILE").descriptionKey("").prompt("")
@@ -954,7 +802,7 @@ final class CommandModels {
                 .defaultValue("rootfs.ext4")
                 .initialValue(c.output).hasInitialValue(true)
                 .withToString("field java.nio.file.Path dev.kiln.cli.FetchCommand.output")
-                .getter(new Field(c, 105)).setter(new Field(c, 105))
+                .getter(new Field(c, 91)).setter(new Field(c, 91))
                 .build());
         s.addOption(OptionSpec.builder("--digest")
                 .paramLabel("sha256:HEX").descriptionKey("").prompt("")
@@ -962,7 +810,7 @@ final class CommandModels {
                 .type(String.class)
                 .initialValue(c.digest).hasInitialValue(true)
                 .withToString("field String dev.kiln.cli.FetchCommand.digest")
-                .getter(new Field(c, 106)).setter(new Field(c, 106))
+                .getter(new Field(c, 92)).setter(new Field(c, 92))
                 .build());
         s.addOption(OptionSpec.builder("--json")
                 .paramLabel("<json>").descriptionKey("").prompt("")
@@ -970,7 +818,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.json).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.json")
-                .getter(new Field(c, 107)).setter(new Field(c, 107))
+                .getter(new Field(c, 93)).setter(new Field(c, 93))
                 .build());
         s.addOption(OptionSpec.builder("-q", "--quiet")
                 .paramLabel("<quiet>").descriptionKey("").prompt("")
@@ -978,7 +826,7 @@ final class CommandModels {
                 .type(boolean.class)
                 .initialValue(c.quiet).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.quiet")
-                .getter(new Field(c, 108)).setter(new Field(c, 108))
+                .getter(new Field(c, 94)).setter(new Field(c, 94))
                 .build());
         s.addOption(OptionSpec.builder("--stacktrace")
                 .paramLabel("<stacktrace>").descriptionKey("").prompt("")
@@ -986,7 +834,7 @@ final class CommandModels {
                 .hidden(true)
                 .initialValue(c.stacktrace).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.FetchCommand.stacktrace")
-                .getter(new Field(c, 109)).setter(new Field(c, 109))
+                .getter(new Field(c, 95)).setter(new Field(c, 95))
                 .build());
         s.addMixin("registry", registryOptionsMixin(c.registry));
         return s;
@@ -1003,6 +851,70 @@ final class CommandModels {
                 "Boots IMAGE as the root disk of a microVM (firecracker, else QEMU microvm) and watches the serial console.",
                 "Exits 0 when the guest prints TEXT (without --expect: when it powers off by itself), 1 on timeout, kernel panic or a VM that stops first. The image is not modified unless --writable is given.");
         c.spec = s;
+        standardOptionsArgs(s, c);
+        s.addPositional(PositionalParamSpec.builder().index("0")
+                .paramLabel("IMAGE").descriptionKey("").prompt("")
+                .description("An ext4 image (a .gz is decompressed to a temporary copy).")
+                .type(java.nio.file.Path.class)
+                .required(true)
+                .initialValue(c.image).hasInitialValue(true)
+                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.image")
+                .getter(new Field(c, 96)).setter(new Field(c, 96))
+                .build());
+        s.addMixin("vm", vmOptionsMixin(c.vm));
+        s.addOption(OptionSpec.builder("--expect")
+                .paramLabel("TEXT").descriptionKey("").prompt("")
+                .description("Text the guest must print (never matched in the kernel's echo of its command line).")
+                .type(String.class)
+                .initialValue(c.expect).hasInitialValue(true)
+                .withToString("field String dev.kiln.cli.BootCommand.expect")
+                .getter(new Field(c, 97)).setter(new Field(c, 97))
+                .build());
+        s.addOption(OptionSpec.builder("--writable")
+                .paramLabel("<writable>").descriptionKey("").prompt("")
+                .description("Boot the image itself, so what the guest writes stays (default: a throw-away copy).")
+                .type(boolean.class)
+                .initialValue(c.writable).hasInitialValue(true)
+                .withToString("field boolean dev.kiln.cli.BootCommand.writable")
+                .getter(new Field(c, 98)).setter(new Field(c, 98))
+                .build());
+        s.addOption(OptionSpec.builder("--verify-after")
+                .paramLabel("<verifyAfter>").descriptionKey("").prompt("")
+                .description("With --writable: check the file system after the guest stopped (as kiln verify, including a journal left needing recovery).")
+                .type(boolean.class)
+                .initialValue(c.verifyAfter).hasInitialValue(true)
+                .withToString("field boolean dev.kiln.cli.BootCommand.verifyAfter")
+                .getter(new Field(c, 99)).setter(new Field(c, 99))
+                .build());
+        s.addOption(OptionSpec.builder("--log")
+                .paramLabel("FILE").descriptionKey("").prompt("")
+                .description("Write the guest console to FILE instead of stderr.")
+                .type(java.nio.file.Path.class)
+                .initialValue(c.log).hasInitialValue(true)
+                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.log")
+                .getter(new Field(c, 100)).setter(new Field(c, 100))
+                .build());
+        s.addOption(OptionSpec.builder("-q", "--quiet")
+                .paramLabel("<quiet>").descriptionKey("").prompt("")
+                .description("Do not show the guest console.")
+                .type(boolean.class)
+                .initialValue(c.quiet).hasInitialValue(true)
+                .withToString("field boolean dev.kiln.cli.BootCommand.quiet")
+                .getter(new Field(c, 101)).setter(new Field(c, 101))
+                .build());
+        s.addOption(OptionSpec.builder("--stacktrace")
+                .paramLabel("<stacktrace>").descriptionKey("").prompt("")
+                .type(boolean.class)
+                .hidden(true)
+                .initialValue(c.stacktrace).hasInitialValue(true)
+                .withToString("field boolean dev.kiln.cli.BootCommand.stacktrace")
+                .getter(new Field(c, 102)).setter(new Field(c, 102))
+                .build());
+        return s;
+    }
+
+    /** The arguments every command inherits from {@link StandardOptions}, bound to {@code c}. */
+    private static void standardOptionsArgs(CommandSpec s, StandardOptions c) {
         s.addOption(OptionSpec.builder("-h", "--help")
                 .paramLabel("<helpRequested>").descriptionKey("").prompt("")
                 .description("Show this help message and exit.")
@@ -1011,7 +923,7 @@ final class CommandModels {
                 .order(1000)
                 .initialValue(c.helpRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.helpRequested")
-                .getter(new Field(c, 110)).setter(new Field(c, 110))
+                .getter(new Field(c, 0)).setter(new Field(c, 0))
                 .build());
         s.addOption(OptionSpec.builder("-V", "--version")
                 .paramLabel("<versionRequested>").descriptionKey("").prompt("")
@@ -1021,67 +933,8 @@ final class CommandModels {
                 .order(1001)
                 .initialValue(c.versionRequested).hasInitialValue(true)
                 .withToString("field boolean dev.kiln.cli.StandardOptions.versionRequested")
-                .getter(new Field(c, 111)).setter(new Field(c, 111))
+                .getter(new Field(c, 1)).setter(new Field(c, 1))
                 .build());
-        s.addPositional(PositionalParamSpec.builder().index("0")
-                .paramLabel("IMAGE").descriptionKey("").prompt("")
-                .description("An ext4 image (a .gz is decompressed to a temporary copy).")
-                .type(java.nio.file.Path.class)
-                .required(true)
-                .initialValue(c.image).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.image")
-                .getter(new Field(c, 112)).setter(new Field(c, 112))
-                .build());
-        s.addMixin("vm", vmOptionsMixin(c.vm));
-        s.addOption(OptionSpec.builder("--expect")
-                .paramLabel("TEXT").descriptionKey("").prompt("")
-                .description("Text the guest must print (never matched in the kernel's echo of its command line).")
-                .type(String.class)
-                .initialValue(c.expect).hasInitialValue(true)
-                .withToString("field String dev.kiln.cli.BootCommand.expect")
-                .getter(new Field(c, 113)).setter(new Field(c, 113))
-                .build());
-        s.addOption(OptionSpec.builder("--writable")
-                .paramLabel("<writable>").descriptionKey("").prompt("")
-                .description("Boot the image itself, so what the guest writes stays (default: a throw-away copy).")
-                .type(boolean.class)
-                .initialValue(c.writable).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.BootCommand.writable")
-                .getter(new Field(c, 114)).setter(new Field(c, 114))
-                .build());
-        s.addOption(OptionSpec.builder("--verify-after")
-                .paramLabel("<verifyAfter>").descriptionKey("").prompt("")
-                .description("With --writable: check the file system after the guest stopped (as kiln verify, including a journal left needing recovery).")
-                .type(boolean.class)
-                .initialValue(c.verifyAfter).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.BootCommand.verifyAfter")
-                .getter(new Field(c, 115)).setter(new Field(c, 115))
-                .build());
-        s.addOption(OptionSpec.builder("--log")
-                .paramLabel("FILE").descriptionKey("").prompt("")
-                .description("Write the guest console to FILE instead of stderr.")
-                .type(java.nio.file.Path.class)
-                .initialValue(c.log).hasInitialValue(true)
-                .withToString("field java.nio.file.Path dev.kiln.cli.BootCommand.log")
-                .getter(new Field(c, 116)).setter(new Field(c, 116))
-                .build());
-        s.addOption(OptionSpec.builder("-q", "--quiet")
-                .paramLabel("<quiet>").descriptionKey("").prompt("")
-                .description("Do not show the guest console.")
-                .type(boolean.class)
-                .initialValue(c.quiet).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.BootCommand.quiet")
-                .getter(new Field(c, 117)).setter(new Field(c, 117))
-                .build());
-        s.addOption(OptionSpec.builder("--stacktrace")
-                .paramLabel("<stacktrace>").descriptionKey("").prompt("")
-                .type(boolean.class)
-                .hidden(true)
-                .initialValue(c.stacktrace).hasInitialValue(true)
-                .withToString("field boolean dev.kiln.cli.BootCommand.stacktrace")
-                .getter(new Field(c, 118)).setter(new Field(c, 118))
-                .build());
-        return s;
     }
 
     /** The options of the mixin {@link RegistryOptions}, bound to {@code c}. */
@@ -1220,8 +1073,8 @@ final class CommandModels {
         @SuppressWarnings("unchecked")
         public <T> T get() {
             Object v = switch (n) {
-                case 0 -> ((BuildCommand) o).helpRequested;
-                case 1 -> ((BuildCommand) o).versionRequested;
+                case 0 -> ((StandardOptions) o).helpRequested;
+                case 1 -> ((StandardOptions) o).versionRequested;
                 case 2 -> ((BuildCommand) o).buildFile;
                 case 3 -> ((BuildCommand) o).printConfig;
                 case 4 -> ((BuildCommand) o).lockFile;
@@ -1277,68 +1130,52 @@ final class CommandModels {
                 case 54 -> ((BuildCommand) o).quiet;
                 case 55 -> ((BuildCommand) o).json;
                 case 56 -> ((BuildCommand) o).stacktrace;
-                case 57 -> ((ImageCommands.Inspect) o).helpRequested;
-                case 58 -> ((ImageCommands.Inspect) o).versionRequested;
-                case 59 -> ((ImageCommands.Inspect) o).target;
-                case 60 -> ((ImageCommands.Inspect) o).json;
-                case 61 -> ((ImageCommands.Inspect) o).stacktrace;
-                case 62 -> ((ImageCommands.Ls) o).helpRequested;
-                case 63 -> ((ImageCommands.Ls) o).versionRequested;
-                case 64 -> ((ImageCommands.Ls) o).image;
-                case 65 -> ((ImageCommands.Ls) o).path;
-                case 66 -> ((ImageCommands.Ls) o).long_;
-                case 67 -> ((ImageCommands.Ls) o).recursive;
-                case 68 -> ((ImageCommands.Ls) o).json;
-                case 69 -> ((ImageCommands.Ls) o).stacktrace;
-                case 70 -> ((ImageCommands.Cat) o).helpRequested;
-                case 71 -> ((ImageCommands.Cat) o).versionRequested;
-                case 72 -> ((ImageCommands.Cat) o).image;
-                case 73 -> ((ImageCommands.Cat) o).path;
-                case 74 -> ((ImageCommands.Cat) o).stacktrace;
-                case 75 -> ((ImageCommands.Verify) o).helpRequested;
-                case 76 -> ((ImageCommands.Verify) o).versionRequested;
-                case 77 -> ((ImageCommands.Verify) o).image;
-                case 78 -> ((ImageCommands.Verify) o).quiet;
-                case 79 -> ((ImageCommands.Verify) o).json;
-                case 80 -> ((ImageCommands.Verify) o).stacktrace;
-                case 81 -> ((ImageCommands.Verify) o).boot;
-                case 82 -> ((ImageCommands.Verify) o).agentPath;
-                case 83 -> ((ImageCommands.Verify) o).platform;
-                case 84 -> ((PullCommand) o).helpRequested;
-                case 85 -> ((PullCommand) o).versionRequested;
-                case 86 -> ((PullCommand) o).ref;
-                case 87 -> ((PullCommand) o).to;
-                case 88 -> ((PullCommand) o).platform;
-                case 89 -> ((PullCommand) o).quiet;
-                case 90 -> ((PullCommand) o).json;
-                case 91 -> ((PullCommand) o).stacktrace;
-                case 92 -> ((PushCommand) o).helpRequested;
-                case 93 -> ((PushCommand) o).versionRequested;
-                case 94 -> ((PushCommand) o).image;
-                case 95 -> ((PushCommand) o).ref;
-                case 96 -> ((PushCommand) o).compress;
-                case 97 -> ((PushCommand) o).annotations;
-                case 98 -> ((PushCommand) o).mountFrom;
-                case 99 -> ((PushCommand) o).json;
-                case 100 -> ((PushCommand) o).quiet;
-                case 101 -> ((PushCommand) o).stacktrace;
-                case 102 -> ((FetchCommand) o).helpRequested;
-                case 103 -> ((FetchCommand) o).versionRequested;
-                case 104 -> ((FetchCommand) o).source;
-                case 105 -> ((FetchCommand) o).output;
-                case 106 -> ((FetchCommand) o).digest;
-                case 107 -> ((FetchCommand) o).json;
-                case 108 -> ((FetchCommand) o).quiet;
-                case 109 -> ((FetchCommand) o).stacktrace;
-                case 110 -> ((BootCommand) o).helpRequested;
-                case 111 -> ((BootCommand) o).versionRequested;
-                case 112 -> ((BootCommand) o).image;
-                case 113 -> ((BootCommand) o).expect;
-                case 114 -> ((BootCommand) o).writable;
-                case 115 -> ((BootCommand) o).verifyAfter;
-                case 116 -> ((BootCommand) o).log;
-                case 117 -> ((BootCommand) o).quiet;
-                case 118 -> ((BootCommand) o).stacktrace;
+                case 57 -> ((ImageCommands.Inspect) o).target;
+                case 58 -> ((ImageCommands.Inspect) o).json;
+                case 59 -> ((ImageCommands.Inspect) o).stacktrace;
+                case 60 -> ((ImageCommands.Ls) o).image;
+                case 61 -> ((ImageCommands.Ls) o).path;
+                case 62 -> ((ImageCommands.Ls) o).long_;
+                case 63 -> ((ImageCommands.Ls) o).recursive;
+                case 64 -> ((ImageCommands.Ls) o).json;
+                case 65 -> ((ImageCommands.Ls) o).stacktrace;
+                case 66 -> ((ImageCommands.Cat) o).image;
+                case 67 -> ((ImageCommands.Cat) o).path;
+                case 68 -> ((ImageCommands.Cat) o).stacktrace;
+                case 69 -> ((ImageCommands.Verify) o).image;
+                case 70 -> ((ImageCommands.Verify) o).quiet;
+                case 71 -> ((ImageCommands.Verify) o).json;
+                case 72 -> ((ImageCommands.Verify) o).stacktrace;
+                case 73 -> ((ImageCommands.Verify) o).boot;
+                case 74 -> ((ImageCommands.Verify) o).agentPath;
+                case 75 -> ((ImageCommands.Verify) o).platform;
+                case 76 -> ((PullCommand) o).ref;
+                case 77 -> ((PullCommand) o).to;
+                case 78 -> ((PullCommand) o).platform;
+                case 79 -> ((PullCommand) o).quiet;
+                case 80 -> ((PullCommand) o).json;
+                case 81 -> ((PullCommand) o).stacktrace;
+                case 82 -> ((PushCommand) o).image;
+                case 83 -> ((PushCommand) o).ref;
+                case 84 -> ((PushCommand) o).compress;
+                case 85 -> ((PushCommand) o).annotations;
+                case 86 -> ((PushCommand) o).mountFrom;
+                case 87 -> ((PushCommand) o).json;
+                case 88 -> ((PushCommand) o).quiet;
+                case 89 -> ((PushCommand) o).stacktrace;
+                case 90 -> ((FetchCommand) o).source;
+                case 91 -> ((FetchCommand) o).output;
+                case 92 -> ((FetchCommand) o).digest;
+                case 93 -> ((FetchCommand) o).json;
+                case 94 -> ((FetchCommand) o).quiet;
+                case 95 -> ((FetchCommand) o).stacktrace;
+                case 96 -> ((BootCommand) o).image;
+                case 97 -> ((BootCommand) o).expect;
+                case 98 -> ((BootCommand) o).writable;
+                case 99 -> ((BootCommand) o).verifyAfter;
+                case 100 -> ((BootCommand) o).log;
+                case 101 -> ((BootCommand) o).quiet;
+                case 102 -> ((BootCommand) o).stacktrace;
                 default -> throw new IllegalStateException("no argument " + n);
             };
             return (T) v;
@@ -1349,8 +1186,8 @@ final class CommandModels {
         public <T> T set(T value) {
             T old = get();
             switch (n) {
-                case 0 -> ((BuildCommand) o).helpRequested = (Boolean) value;
-                case 1 -> ((BuildCommand) o).versionRequested = (Boolean) value;
+                case 0 -> ((StandardOptions) o).helpRequested = (Boolean) value;
+                case 1 -> ((StandardOptions) o).versionRequested = (Boolean) value;
                 case 2 -> ((BuildCommand) o).buildFile = (java.nio.file.Path) value;
                 case 3 -> ((BuildCommand) o).printConfig = (Boolean) value;
                 case 4 -> ((BuildCommand) o).lockFile = (java.nio.file.Path) value;
@@ -1406,68 +1243,52 @@ final class CommandModels {
                 case 54 -> ((BuildCommand) o).quiet = (Boolean) value;
                 case 55 -> ((BuildCommand) o).json = (Boolean) value;
                 case 56 -> ((BuildCommand) o).stacktrace = (Boolean) value;
-                case 57 -> ((ImageCommands.Inspect) o).helpRequested = (Boolean) value;
-                case 58 -> ((ImageCommands.Inspect) o).versionRequested = (Boolean) value;
-                case 59 -> ((ImageCommands.Inspect) o).target = (String) value;
-                case 60 -> ((ImageCommands.Inspect) o).json = (Boolean) value;
-                case 61 -> ((ImageCommands.Inspect) o).stacktrace = (Boolean) value;
-                case 62 -> ((ImageCommands.Ls) o).helpRequested = (Boolean) value;
-                case 63 -> ((ImageCommands.Ls) o).versionRequested = (Boolean) value;
-                case 64 -> ((ImageCommands.Ls) o).image = (java.nio.file.Path) value;
-                case 65 -> ((ImageCommands.Ls) o).path = (String) value;
-                case 66 -> ((ImageCommands.Ls) o).long_ = (Boolean) value;
-                case 67 -> ((ImageCommands.Ls) o).recursive = (Boolean) value;
-                case 68 -> ((ImageCommands.Ls) o).json = (Boolean) value;
-                case 69 -> ((ImageCommands.Ls) o).stacktrace = (Boolean) value;
-                case 70 -> ((ImageCommands.Cat) o).helpRequested = (Boolean) value;
-                case 71 -> ((ImageCommands.Cat) o).versionRequested = (Boolean) value;
-                case 72 -> ((ImageCommands.Cat) o).image = (java.nio.file.Path) value;
-                case 73 -> ((ImageCommands.Cat) o).path = (String) value;
-                case 74 -> ((ImageCommands.Cat) o).stacktrace = (Boolean) value;
-                case 75 -> ((ImageCommands.Verify) o).helpRequested = (Boolean) value;
-                case 76 -> ((ImageCommands.Verify) o).versionRequested = (Boolean) value;
-                case 77 -> ((ImageCommands.Verify) o).image = (java.nio.file.Path) value;
-                case 78 -> ((ImageCommands.Verify) o).quiet = (Boolean) value;
-                case 79 -> ((ImageCommands.Verify) o).json = (Boolean) value;
-                case 80 -> ((ImageCommands.Verify) o).stacktrace = (Boolean) value;
-                case 81 -> ((ImageCommands.Verify) o).boot = (Boolean) value;
-                case 82 -> ((ImageCommands.Verify) o).agentPath = (String) value;
-                case 83 -> ((ImageCommands.Verify) o).platform = (String) value;
-                case 84 -> ((PullCommand) o).helpRequested = (Boolean) value;
-                case 85 -> ((PullCommand) o).versionRequested = (Boolean) value;
-                case 86 -> ((PullCommand) o).ref = (String) value;
-                case 87 -> ((PullCommand) o).to = (String) value;
-                case 88 -> ((PullCommand) o).platform = (String) value;
-                case 89 -> ((PullCommand) o).quiet = (Boolean) value;
-                case 90 -> ((PullCommand) o).json = (Boolean) value;
-                case 91 -> ((PullCommand) o).stacktrace = (Boolean) value;
-                case 92 -> ((PushCommand) o).helpRequested = (Boolean) value;
-                case 93 -> ((PushCommand) o).versionRequested = (Boolean) value;
-                case 94 -> ((PushCommand) o).image = (java.nio.file.Path) value;
-                case 95 -> ((PushCommand) o).ref = (String) value;
-                case 96 -> ((PushCommand) o).compress = (Choices.Compress) value;
-                case 97 -> ((PushCommand) o).annotations = (java.util.List) value;
-                case 98 -> ((PushCommand) o).mountFrom = (String) value;
-                case 99 -> ((PushCommand) o).json = (Boolean) value;
-                case 100 -> ((PushCommand) o).quiet = (Boolean) value;
-                case 101 -> ((PushCommand) o).stacktrace = (Boolean) value;
-                case 102 -> ((FetchCommand) o).helpRequested = (Boolean) value;
-                case 103 -> ((FetchCommand) o).versionRequested = (Boolean) value;
-                case 104 -> ((FetchCommand) o).source = (String) value;
-                case 105 -> ((FetchCommand) o).output = (java.nio.file.Path) value;
-                case 106 -> ((FetchCommand) o).digest = (String) value;
-                case 107 -> ((FetchCommand) o).json = (Boolean) value;
-                case 108 -> ((FetchCommand) o).quiet = (Boolean) value;
-                case 109 -> ((FetchCommand) o).stacktrace = (Boolean) value;
-                case 110 -> ((BootCommand) o).helpRequested = (Boolean) value;
-                case 111 -> ((BootCommand) o).versionRequested = (Boolean) value;
-                case 112 -> ((BootCommand) o).image = (java.nio.file.Path) value;
-                case 113 -> ((BootCommand) o).expect = (String) value;
-                case 114 -> ((BootCommand) o).writable = (Boolean) value;
-                case 115 -> ((BootCommand) o).verifyAfter = (Boolean) value;
-                case 116 -> ((BootCommand) o).log = (java.nio.file.Path) value;
-                case 117 -> ((BootCommand) o).quiet = (Boolean) value;
-                case 118 -> ((BootCommand) o).stacktrace = (Boolean) value;
+                case 57 -> ((ImageCommands.Inspect) o).target = (String) value;
+                case 58 -> ((ImageCommands.Inspect) o).json = (Boolean) value;
+                case 59 -> ((ImageCommands.Inspect) o).stacktrace = (Boolean) value;
+                case 60 -> ((ImageCommands.Ls) o).image = (java.nio.file.Path) value;
+                case 61 -> ((ImageCommands.Ls) o).path = (String) value;
+                case 62 -> ((ImageCommands.Ls) o).long_ = (Boolean) value;
+                case 63 -> ((ImageCommands.Ls) o).recursive = (Boolean) value;
+                case 64 -> ((ImageCommands.Ls) o).json = (Boolean) value;
+                case 65 -> ((ImageCommands.Ls) o).stacktrace = (Boolean) value;
+                case 66 -> ((ImageCommands.Cat) o).image = (java.nio.file.Path) value;
+                case 67 -> ((ImageCommands.Cat) o).path = (String) value;
+                case 68 -> ((ImageCommands.Cat) o).stacktrace = (Boolean) value;
+                case 69 -> ((ImageCommands.Verify) o).image = (java.nio.file.Path) value;
+                case 70 -> ((ImageCommands.Verify) o).quiet = (Boolean) value;
+                case 71 -> ((ImageCommands.Verify) o).json = (Boolean) value;
+                case 72 -> ((ImageCommands.Verify) o).stacktrace = (Boolean) value;
+                case 73 -> ((ImageCommands.Verify) o).boot = (Boolean) value;
+                case 74 -> ((ImageCommands.Verify) o).agentPath = (String) value;
+                case 75 -> ((ImageCommands.Verify) o).platform = (String) value;
+                case 76 -> ((PullCommand) o).ref = (String) value;
+                case 77 -> ((PullCommand) o).to = (String) value;
+                case 78 -> ((PullCommand) o).platform = (String) value;
+                case 79 -> ((PullCommand) o).quiet = (Boolean) value;
+                case 80 -> ((PullCommand) o).json = (Boolean) value;
+                case 81 -> ((PullCommand) o).stacktrace = (Boolean) value;
+                case 82 -> ((PushCommand) o).image = (java.nio.file.Path) value;
+                case 83 -> ((PushCommand) o).ref = (String) value;
+                case 84 -> ((PushCommand) o).compress = (Choices.Compress) value;
+                case 85 -> ((PushCommand) o).annotations = (java.util.List) value;
+                case 86 -> ((PushCommand) o).mountFrom = (String) value;
+                case 87 -> ((PushCommand) o).json = (Boolean) value;
+                case 88 -> ((PushCommand) o).quiet = (Boolean) value;
+                case 89 -> ((PushCommand) o).stacktrace = (Boolean) value;
+                case 90 -> ((FetchCommand) o).source = (String) value;
+                case 91 -> ((FetchCommand) o).output = (java.nio.file.Path) value;
+                case 92 -> ((FetchCommand) o).digest = (String) value;
+                case 93 -> ((FetchCommand) o).json = (Boolean) value;
+                case 94 -> ((FetchCommand) o).quiet = (Boolean) value;
+                case 95 -> ((FetchCommand) o).stacktrace = (Boolean) value;
+                case 96 -> ((BootCommand) o).image = (java.nio.file.Path) value;
+                case 97 -> ((BootCommand) o).expect = (String) value;
+                case 98 -> ((BootCommand) o).writable = (Boolean) value;
+                case 99 -> ((BootCommand) o).verifyAfter = (Boolean) value;
+                case 100 -> ((BootCommand) o).log = (java.nio.file.Path) value;
+                case 101 -> ((BootCommand) o).quiet = (Boolean) value;
+                case 102 -> ((BootCommand) o).stacktrace = (Boolean) value;
                 default -> throw new IllegalStateException("no argument " + n);
             }
             return old;

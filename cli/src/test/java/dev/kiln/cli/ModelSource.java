@@ -171,6 +171,7 @@ final class ModelSource {
             out.append("        c.").append(specField.getName()).append(" = s;\n");
         }
         String added = null;
+        Class<?> inherited = null;
         for (ArgSpec a : spec.args()) {
             String mixin = null;
             for (Map.Entry<String, CommandSpec> e : mixins.entrySet()) {
@@ -192,14 +193,50 @@ final class ModelSource {
                 continue;
             }
             Field f = (Field) a.userObject();
-            int index = access.size();
-            access.add("((" + c + ") o)." + f.getName());
-            types.add(f.getType());
-            out.append("        s").append(a.isOption() ? ".addOption(" : ".addPositional(");
-            arg(a, f, "c", index, out);
-            out.append(");\n");
+            Class<?> declaring = f.getDeclaringClass();
+            if (declaring != cls) {
+                // A superclass's arguments (StandardOptions' -h and -V): one method per superclass.
+                if (!declaring.equals(inherited)) {
+                    if (!mixinMethods.containsKey(declaring)) {
+                        List<ArgSpec> own = spec.args().stream()
+                                .filter(x -> ((Field) x.userObject()).getDeclaringClass() == declaring).toList();
+                        mixinMethods.put(declaring, inherited(declaring, own, access, types, mixinSource));
+                    }
+                    out.append("        ").append(mixinMethods.get(declaring)).append("(s, c);\n");
+                    inherited = declaring;
+                }
+                continue;
+            }
+            add(a, c, access, types, out);
         }
         out.append("        return s;\n    }\n");
+    }
+
+    /**
+     * Adds the argument {@code a} to the model {@code s} under construction, bound to the field
+     * it has on {@code c} (of type {@code owner}): the binding's next number.
+     */
+    private static void add(ArgSpec a, String owner, List<String> access, List<Class<?>> types, StringBuilder out) {
+        Field f = (Field) a.userObject();
+        int index = access.size();
+        access.add("((" + owner + ") o)." + f.getName());
+        types.add(f.getType());
+        out.append("        s").append(a.isOption() ? ".addOption(" : ".addPositional(");
+        arg(a, f, "c", index, out);
+        out.append(");\n");
+    }
+
+    /** The method that adds the arguments {@code own}, declared by the superclass {@code sc}, to a command's model; returns its name. */
+    private static String inherited(Class<?> sc, List<ArgSpec> own, List<String> access, List<Class<?>> types, StringBuilder out) {
+        String method = Character.toLowerCase(sc.getSimpleName().charAt(0)) + sc.getSimpleName().substring(1) + "Args";
+        String t = type(sc);
+        out.append("\n    /** The arguments every command inherits from {@link ").append(t).append("}, bound to {@code c}. */\n");
+        out.append("    private static void ").append(method).append("(CommandSpec s, ").append(t).append(" c) {\n");
+        for (ArgSpec a : own) {
+            add(a, t, access, types, out);
+        }
+        out.append("    }\n");
+        return method;
     }
 
     /** The method that builds the mixin {@code ms} (of class {@code mc}); returns its name. */
@@ -210,13 +247,7 @@ final class ModelSource {
         out.append("    private static CommandSpec ").append(method).append("(").append(t).append(" c) {\n");
         out.append("        CommandSpec s = CommandSpec.wrapWithoutInspection(c, Kiln.FACTORY);\n");
         for (ArgSpec a : ms.args()) {
-            Field f = (Field) a.userObject();
-            int index = access.size();
-            access.add("((" + t + ") o)." + f.getName());
-            types.add(f.getType());
-            out.append("        s.addOption(");
-            arg(a, f, "c", index, out);
-            out.append(");\n");
+            add(a, t, access, types, out);
         }
         out.append("        return s;\n    }\n");
         return method;
