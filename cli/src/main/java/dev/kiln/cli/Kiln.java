@@ -98,10 +98,8 @@ public final class Kiln extends StandardOptions implements Runnable {
                 cl.addSubcommand(sub[0], new CommandLine(model, FACTORY));
             } else if (only == null || sub[0].equals(only)) {
                 try {
-                    var c = Class.forName(sub[1]).getDeclaredConstructor();
-                    c.setAccessible(true);
-                    cl.addSubcommand(sub[0], c.newInstance());
-                } catch (ReflectiveOperationException e) {
+                    cl.addSubcommand(sub[0], FACTORY.create(Class.forName(sub[1])));
+                } catch (Exception e) {
                     throw new IllegalStateException("kiln " + sub[0] + ": " + e, e);
                 }
             }

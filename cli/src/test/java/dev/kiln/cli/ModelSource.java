@@ -72,10 +72,8 @@ final class ModelSource {
     /** A new instance of a command class (package-private constructors included). */
     static Object instance(Class<?> c) {
         try {
-            var k = c.getDeclaredConstructor();
-            k.setAccessible(true);
-            return k.newInstance();
-        } catch (ReflectiveOperationException e) {
+            return Kiln.FACTORY.create(c);
+        } catch (Exception e) {
             throw new IllegalStateException(c + ": " + e, e);
         }
     }
